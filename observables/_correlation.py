@@ -152,7 +152,11 @@ def _correlate(a, b, max_lag, subtract_mean, unbiased, two_sided, s_axes, m_axes
         n_chunks = -(-r // rc)
         pad = n_chunks * rc - r
         pa = jnp.pad(xa, ((0, 0), (0, pad), (0, 0))).reshape(k, n_chunks, rc, n)
-        pb = None if xb is None else jnp.pad(xb, ((0, 0), (0, pad), (0, 0))).reshape(k, n_chunks, rc, n)
+        pb = (
+            None
+            if xb is None
+            else jnp.pad(xb, ((0, 0), (0, pad), (0, 0))).reshape(k, n_chunks, rc, n)
+        )
 
         def step(acc, i):
             cb = None if pb is None else pb[:, i]
@@ -173,8 +177,8 @@ def _correlate(a, b, max_lag, subtract_mean, unbiased, two_sided, s_axes, m_axes
         raw = raw.reshape(n_chunks * kc, n_out)[:k]
 
     lags = jnp.arange(-max_lag, max_lag + 1) if two_sided else jnp.arange(max_lag + 1)
-    counts = (n - jnp.abs(lags)) if unbiased else jnp.full(lags.shape, n)
-    out = raw * (scale / counts).astype(raw.dtype)
+    counts = ((n - jnp.abs(lags)) if unbiased else jnp.full(lags.shape, n)).astype(raw.dtype)
+    out = raw * (scale / counts)
     return jnp.moveaxis(out.reshape(kept_shape + (n_out,)), -1, 0)
 
 

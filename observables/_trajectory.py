@@ -161,12 +161,16 @@ class Trajectory(eqx.Module):
                 continue
             kind = _FIELDS[name][0]
             setattr(self, name, _as_float_array(to_internal(value, kind, name), name))
-        self.box = None if box is None else _as_float_array(to_internal(box, "length", "box"), "box")
+        self.box = (
+            None if box is None else _as_float_array(to_internal(box, "length", "box"), "box")
+        )
         self.timestep = _as_float_array(to_internal(timestep, "time", "timestep"), "timestep")
         self.species, self.species_names = _species(species, species_names)
 
     @classmethod
-    def from_internal(cls, positions: Array, *, box: Array | None, timestep: Any, **fields) -> Trajectory:
+    def from_internal(
+        cls, positions: Array, *, box: Array | None, timestep: Any, **fields
+    ) -> Trajectory:
         """Build from plain arrays that are **already in internal units** (nm, ps, Da, e, ...).
 
         This is the constructor for code running under `jit` (MD backends, transformations);
@@ -233,7 +237,9 @@ class Trajectory(eqx.Module):
                     f"cell vectors as rows, or ({n_frames}, 3) / ({n_frames}, 3, 3) per frame."
                 )
         if self.timestep.shape != ():
-            raise TrajectoryError(f"timestep must be a scalar, got shape {tuple(self.timestep.shape)}")
+            raise TrajectoryError(
+                f"timestep must be a scalar, got shape {tuple(self.timestep.shape)}"
+            )
         if self.species is not None and not jnp.issubdtype(self.species.dtype, jnp.integer):
             raise TrajectoryError(f"species must be integers, got dtype {self.species.dtype}")
         self._check_values()
@@ -262,7 +268,11 @@ class Trajectory(eqx.Module):
                     "box has zero or negative volume; for a triclinic cell give the cell vectors "
                     "as rows of a right-handed 3x3 matrix."
                 )
-        if self.species is not None and self.species_names is not None and not _is_tracer(self.species):
+        if (
+            self.species is not None
+            and self.species_names is not None
+            and not _is_tracer(self.species)
+        ):
             sp = np.asarray(self.species)
             if sp.min() < 0 or sp.max() >= len(self.species_names):
                 raise TrajectoryError(
@@ -286,7 +296,12 @@ class Trajectory(eqx.Module):
     @property
     def is_triclinic(self) -> bool:
         """True if the box is given as a 3x3 matrix with non-zero off-diagonal elements."""
-        if self.box is None or self.box.shape[-1] != 3 or self.box.ndim < 2 or self.box.shape[-2:] != (3, 3):
+        if (
+            self.box is None
+            or self.box.shape[-1] != 3
+            or self.box.ndim < 2
+            or self.box.shape[-2:] != (3, 3)
+        ):
             return False
         if _is_tracer(self.box):
             return True
@@ -295,7 +310,9 @@ class Trajectory(eqx.Module):
 
     @property
     def box_per_frame(self) -> bool:
-        return self.box is not None and (self.box.ndim == 3 or (self.box.ndim == 2 and self.box.shape != (3, 3)))
+        return self.box is not None and (
+            self.box.ndim == 3 or (self.box.ndim == 2 and self.box.shape != (3, 3))
+        )
 
     @property
     def box_matrix(self) -> Float[Array, "frame 3 3"]:
@@ -491,4 +508,3 @@ def _species(species: Any, names: Any) -> tuple[Array | None, tuple[str, ...] | 
     if arr.dtype.kind not in "iu":
         raise TrajectoryError(f"species must be integers or names, got dtype {arr.dtype}")
     return jnp.asarray(arr, dtype=jnp.int32), None if names is None else tuple(names)
-

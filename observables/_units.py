@@ -7,14 +7,19 @@ plain array expressed in the **internal unit system**:
 |--------------|---------------|----------------------------------------------------------|
 | length       | nm            |                                                          |
 | time         | ps            |                                                          |
-| mass         | Da (g/mol)    | atomic mass unit                                         |
-| energy       | kJ/mol        | = Da nm² ps⁻², so the system is coherent (no factors)    |
+| mass         | g/mol (= Da)  | molar mass; numerically the mass in daltons              |
+| energy       | kJ/mol        | = (g/mol) nm² ps⁻², so the system is coherent            |
 | charge       | e             | elementary charge                                        |
 | temperature  | K             |                                                          |
 
-This is the GROMACS / OpenMM convention. Because 1 Da·nm²/ps² = 1 kJ/mol exactly, forces
-(kJ mol⁻¹ nm⁻¹) divided by masses (Da) are accelerations in nm ps⁻² with no conversion
-factor, which keeps integrators free of magic numbers.
+This is the GROMACS / OpenMM convention. Because 1 (g/mol)·nm²/ps² = 1 kJ/mol exactly,
+forces (kJ mol⁻¹ nm⁻¹) divided by masses (g/mol) are accelerations in nm ps⁻² with no
+conversion factor, which keeps integrators free of magic numbers.
+
+Molar and per-particle quantities are converted into each other with the Avogadro
+constant: a mass in Da (per particle) becomes g/mol, an energy in eV or kcal/mol becomes
+kJ/mol, a pressure in bar becomes kJ mol⁻¹ nm⁻³. An energy may also be given as a
+temperature (ε/k_B in K, common for Lennard-Jones), converted with the molar gas constant.
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ class UnitError(ValueError):
 INTERNAL_UNITS: dict[str, str] = {
     "length": "nm",
     "time": "ps",
-    "mass": "dalton",
+    "mass": "g/mol",
     "energy": "kJ/mol",
     "charge": "elementary_charge",
     "temperature": "kelvin",
@@ -79,7 +84,9 @@ INTERNAL_UNITS: dict[str, str] = {
 }
 
 #: Physical constants in internal units (plain floats, usable inside jit).
-BOLTZMANN: float = float(ureg.Quantity(1, "boltzmann_constant * avogadro_constant").m_as("kJ/mol/K"))
+BOLTZMANN: float = float(
+    ureg.Quantity(1, "boltzmann_constant * avogadro_constant").m_as("kJ/mol/K")
+)
 HBAR: float = float(ureg.Quantity(1, "hbar * avogadro_constant").m_as("kJ/mol * ps"))
 SPEED_OF_LIGHT: float = float(ureg.Quantity(1, "speed_of_light").m_as("nm/ps"))
 #: Vacuum permittivity in e² mol kJ⁻¹ nm⁻¹.
@@ -129,7 +136,7 @@ def check_dimensionality(q: Any, unit: str | pint.Unit, name: str) -> None:
             f"{name} was built with a different pint UnitRegistry; use observables.ureg "
             "(or pint.get_application_registry())."
         )
-    if q.dimensionality != target.dimensionality:
+    if q.dimensionality != target.dimensionality and _molar_variant(q, target) is None:
         raise UnitError(
             f"{name} has unit {q.units:~P} ({q.dimensionality}), which cannot be converted "
             f"to {target:~P} ({target.dimensionality})."
@@ -146,6 +153,8 @@ def to_magnitude(q: Any, unit: str | pint.Unit, name: str = "value") -> Any:
     if _is_quantity(q) and target == internal_unit("polarizability"):
         q = _polarizability_as_volume(q, name)
     check_dimensionality(q, target, name)
+    if q.dimensionality != target.dimensionality:
+        q = _molar_variant(q, target)
     return q.m_as(target)
 
 
@@ -157,6 +166,19 @@ def to_internal(q: Any, kind: str, name: str = "value") -> Any:
 def from_internal(x: Any, kind: str) -> pint.Quantity:
     """Wrap a plain array holding internal units of `kind` as a `Quantity`."""
     return ureg.Quantity(x, internal_unit(kind))
+
+
+def _molar_variant(q: pint.Quantity, target: pint.Unit) -> pint.Quantity | None:
+    """`q` times N_A, divided by N_A, or (energy given as a temperature) times R, if that
+    matches the dimension of `target`; otherwise None."""
+    na = ureg.Quantity(1, "avogadro_constant")
+    candidates = [q * na, q / na]
+    if q.dimensionality == ureg.kelvin.dimensionality:
+        candidates.append(q * ureg.Quantity(1, "molar_gas_constant"))
+    for c in candidates:
+        if c.dimensionality == target.dimensionality:
+            return c
+    return None
 
 
 def _polarizability_as_volume(q: pint.Quantity, name: str) -> pint.Quantity:

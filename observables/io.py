@@ -1,0 +1,282 @@
+"""Readers that turn files from any MD engine into a `Trajectory`.
+
+| format | reader | needs |
+|---|---|---|
+| `.npz` written by `Trajectory.to_npz` | `read_npz` | — |
+| extended XYZ (`.xyz`, `.extxyz`), ASE `.traj` | `read_ase` | `pip install ase` |
+| LAMMPS dump, DCD, XTC, TRR, … | `read_mdanalysis` | MDAnalysis, a topology |
+
+`read_trajectory(path, ...)` picks the reader from the file suffix.
+
+Units on input: ASE uses Å and its own time unit for velocities (converted here);
+MDAnalysis uses Å, ps and Å/ps. Formats that do not store the time between frames need
+`timestep=` given as a quantity; when a format does store it and you also pass one, yours
+wins (with a warning if they disagree by more than 1e-6 relative).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._trajectory import Trajectory, TrajectoryError
+from ._units import Quantity, to_internal
+
+__all__ = [
+    "read_trajectory",
+    "read_npz",
+    "read_ase",
+    "read_mdanalysis",
+    "ASE_SUFFIXES",
+    "MDA_SUFFIXES",
+]
+
+ASE_SUFFIXES = (".xyz", ".extxyz", ".traj")
+MDA_SUFFIXES = (".lammpstrj", ".dump", ".dcd", ".xtc", ".trr", ".nc", ".ncdf")
+
+
+def _check_file(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"trajectory file not found: {p}")
+    return p
+
+
+def _compact_box(cells: np.ndarray) -> Quantity:
+    """Cell matrices [frame, 3, 3] (Å) -> the most compact box: one box if constant, edge
+    lengths if orthorhombic."""
+    cells = np.asarray(cells, dtype=np.float64)
+    if np.allclose(cells, cells[0], rtol=1e-12, atol=0):
+        cells = cells[0]
+    diagonal = np.diagonal(cells, axis1=-2, axis2=-1)
+    if np.all(cells == diagonal[..., :, None] * np.eye(3)):
+        return Quantity(diagonal.copy(), "angstrom")
+    return Quantity(cells, "angstrom")
+
+
+def read_npz(path: str | os.PathLike) -> Trajectory:
+    """Read a `.npz` written by `Trajectory.to_npz`."""
+    return Trajectory.from_npz(_check_file(path))
+
+
+def _timestep(given: Any, stored_ps: float | None, path: Path) -> Quantity:
+    if given is not None:
+        value = float(to_internal(given, "time", "timestep"))
+        if stored_ps is not None and stored_ps > 0 and abs(value - stored_ps) > 1e-6 * stored_ps:
+            warnings.warn(
+                f"{path.name}: the file says {stored_ps} ps between frames; using the "
+                f"timestep you gave ({value} ps)",
+                stacklevel=3,
+            )
+        return Quantity(value, "ps")
+    if stored_ps is None or not stored_ps > 0:
+        raise TrajectoryError(
+            f"{path.name} does not record the time between frames; pass "
+            "timestep=Quantity(value, 'fs') (the time between *stored* frames)."
+        )
+    return Quantity(stored_ps, "ps")
+
+
+def read_ase(
+    path: str | os.PathLike,
+    *,
+    timestep: Any = None,
+    index: str | slice = ":",
+    format: str | None = None,
+) -> Trajectory:
+    """Read extended XYZ or ASE `.traj` through `ase.io.read`.
+
+    **Arguments:** `timestep`: time between stored frames (quantity; required, ASE files
+    rarely store it). `index`: ASE frame selection (default all). `format`: ASE format name
+    if the suffix is ambiguous.
+
+    Positions (Å), cell (rows = cell vectors, Å), masses (Da), chemical symbols → species,
+    initial charges (e) when non-zero, velocities (ASE units → nm/ps) when present, and a
+    per-frame `dipole` from `atoms.info["dipole"]` (e·Å) or a calculator's dipole when all
+    frames have one. A cell of zeros (no periodicity) gives `box=None`.
+    """
+    try:
+        import ase.io
+        import ase.units
+    except ImportError as err:  # pragma: no cover - exercised only without ase
+        raise ImportError("reading this format needs ASE: pip install 'spectrinv[io]'") from err
+    p = _check_file(path)
+    try:
+        frames = ase.io.read(p, index=index, format=format)
+    except Exception as err:
+        raise TrajectoryError(f"ASE could not read {p}: {err}") from err
+    if not isinstance(frames, list):
+        frames = [frames]
+    if not frames:
+        raise TrajectoryError(f"{p} contains no frames")
+    n_atoms = {len(a) for a in frames}
+    if len(n_atoms) != 1:
+        raise TrajectoryError(f"{p}: frames have different atom counts {sorted(n_atoms)}")
+    symbols = frames[0].get_chemical_symbols()
+    positions = np.stack([a.get_positions() for a in frames])
+    cells = np.stack([np.asarray(a.get_cell()) for a in frames])
+    box = None
+    if np.any(cells != 0):
+        if not all(a.pbc.all() for a in frames):
+            warnings.warn(
+                f"{p.name}: cell present but pbc is not all True; treating as periodic",
+                stacklevel=2,
+            )
+        box = _compact_box(cells)
+    kwargs: dict[str, Any] = {}
+    if any(a.has("momenta") for a in frames):
+        # ASE velocity unit is Å per ASE time unit; ase.units.fs is one fs in that unit.
+        vel = np.stack([a.get_velocities() for a in frames]) * ase.units.fs
+        kwargs["velocities"] = Quantity(vel, "angstrom/fs")
+    charges = frames[0].get_initial_charges()
+    if np.any(charges != 0):
+        kwargs["charges"] = Quantity(charges, "elementary_charge")
+    dipoles = [_ase_dipole(a) for a in frames]
+    if all(d is not None for d in dipoles):
+        kwargs["dipole"] = Quantity(np.stack(dipoles), "elementary_charge*angstrom")
+    return Trajectory(
+        Quantity(positions, "angstrom"),
+        box=box,
+        timestep=_timestep(timestep, None, p),
+        masses=Quantity(frames[0].get_masses(), "dalton"),
+        species=symbols,
+        **kwargs,
+    )
+
+
+def _ase_dipole(atoms) -> np.ndarray | None:
+    if "dipole" in atoms.info:
+        return np.asarray(atoms.info["dipole"], dtype=float)
+    calc = atoms.calc
+    if calc is not None and "dipole" in getattr(calc, "results", {}):
+        return np.asarray(calc.results["dipole"], dtype=float)
+    return None
+
+
+def read_mdanalysis(
+    topology: str | os.PathLike,
+    trajectory: str | os.PathLike | None = None,
+    *,
+    timestep: Any = None,
+    format: str | None = None,
+    topology_format: str | None = None,
+    select: str = "all",
+    start: int | None = None,
+    stop: int | None = None,
+    step: int | None = None,
+) -> Trajectory:
+    """Read any trajectory MDAnalysis reads (LAMMPS dump, DCD, XTC, TRR, NetCDF, …).
+
+    **Arguments:** `topology`: a topology file (PDB, GRO, PSF, LAMMPS data, …) or, for
+    formats that carry their own atoms (LAMMPS dump), the trajectory itself with
+    `trajectory=None`. `select`: MDAnalysis selection string. `start/stop/step`: frames.
+    `timestep`: overrides the file's time between frames (DCD files often store a wrong one).
+
+    Positions Å → nm; box from `dimensions` (a, b, c, α, β, γ) → cell vectors as rows;
+    velocities (Å/ps) when the format has them; masses and charges when the topology has them.
+    """
+    try:
+        import MDAnalysis as mda
+        from MDAnalysis.lib.mdamath import triclinic_vectors
+    except ImportError as err:  # pragma: no cover
+        raise ImportError(
+            "reading this format needs MDAnalysis: pip install 'spectrinv[io]'"
+        ) from err
+    top = _check_file(topology)
+    args = [str(top)] if trajectory is None else [str(top), str(_check_file(trajectory))]
+    kw: dict[str, Any] = {}
+    if format is not None:
+        kw["format"] = format
+    if topology_format is not None:
+        kw["topology_format"] = topology_format
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # MDAnalysis warns about guessed attributes
+            universe = mda.Universe(*args, **kw)
+    except Exception as err:
+        raise TrajectoryError(f"MDAnalysis could not read {', '.join(args)}: {err}") from err
+    atoms = universe.select_atoms(select)
+    if len(atoms) == 0:
+        raise TrajectoryError(f"selection {select!r} matched no atoms")
+    positions, velocities, boxes = [], [], []
+    has_vel = True
+    for ts in _iterate(universe, start, stop, step):
+        positions.append(atoms.positions.astype(np.float64))
+        if has_vel and ts.has_velocities:
+            velocities.append(atoms.velocities.astype(np.float64))
+        else:
+            has_vel = False
+        dims = ts.dimensions
+        boxes.append(None if dims is None or np.all(dims[:3] == 0) else triclinic_vectors(dims))
+    if not positions:
+        raise TrajectoryError("no frames selected")
+    box = None
+    if all(b is not None for b in boxes):
+        box = _compact_box(np.stack(boxes))
+    n_sel = len(universe.trajectory[start:stop:step])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        stored_dt = universe.trajectory.dt * (step or 1) if n_sel > 1 else None
+    if any("no dt information" in str(w.message) for w in caught):
+        stored_dt = None  # MDAnalysis invents 1 ps when the file has no time; do not trust it
+    kwargs: dict[str, Any] = {}
+    if has_vel and velocities:
+        kwargs["velocities"] = Quantity(np.stack(velocities), "angstrom/ps")
+    if hasattr(atoms, "masses") and np.all(atoms.masses > 0):
+        kwargs["masses"] = Quantity(atoms.masses.astype(np.float64), "dalton")
+    if hasattr(atoms, "charges"):
+        kwargs["charges"] = Quantity(atoms.charges.astype(np.float64), "elementary_charge")
+    names = atoms.types if hasattr(atoms, "types") else atoms.names
+    return Trajectory(
+        Quantity(np.stack(positions), "angstrom"),
+        box=box,
+        timestep=_timestep(timestep, stored_dt, top),
+        species=[str(n) for n in names],
+        **kwargs,
+    )
+
+
+def _iterate(universe, start, stop, step):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield from universe.trajectory[start:stop:step]
+
+
+def read_trajectory(
+    path: str | os.PathLike, *, topology: str | os.PathLike | None = None, **kwargs
+) -> Trajectory:
+    """Read a trajectory, choosing the reader from the file suffix.
+
+    `.npz` → `read_npz`; `.xyz/.extxyz/.traj` → `read_ase`; `.lammpstrj/.dump/.dcd/.xtc/
+    .trr/.nc` → `read_mdanalysis` (with `topology=` unless the format carries atoms, like a
+    LAMMPS dump). Other keyword arguments go to the reader (e.g. `timestep=`).
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".npz":
+        if kwargs or topology is not None:
+            raise TypeError(f"an .npz trajectory takes no extra arguments, got {sorted(kwargs)}")
+        return read_npz(p)
+    if suffix in ASE_SUFFIXES:
+        if topology is not None:
+            raise TypeError("ASE formats carry their own atoms; do not pass topology=")
+        return read_ase(p, **kwargs)
+    if suffix in MDA_SUFFIXES:
+        if topology is None:
+            if suffix in (".lammpstrj", ".dump"):
+                return read_mdanalysis(
+                    p, format="LAMMPSDUMP", topology_format="LAMMPSDUMP", **kwargs
+                )
+            raise TrajectoryError(
+                f"{p.name}: {suffix} files hold coordinates only; pass topology= (PDB, GRO, PSF, "
+                "LAMMPS data, ...)"
+            )
+        return read_mdanalysis(topology, p, **kwargs)
+    raise TrajectoryError(
+        f"unknown trajectory format {suffix!r} for {p.name}; supported: .npz, "
+        f"{', '.join(ASE_SUFFIXES + MDA_SUFFIXES)}"
+    )

@@ -1,0 +1,1 @@
+"""Subcommands spectrum / transport / rdf (filled in with the observables)."""

@@ -1,0 +1,154 @@
+"""The `spectrinv` command line.
+
+    spectrinv info TRAJ                  summary of a trajectory file
+    spectrinv datasets [NAME]            list bundled datasets / show one
+    spectrinv spectrum TRAJ --kind ir|raman|vdos [...]
+    spectrinv transport TRAJ --kind diffusion|viscosity|conductivity [...]
+    spectrinv rdf TRAJ [...]
+
+Errors in the input (missing files, wrong units, malformed trajectories) are reported as
+one line on stderr with exit status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from observables import Quantity, TrajectoryError, UnitError
+
+__all__ = ["main", "build_parser"]
+
+
+class CLIError(Exception):
+    """A user error on the command line (reported without a traceback)."""
+
+
+def parse_quantity(text: str) -> Quantity:
+    """Parse '2 fs', '298.15 K', '1.5nm' into a Quantity; a bare number is an error."""
+    try:
+        q = Quantity(text)
+    except Exception as err:
+        raise argparse.ArgumentTypeError(f"cannot parse quantity {text!r}: {err}") from err
+    if not isinstance(q, Quantity) or q.dimensionless:
+        raise argparse.ArgumentTypeError(f"{text!r} has no unit; write it like '2 fs' or '300 K'")
+    return q
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    traj = _read(args)
+    print(f"file         {args.trajectory}")
+    print(f"frames       {traj.n_frames}")
+    print(f"atoms        {traj.n_atoms}")
+    print(f"timestep     {traj.quantity('timestep').to('fs'):.6g~P} between frames")
+    if traj.species_names:
+        print(f"species      {', '.join(traj.species_names)}")
+    if traj.box is not None:
+        kind = "triclinic" if traj.is_triclinic else "orthorhombic"
+        print(f"box          {kind}, volume {float(traj.volume[0]):.6g} nm³ (first frame)")
+    present = [
+        n
+        for n in (
+            "velocities",
+            "masses",
+            "charges",
+            "dipole",
+            "polarizability",
+            "stress",
+            "heat_flux",
+        )
+        if getattr(traj, n) is not None
+    ]
+    print(f"fields       {', '.join(present) if present else '(positions only)'}")
+    return 0
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    import tomllib
+
+    from ._data import bundled_files, data_dir
+
+    root = data_dir()
+    metas = [p for p in bundled_files((".toml",))]
+    if args.name is None:
+        print(f"bundled data in {root}:")
+        for p in metas:
+            meta = tomllib.loads(p.read_text())
+            name = str(p.relative_to(root).with_suffix(""))
+            print(f"  {name:40s} {meta.get('description', meta.get('quantity', ''))}")
+        return 0
+    matches = [
+        p
+        for p in metas
+        if str(p.relative_to(root).with_suffix("")) == args.name or p.stem == args.name
+    ]
+    if not matches:
+        names = ", ".join(str(p.relative_to(root).with_suffix("")) for p in metas)
+        raise CLIError(f"no dataset named {args.name!r}; available: {names}")
+    print(matches[0].read_text())
+    return 0
+
+
+def _read(args: argparse.Namespace):
+    from observables.io import read_trajectory
+
+    kwargs = {}
+    if getattr(args, "timestep", None) is not None:
+        kwargs["timestep"] = args.timestep
+    if getattr(args, "topology", None) is not None:
+        kwargs["topology"] = args.topology
+    return read_trajectory(args.trajectory, **kwargs)
+
+
+def _add_trajectory_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "trajectory", help="trajectory file (.npz, .extxyz, .traj, .dcd, .xtc, .trr, .lammpstrj)"
+    )
+    p.add_argument("--topology", help="topology for coordinate-only formats (PDB, GRO, PSF, ...)")
+    p.add_argument(
+        "--timestep",
+        type=parse_quantity,
+        help="time between stored frames, e.g. '2 fs' (if the file lacks it)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spectrinv",
+        description="Spectra, transport coefficients and structure from MD trajectories; "
+        "fits of interatomic potentials to experiment.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("info", help="summarise a trajectory file")
+    _add_trajectory_args(p)
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("datasets", help="list bundled datasets, or show one's metadata")
+    p.add_argument("name", nargs="?", help="dataset name (as listed)")
+    p.set_defaults(func=_cmd_datasets)
+
+    for register in _EXTRA_COMMANDS:
+        register(sub, _add_trajectory_args)
+    return parser
+
+
+# Subcommands defined in other modules register themselves here (keeps this file small).
+_EXTRA_COMMANDS: list[Callable] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from . import _cli_observables  # noqa: F401  (registers spectrum/transport/rdf)
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CLIError, UnitError, TrajectoryError, FileNotFoundError, ValueError) as err:
+        print(f"spectrinv {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
