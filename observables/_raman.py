@@ -1,0 +1,209 @@
+r"""Raman spectra (isotropic, anisotropic, VV, VH, depolarisation ratio) from the cell
+polarizability.
+
+**Definitions.** Split the (symmetrised) polarizability of the cell into its isotropic part
+$\bar\alpha = \tfrac13\operatorname{Tr}\boldsymbol\alpha$ and traceless part
+$\boldsymbol\beta = \boldsymbol\alpha - \bar\alpha\,\mathbf 1$. The classical spectra are
+
+$$ I_\mathrm{iso}(\omega) = \frac{1}{2\pi}\int dt\, e^{-i\omega t}
+   \langle \delta\bar\alpha(0)\,\delta\bar\alpha(t)\rangle, \qquad
+   I_\mathrm{aniso}(\omega) = \frac{1}{2\pi}\int dt\, e^{-i\omega t}\,
+   \tfrac32\langle \operatorname{Tr}[\delta\boldsymbol\beta(0)\,
+   \delta\boldsymbol\beta(t)]\rangle, $$
+
+$$ I_\mathrm{VV} = I_\mathrm{iso} + \tfrac{4}{45} I_\mathrm{aniso}, \qquad
+   I_\mathrm{VH} = \tfrac{1}{15} I_\mathrm{aniso}, \qquad
+   \rho(\omega) = I_\mathrm{VH} / I_\mathrm{VV} \in [0, 3/4]. $$
+
+The factor 3/2 makes $I_\mathrm{aniso}$ the spectrum of the usual anisotropy invariant
+$\gamma^2 = \tfrac32\operatorname{Tr}\boldsymbol\beta^2$ (for principal values
+$\gamma^2 = \tfrac12[(\alpha_1-\alpha_2)^2 + (\alpha_2-\alpha_3)^2 + (\alpha_3-\alpha_1)^2]$),
+which is the normalisation in which VV = iso + (4/45) aniso and VH = aniso/15 are the
+rotational averages of the lab-frame $\langle\alpha_{zz}\alpha_{zz}\rangle$ and
+$\langle\alpha_{zx}\alpha_{zx}\rangle$ correlations (written with
+$\langle\operatorname{Tr}\boldsymbol\beta\boldsymbol\beta\rangle$ instead, the coefficients
+would be 2/15 and 1/10). Means are subtracted by default (`subtract_mean`), which removes the
+elastic Rayleigh line at ω = 0.
+
+**Forms.** With $x = \beta\hbar\omega$ and $Q$ = `quantum_correction`:
+
+- Bose-corrected (default, `reduced=False`): $I(\omega) = Q(x)\, I_\mathrm{cl}(\omega)$, the
+  Stokes-side quantum spectrum obeying detailed balance (classical and symmetric for
+  `Classical()`).
+- Reduced (`reduced=True`): $R(\omega) = I(\omega) / (n(\omega) + 1) = (1 - e^{-x}) I(\omega)$,
+  proportional to the Raman susceptibility χ''(ω); computed as $x\,F(x)\,I_\mathrm{cl}$ with
+  $F$ = `absorption_factor`, so that it equals $(\hbar\omega/k_BT)\, I_\mathrm{cl}$ for
+  `Harmonic` and `Classical`. (For the Shuker–Gammon form $\omega I/(n+1)$ multiply by ω.)
+
+**Units and absolute scale.** Polarizabilities are volumes α/(4πε₀) (nm³), so each spectrum
+is in nm⁶ per unit of the x axis (a density: $\int I_\mathrm{iso}\,d\omega = \langle
+\delta\bar\alpha^2\rangle$ over ω ∈ ℝ). The absolute differential cross-section per unit
+frequency of the cell for scattered light of angular frequency $\omega_s$ is
+$d^2\sigma/d\Omega\,d\omega = (\omega_s/c)^4 I_\mathrm{VV/VH}(\omega)$ (with $I$ per unit
+angular frequency); the $(\omega_L - \omega)^4$ factor and the instrument response are left
+to the user, as experiments usually report relative intensities.
+
+References: D. A. Long, *The Raman Effect*, Wiley (2002), ch. 5; D. A. McQuarrie,
+*Statistical Mechanics*, ch. 21 (1976); M. Thomas, M. Brehm, R. Fligg, P. Vöhringer &
+B. Kirchner, *Phys. Chem. Chem. Phys.* **15**, 6608 (2013).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from ._base import AbstractObservable
+from ._fourier import SpectralTransform, check_temperature
+from ._ir import check_correction
+from ._quantum import AbstractQuantumCorrection, Harmonic, beta_hbar_omega
+from ._spectrum import Spectrum, axis_scale, canonical_axis_unit
+from ._trajectory import Trajectory
+from ._units import ureg
+from ._windows import AbstractWindow
+
+__all__ = ["RamanSpectrum", "RamanSpectra", "isotropic_anisotropic"]
+
+
+def isotropic_anisotropic(
+    polarizability: Float[Array, "frame 3 3"],
+) -> tuple[Float[Array, " frame"], Float[Array, "frame 3 3"]]:
+    r"""$(\bar\alpha, \boldsymbol\beta)$: trace/3 and traceless part of the symmetrised tensor."""
+    sym = 0.5 * (polarizability + jnp.swapaxes(polarizability, -1, -2))
+    iso = jnp.trace(sym, axis1=-2, axis2=-1) / 3.0
+    eye = jnp.eye(3, dtype=sym.dtype)
+    return iso, sym - iso[..., None, None] * eye
+
+
+class RamanSpectra(eqx.Module):
+    """The four Raman spectra of one trajectory (each a `Spectrum`, same axis and units)."""
+
+    isotropic: Spectrum
+    anisotropic: Spectrum
+    vv: Spectrum
+    vh: Spectrum
+
+    def depolarization_ratio(self) -> Spectrum:
+        r"""$\rho(\omega) = I_\mathrm{VH}/I_\mathrm{VV}$ (dimensionless; 0 where VV is 0)."""
+        vv, vh = self.vv.y_magnitude, self.vh.y_magnitude
+        safe = jnp.where(vv != 0, vv, 1.0)
+        rho = jnp.where(vv != 0, vh / safe, 0.0)
+        meta = {**self.vv.metadata, "quantity": "depolarisation ratio", "component": "VH/VV"}
+        return Spectrum.from_arrays(
+            self.vv.x_magnitude,
+            rho,
+            x_unit=self.vv.x_unit,
+            y_unit="dimensionless",
+            density=False,
+            metadata=meta,
+        )
+
+    def as_dict(self) -> dict[str, Spectrum]:
+        return {"iso": self.isotropic, "aniso": self.anisotropic, "vv": self.vv, "vh": self.vh}
+
+
+class RamanSpectrum(AbstractObservable):
+    """Raman spectra from `trajectory.polarizability` (see the module docstring).
+
+    **Arguments:**
+
+    - `temperature`: `Quantity` (K); used by the quantum correction and the reduced form.
+    - `quantum_correction`: `AbstractQuantumCorrection` (default `Harmonic()`).
+    - `reduced`: return the reduced (susceptibility) form instead of the Bose-corrected one.
+    - `window`, `max_lag`, `frequency_step`, `max_frequency`, `unbiased`: see
+      `SpectralTransform`.
+    - `x_unit`: output axis unit (default `"1/cm"`).
+    - `subtract_mean`: correlate fluctuations (default True; removes the Rayleigh line).
+
+    **Returns** (`__call__`): `RamanSpectra` (isotropic, anisotropic, vv, vh), each a density
+    in nm⁶ per x unit; `RamanSpectra.depolarization_ratio()` gives ρ(ω).
+    """
+
+    temperature: float = eqx.field(static=True)
+    quantum_correction: AbstractQuantumCorrection
+    reduced: bool = eqx.field(static=True)
+    transform: SpectralTransform
+    x_unit: str = eqx.field(static=True)
+    subtract_mean: bool = eqx.field(static=True)
+
+    output_unit: ClassVar[str] = "nm**6 * cm"  # per cm⁻¹ with the default axis
+
+    def __init__(
+        self,
+        temperature: Any,
+        *,
+        quantum_correction: AbstractQuantumCorrection | None = None,
+        reduced: bool = False,
+        window: AbstractWindow | None = None,
+        max_lag: Any = None,
+        frequency_step: Any = None,
+        max_frequency: Any = None,
+        unbiased: bool = False,
+        x_unit: Any = "1/cm",
+        subtract_mean: bool = True,
+    ):
+        self.temperature = check_temperature(temperature)
+        self.quantum_correction = check_correction(
+            Harmonic() if quantum_correction is None else quantum_correction
+        )
+        self.reduced = bool(reduced)
+        self.transform = SpectralTransform(window, max_lag, frequency_step, max_frequency, unbiased)
+        self.x_unit = canonical_axis_unit(x_unit)
+        self.subtract_mean = bool(subtract_mean)
+
+    def classical(
+        self, trajectory: Trajectory
+    ) -> tuple[Float[Array, " omega"], Float[Array, " omega"], Float[Array, " omega"]]:
+        """(ω in rad/ps, classical iso spectrum, classical aniso spectrum), nm⁶·ps, no factors."""
+        trajectory.require("polarizability")
+        iso, aniso = isotropic_anisotropic(trajectory.polarizability)
+        t, dt = self.transform, trajectory.timestep
+        omega, s_iso = t.spectrum(iso, dt, subtract_mean=self.subtract_mean)
+        _, s_aniso = t.spectrum(aniso, dt, sum_axes=(1, 2), subtract_mean=self.subtract_mean)
+        return omega, s_iso, 1.5 * s_aniso
+
+    def __call__(self, trajectory: Trajectory) -> RamanSpectra:
+        omega, s_iso, s_aniso = self.classical(trajectory)
+        x = beta_hbar_omega(omega, self.temperature)
+        if self.reduced:
+            factor = x * self.quantum_correction.absorption_factor(x)
+        else:
+            factor = self.quantum_correction(x)
+        factor = factor.astype(s_iso.dtype)
+        scale = axis_scale(self.x_unit)
+        # per rad/ps -> per x unit: y_x = y_omega * d(omega)/dx = y_omega / scale
+        density_factor = 1.0 / scale
+        y_unit = format(ureg.Unit("nm**6") / ureg.Unit(self.x_unit), "~C")
+        base = {
+            "kind": "raman",
+            "temperature_K": self.temperature,
+            "quantum_correction": type(self.quantum_correction).__name__,
+            "form": "reduced" if self.reduced else "bose-corrected",
+            **self.transform.describe(trajectory.n_frames, trajectory.timestep),
+        }
+        xs = omega * scale
+
+        def make(values, component):
+            meta = {**base, "component": component, "quantity": f"Raman {component}"}
+            return Spectrum.from_arrays(
+                xs,
+                values * factor * density_factor,
+                x_unit=self.x_unit,
+                y_unit=y_unit,
+                density=True,
+                metadata=meta,
+            )
+
+        return RamanSpectra(
+            isotropic=make(s_iso, "isotropic"),
+            anisotropic=make(s_aniso, "anisotropic"),
+            vv=make(s_iso + (4.0 / 45.0) * s_aniso, "VV"),
+            vh=make(s_aniso / 15.0, "VH"),
+        )
+
+    def quantity(self, trajectory: Trajectory):
+        """The VV spectrum's values as a `Quantity`."""
+        return self(trajectory).vv.y

@@ -1,0 +1,172 @@
+"""The command line: outputs written, numbers consistent with the Python API, clean errors."""
+
+import csv
+
+import numpy as np
+import pytest
+
+import observables as ob
+from observables import Quantity as Q
+from spectrinv.cli import main
+
+
+@pytest.fixture
+def water_like(tmp_path, rng):
+    """A periodic trajectory with velocities, masses, species and an oscillating dipole."""
+    n_frames, n_atoms = 400, 6
+    t = np.arange(n_frames) * 0.002  # ps
+    omega = 2 * np.pi * 3400 * 2.99792458e-2  # 3400 cm^-1 in rad/ps
+    dipole = np.stack([np.cos(omega * t), np.sin(omega * t), 0 * t], axis=1) * 0.01
+    pos = rng.uniform(0, 1.2, size=(n_frames, n_atoms, 3))
+    vel = rng.normal(size=(n_frames, n_atoms, 3))
+    traj = ob.Trajectory(
+        Q(pos, "nm"),
+        velocities=Q(vel, "nm/ps"),
+        masses=Q([16.0, 1.0, 1.0] * 2, "Da"),
+        species=["O", "H", "H"] * 2,
+        box=Q([1.2, 1.2, 1.2], "nm"),
+        timestep=Q(2, "fs"),
+        dipole=Q(dipole, "e*nm"),
+    )
+    path = tmp_path / "w.npz"
+    traj.to_npz(path)
+    return path, traj
+
+
+def test_info(water_like, capsys):
+    path, _ = water_like
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "frames       400" in out and "dipole" in out
+
+
+def test_ir_spectrum_peak_and_files(water_like, tmp_path, capsys):
+    path, _ = water_like
+    out = tmp_path / "res" / "ir"
+    code = main(
+        [
+            "spectrum",
+            str(path),
+            "--kind",
+            "ir",
+            "--temperature",
+            "300 K",
+            "--out",
+            str(out),
+            "--compare",
+            "water_hale_298K",
+        ]
+    )
+    assert code == 0
+    text = capsys.readouterr().out
+    assert (out.with_suffix(".csv")).is_file() and (out.with_suffix(".png")).is_file()
+    spec = ob.Spectrum.from_csv(out.with_suffix(".csv"))
+    x, y = spec.x.m_as("1/cm"), np.asarray(spec.y.m)
+    assert abs(x[np.argmax(y)] - 3400) < 30  # the dipole oscillates at 3400 cm^-1
+    assert "OH stretch" in text and "experiment peak" in text
+
+
+def test_vdos_and_dipoles_from_file(water_like, tmp_path):
+    path, traj = water_like
+    cols = tmp_path / "dip.txt"
+    np.savetxt(cols, np.column_stack([np.arange(traj.n_frames), np.asarray(traj.dipole) * 10]))
+    assert (
+        main(
+            [
+                "spectrum",
+                str(path),
+                "--kind",
+                "ir",
+                "--temperature",
+                "300 K",
+                "--dipoles",
+                str(cols),
+                "--dipole-unit",
+                "e*angstrom",
+                "--out",
+                str(tmp_path / "a"),
+            ]
+        )
+        == 0
+    )
+    a = ob.Spectrum.from_csv(tmp_path / "a.csv")
+    b = ob.IRSpectrum(Q(300, "K"))(traj)
+    np.testing.assert_allclose(np.asarray(a.y.m), np.asarray(b.y.m), rtol=1e-6, atol=1e-9)
+    assert main(["spectrum", str(path), "--kind", "vdos", "--out", str(tmp_path / "v")]) == 0
+
+
+def test_transport_diffusion(water_like, tmp_path, capsys):
+    path, traj = water_like
+    assert (
+        main(
+            [
+                "transport",
+                str(path),
+                "--kind",
+                "diffusion",
+                "--out",
+                str(tmp_path / "d"),
+                "--max-lag",
+                "40 fs",
+                "--blocks",
+                "4",
+            ]
+        )
+        == 0
+    )
+    text = capsys.readouterr().out
+    expected = ob.SelfDiffusion(max_lag=Q(40, "fs"), n_blocks=4).compute(traj).value.m_as("m**2/s")
+    printed = float(text.split("diffusion (all atoms): ")[1].split()[0])
+    assert printed == pytest.approx(float(expected), rel=1e-3)
+    with open(tmp_path / "d.csv") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0][0] == "lag_time [ps]" and len(rows) > 10
+
+
+def test_rdf(water_like, tmp_path, capsys):
+    path, _ = water_like
+    assert (
+        main(["rdf", str(path), "--bins", "20", "--pair", "O-H", "--out", str(tmp_path / "g")]) == 0
+    )
+    assert (tmp_path / "g.png").is_file()
+    assert "first maximum" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["spectrum", "{p}", "--kind", "ir"], "needs --temperature"),
+        (["spectrum", "{p}", "--kind", "ir", "--temperature", "300 m"], "temperature"),
+        (["spectrum", "{p}", "--kind", "vdos", "--window", "gaussian"], "needs a time"),
+        (
+            ["spectrum", "{p}", "--kind", "ir", "--temperature", "300 K", "--compare", "nope"],
+            "no bundled dataset",
+        ),
+        (["spectrum", "{p}", "--kind", "raman", "--temperature", "300 K"], "polarizability"),
+        (["transport", "{p}", "--kind", "viscosity"], "needs --temperature"),
+        (["rdf", "{p}", "--pair", "OH"], "two species"),
+        (["info", "missing.npz"], "not found"),
+        (["datasets", "nope"], "no dataset named"),
+    ],
+)
+def test_errors_are_one_line(water_like, capsys, argv, message):
+    path, _ = water_like
+    code = main([a.replace("{p}", str(path)) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and "Traceback" not in err
+
+
+def test_quantity_without_unit_is_rejected(water_like, capsys):
+    path, _ = water_like
+    with pytest.raises(SystemExit):
+        main(["info", str(path), "--timestep", "2"])
+    assert "has no unit" in capsys.readouterr().err
+
+
+def test_datasets_listing(capsys):
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    assert "ir/water_segelstein_298K" in out
+    assert main(["datasets", "water_hale_298K"]) == 0
+    assert "10.1364/AO.12.000555" in capsys.readouterr().out
