@@ -234,9 +234,8 @@ def _cmd_transport(args: argparse.Namespace) -> int:
     error = np.atleast_1d(result.error.m_as(unit))
     names = args.species or ["all atoms"]
     for name, v, e in zip(names, value, error, strict=False):
-        print(
-            f"{args.kind} ({name}): {v:.4g} ± {e:.2g} {Quantity(1, unit).units:~P}  [{result.method}]"
-        )
+        pretty = f"{Quantity(1, unit).units:~P}"
+        print(f"{args.kind} ({name}): {v:.4g} ± {e:.2g} {pretty}  [{result.method}]")
     print(f"  wrote {out.with_suffix('.csv')} and {out.with_suffix('.png')}")
     return 0
 
@@ -283,9 +282,8 @@ def _cmd_rdf(args: argparse.Namespace) -> int:
     fig.savefig(out.with_suffix(".png"), dpi=120)
     plt.close(fig)
     i = int(np.argmax(g))
-    print(
-        f"g(r) of {traj.n_frames} frames x {traj.n_atoms} atoms{' pair ' + args.pair if pair else ''}"
-    )
+    which = f" pair {args.pair}" if pair else ""
+    print(f"g(r) of {traj.n_frames} frames x {traj.n_atoms} atoms{which}")
     print(f"  first maximum g = {g[i]:.3f} at r = {r[i]:.3f} Å")
     print(f"  wrote {out.with_suffix('.csv')} and {out.with_suffix('.png')}")
     return 0
