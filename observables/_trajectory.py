@@ -334,7 +334,9 @@ class Trajectory(eqx.Module):
     @property
     def times(self) -> Quantity:
         """Time of each frame relative to the first, as a `Quantity` (ps)."""
-        return from_internal(jnp.arange(self.n_frames) * self.timestep, "time")
+        return from_internal(
+            jnp.arange(self.n_frames, dtype=self.timestep.dtype) * self.timestep, "time"
+        )
 
     def quantity(self, name: str) -> Quantity:
         """A field as a pint `Quantity` in its internal unit (e.g. `traj.quantity("positions")`)."""

@@ -20,6 +20,7 @@ def test_converts_to_internal_units(rng):
     np.testing.assert_allclose(t.box, [1.2, 1.2, 1.2])
     np.testing.assert_allclose(t.velocities, 100.0)  # 1 A/fs = 100 nm/ps
     assert t.quantity("positions").units == ob.ureg.nm
+    np.testing.assert_allclose(t.times.m_as("fs"), 2.0 * np.arange(6))
 
 
 @pytest.mark.parametrize(
