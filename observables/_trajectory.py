@@ -263,7 +263,10 @@ class Trajectory(eqx.Module):
             if np.any(np.asarray(self.masses) <= 0):
                 raise TrajectoryError("masses must be positive")
         if self.box is not None and not _is_tracer(self.box):
-            if np.any(np.asarray(self.volume) <= 0):
+            b = np.asarray(self.box)
+            if b.shape[-2:] != (3, 3):  # edge lengths -> diagonal matrices (numpy: no tracing)
+                b = b[..., :, None] * np.eye(3)
+            if np.any(np.linalg.det(b) <= 0):
                 raise TrajectoryError(
                     "box has zero or negative volume; for a triclinic cell give the cell vectors "
                     "as rows of a right-handed 3x3 matrix."

@@ -165,6 +165,15 @@ def test_is_a_pytree_usable_under_jit_vmap_grad(rng):
     assert np.isfinite(out)
 
 
+def test_from_internal_under_jit_with_a_constant_box(rng):
+    box = jnp.array([1.0, 1.0, 1.0])  # closed over: concrete while positions are traced
+
+    def f(x):
+        return ob.Trajectory.from_internal(x, box=box, timestep=0.1).volume.sum()
+
+    assert float(jax.jit(f)(jnp.zeros((2, 3, 3)))) == pytest.approx(2.0)
+
+
 def test_from_internal_rejects_quantities(rng):
     with pytest.raises(ob.UnitError, match="from_internal takes plain arrays"):
         ob.Trajectory.from_internal(Q(np.zeros((1, 1, 3)), "nm"), box=None, timestep=0.1)
