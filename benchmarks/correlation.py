@@ -18,6 +18,7 @@ import json
 import platform
 import time
 
+import _setup  # noqa: F401  (import path: see benchmarks/_setup.py)
 import jax
 
 jax.config.update("jax_enable_x64", True)

@@ -28,18 +28,11 @@ import json
 import os
 import platform
 import subprocess
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-# This script shares its name with the package it benchmarks: drop its own folder from the
-# import path (else `import observables` imports this file) and use the checkout it lives in.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
-
-import jax  # noqa: E402
+import _setup  # noqa: F401  (import path: see benchmarks/_setup.py)
+import jax
 
 jax.config.update("jax_enable_x64", True)  # so that the float64 rows really are float64
 
