@@ -8,8 +8,8 @@ $$ C_{ab}(\tau) = \frac{1}{N - \tau} \sum_{t=0}^{N-1-\tau} a(t)\, b(t + \tau) $$
 divides by $N$ instead). Negative lags follow from $C_{ab}(-\tau) = C_{ba}(\tau)$.
 
 It is computed in $O(N \log N)$ by zero-padding both series to a length
-$L \ge 2N - 1$ (so the circular correlation equals the linear one), multiplying the
-spectra $\overline{\hat a}\,\hat b$ and transforming back.
+$L \ge N + \tau_{\max}$ (so the circular correlation equals the linear one for every
+returned lag), multiplying the spectra $\overline{\hat a}\,\hat b$ and transforming back.
 
 Reference: M. P. Allen & D. J. Tildesley, *Computer Simulation of Liquids*, 2nd ed.,
 Oxford University Press (2017), §8.1 and appendix D.3.
@@ -128,7 +128,9 @@ def _correlate(a, b, max_lag, subtract_mean, unbiased, two_sided, s_axes, m_axes
         xa = xa - xa.mean(axis=-1, keepdims=True)
         xb = None if xb is None else xb - xb.mean(axis=-1, keepdims=True)
 
-    length = scipy.fft.next_fast_len(2 * n - 1, real=True)
+    # Zero padding to L >= N + max_lag makes the circular correlation equal the linear one for
+    # |lag| <= max_lag (a wrapped term would need a(t) with t >= L - max_lag >= N, which is 0).
+    length = scipy.fft.next_fast_len(n + max_lag, real=True)
     n_out = 2 * max_lag + 1 if two_sided else max_lag + 1
     if batch_size is None:
         batch_size = max(1, _BATCH_BYTES // (16 * (length // 2 + 1)))
