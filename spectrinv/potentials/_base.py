@@ -4,6 +4,18 @@ Internal units throughout (nm, ps, Da, kJ/mol, e); see `observables.INTERNAL_UNI
 Parameters of a potential are the floating-point array leaves of the module, so a fit
 optimises `eqx.filter(potential, eqx.is_inexact_array)` and freezes or ties parameters with
 equinox filters / `eqx.tree_at`.
+
+Geometry helpers shared by every potential (added with the backends, issue 4; all
+backward compatible):
+
+- `minimum_image(dr, box)`: minimum-image displacement for no box, an orthorhombic `[3]` box
+  or a triclinic `[3, 3]` box (cell vectors as rows). Exact whenever |dr| is below half the
+  shortest perpendicular width of the cell (see `perpendicular_widths`), which the backends
+  enforce for the cutoff.
+- `neighbor_pairs(positions, system, neighbors)`: displacement vectors `r_j - r_i` to the
+  neighbours of each atom plus a mask of real (non-padded, non-self) slots, for a jax-md
+  `Dense` neighbour list or all pairs when `neighbors` is `None`.
+- `System.displacement(ra, rb)`: `minimum_image(ra - rb, box)`.
 """
 
 from __future__ import annotations
@@ -13,6 +25,7 @@ from typing import Any
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, Int
 
 
@@ -56,6 +69,72 @@ class System(eqx.Module):
             raise ValueError("system is not periodic")
         return jnp.diag(self.box) if self.box.ndim == 1 else self.box
 
+    def displacement(self, ra: Float[Array, "... 3"], rb: Float[Array, "... 3"]) -> Array:
+        """Minimum-image displacement `ra - rb` (nm); plain difference without a box."""
+        return minimum_image(ra - rb, self.box)
+
+
+def minimum_image(dr: Float[Array, "... 3"], box: Array | None) -> Float[Array, "... 3"]:
+    """Minimum-image convention for a displacement `dr` (nm).
+
+    `box`: `None` (no periodicity), `[3]` orthorhombic edges or `[3, 3]` cell vectors as rows.
+    For the triclinic case the fractional components s = dr B⁻¹ are wrapped into
+    [-1/2, 1/2) and mapped back (dr = s B); this returns the nearest image whenever
+    |dr_nearest| < w_min / 2, with w_min the smallest perpendicular width of the cell.
+    """
+    if box is None:
+        return dr
+    box = box.astype(dr.dtype)
+    if box.ndim == 1:
+        return dr - box * jnp.round(dr / box)
+    s = dr @ jnp.linalg.inv(box)
+    s = s - jnp.round(s)
+    return s @ box
+
+
+def perpendicular_widths(box: Any) -> np.ndarray:
+    """Distances between opposite faces of the cell (nm), `[3]`; concrete boxes only.
+
+    A pair interaction with cutoff r_c is evaluated correctly by the minimum-image
+    convention only if r_c < min(widths) / 2.
+    """
+    b = np.asarray(box, dtype=float)
+    if b.ndim == 1:
+        return b.copy()
+    volume = abs(np.linalg.det(b))
+    return np.array(
+        [volume / np.linalg.norm(np.cross(b[(i + 1) % 3], b[(i + 2) % 3])) for i in range(3)]
+    )
+
+
+def neighbor_pairs(
+    positions: Float[Array, "atom 3"], system: System, neighbors: Any = None
+) -> tuple[Float[Array, "atom nbr 3"], Any, Int[Array, "atom nbr"]]:
+    """Displacements to neighbours, a validity mask and the neighbour indices.
+
+    **Returns:** `(dr, mask, idx)` with `dr[i, k] = r_idx[i,k] - r_i` (minimum image, nm),
+    `mask[i, k]` true for a real neighbour (padded slots of a jax-md `Dense` list hold the
+    index `n_atoms` and are false; so is the self pair), and `idx`. Every pair appears twice
+    (once from each side): pair energies summed over the mask need a factor 1/2.
+    With `neighbors=None` all pairs are returned (`idx[i, k] = k`, self masked).
+
+    Padded slots get `dr = 0`; callers must not divide by |dr| there without a guard (use
+    `jnp.where(mask, r2, safe_value)` before `sqrt`/division so reverse-mode gradients stay
+    finite — DESIGN §8).
+    """
+    n = positions.shape[0]
+    if neighbors is None:
+        idx = jnp.broadcast_to(jnp.arange(n)[None, :], (n, n))
+        mask = idx != jnp.arange(n)[:, None]
+    else:
+        idx = neighbors.idx
+        mask = idx < n
+    padded = jnp.concatenate([positions, jnp.zeros((1, 3), positions.dtype)], axis=0)
+    safe_idx = jnp.where(mask, idx, n)
+    dr = minimum_image(padded[safe_idx] - positions[:, None, :], system.box)
+    dr = jnp.where(mask[..., None], dr, jnp.zeros((), positions.dtype))
+    return dr, mask, idx
+
 
 class AbstractPotential(eqx.Module):
     """An energy model U(positions; θ) in kJ/mol.
@@ -66,6 +145,13 @@ class AbstractPotential(eqx.Module):
     Contract for `neighbors`: `None`, or a jax-md `NeighborList` in `Dense` format whose
     padded slots hold the index `n_atoms`. Implementations must give finite parameter
     gradients with padded slots present (guard r = 0 before dividing; see DESIGN §8).
+    `neighbor_pairs` (this module) returns minimum-image pair vectors and the validity mask
+    for either case.
+
+    Lists built by `spectrinv.backends.JaxMDBackend` hold every pair within
+    `cutoff + skin` (they are rebuilt when an atom has moved skin/2), so an implementation
+    must still apply its own cutoff. Positions passed in are **unwrapped** Cartesian
+    coordinates (nm); use `minimum_image` / `System.displacement` for pair vectors.
     """
 
     @property

@@ -1,0 +1,163 @@
+"""`AbstractBackend`, the MD state and the recorder hook.
+
+A backend turns `(potential, system, state, key, n_steps)` into a `Trajectory` holding
+only the requested signals, one frame every `stride` steps, plus the final state so that
+runs can be continued. Recorders are small objects `(frame, potential) -> signal` that name
+the `Trajectory` field they fill; new signals (heat flux, polarizability) are new recorders.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from ..potentials._base import AbstractPotential, System
+
+__all__ = [
+    "MDState",
+    "Frame",
+    "AbstractRecorder",
+    "Positions",
+    "Velocities",
+    "Stress",
+    "Dipole",
+    "AbstractBackend",
+]
+
+
+class MDState(eqx.Module):
+    """Dynamical state of one system or of a batch of replicas (leading axis), internal units.
+
+    - `positions`: `[(replica,) atom, 3]` nm, **unwrapped** Cartesian coordinates;
+    - `velocities`, `forces`: same shape, nm/ps and kJ mol⁻¹ nm⁻¹;
+    - `potential_energy`: `[(replica)]` kJ/mol at `positions`;
+    - `thermostat`: integrator-specific extra state (e.g. Nosé–Hoover chain) or `None`;
+    - `neighbors`: jax-md `Dense` neighbour list (batched with the replicas) or `None`;
+    - `reference_positions`: positions at the last neighbour rebuild;
+    - `step`: number of steps taken (int scalar).
+
+    A state's neighbour list is tied to the box (and cutoff + skin) it was built for: after
+    changing `system.box` or the potential's cutoff, build a new state with `init`.
+    """
+
+    positions: Float[Array, "... atom 3"]
+    velocities: Float[Array, "... atom 3"]
+    forces: Float[Array, "... atom 3"]
+    potential_energy: Float[Array, "..."]
+    thermostat: Any
+    neighbors: Any
+    reference_positions: Float[Array, "... atom 3"]
+    step: Array
+
+    @property
+    def batched(self) -> bool:
+        return self.positions.ndim == 3
+
+    def kinetic_energy(self, masses: Array) -> Array:
+        """½ Σ m v² (kJ/mol), per replica when batched."""
+        m = masses.astype(self.velocities.dtype)[..., None]
+        return 0.5 * jnp.sum(m * self.velocities**2, axis=(-2, -1))
+
+
+class Frame(eqx.Module):
+    """What a recorder sees: one replica's state at a recorded step (unbatched arrays)."""
+
+    positions: Array
+    velocities: Array
+    forces: Array
+    potential_energy: Array
+    neighbors: Any
+    system: System
+
+
+class AbstractRecorder(eqx.Module):
+    """Computes one per-frame signal; `field` names the `Trajectory` field it fills."""
+
+    field: ClassVar[str]
+
+    @abc.abstractmethod
+    def __call__(self, frame: Frame, potential: AbstractPotential) -> Array: ...
+
+
+class Positions(AbstractRecorder):
+    """Unwrapped Cartesian positions `[atom, 3]`, nm."""
+
+    field: ClassVar[str] = "positions"
+
+    def __call__(self, frame, potential):
+        return frame.positions
+
+
+class Velocities(AbstractRecorder):
+    """Velocities `[atom, 3]`, nm/ps."""
+
+    field: ClassVar[str] = "velocities"
+
+    def __call__(self, frame, potential):
+        return frame.velocities
+
+
+class Stress(AbstractRecorder):
+    """Pressure tensor P = (Σ m v⊗v + W)/V, kJ mol⁻¹ nm⁻³, `[3, 3]`.
+
+    The virial W_ab = −∂U/∂ε_ab is the derivative of the energy under a homogeneous strain
+    r → r(1 + ε), h → h(1 + ε) of positions and cell (rows), taken by autodiff of the
+    potential, so it is correct for any potential that uses the minimum-image convention
+    (pair and many-body) — it equals Σ_pairs r_ij ⊗ f_ij for pair potentials.
+    """
+
+    field: ClassVar[str] = "stress"
+
+    def __call__(self, frame, potential):
+        system = frame.system
+        box = system.box_matrix.astype(frame.positions.dtype)
+
+        def strained(eps):
+            deform = jnp.eye(3, dtype=eps.dtype) + eps
+            strained_system = eqx.tree_at(lambda s: s.box, system, box @ deform)
+            return potential.energy(frame.positions @ deform, strained_system, frame.neighbors)
+
+        du = jax.grad(strained)(jnp.zeros((3, 3), frame.positions.dtype))
+        m = system.masses.astype(frame.velocities.dtype)
+        kinetic = jnp.einsum("i,ia,ib->ab", m, frame.velocities, frame.velocities)
+        return (kinetic - du) / jnp.linalg.det(box)
+
+
+class Dipole(AbstractRecorder):
+    """Total dipole `[3]` (e·nm) from a dipole model `model(positions, system) -> [3]`.
+
+    Any callable (equinox module or function) with that signature works, e.g. the point-charge
+    dipole models of `spectrinv.potentials`.
+    """
+
+    field: ClassVar[str] = "dipole"
+    model: Any
+
+    def __call__(self, frame, potential):
+        return self.model(frame.positions, frame.system)
+
+
+class AbstractBackend(eqx.Module):
+    """An MD engine behind one interface.
+
+    `init(potential, system, positions, ...)` builds a starting `MDState`;
+    `sample(potential, system, state, key, n_steps, stride=..., record=...)` runs and
+    returns `(Trajectory, final_state)`. Differentiable backends (`JaxMDBackend`) can be
+    traced by the gradient strategies; sampling-only ones (`OpenMMBackend`) feed
+    reweighting.
+    """
+
+    @abc.abstractmethod
+    def init(
+        self, potential, system, positions, *, velocities=None, temperature=None, key=None
+    ) -> MDState: ...
+
+    @abc.abstractmethod
+    def sample(
+        self, potential, system, state, key, n_steps, *, stride=1, record=None
+    ) -> tuple[Any, MDState]: ...

@@ -1,0 +1,580 @@
+"""`JaxMDBackend`: differentiable MD in JAX with jax-md neighbour lists.
+
+**How a run is organised.** `sample` advances the state in *chunks* of `chunk_steps` steps;
+each chunk is one jitted `lax.scan` (frames) of `lax.scan` (`stride` steps) that records the
+requested signals once per frame. After each chunk the neighbour list's overflow flag is
+read on the host. If it is set (for any replica), the list is reallocated from the
+**post-overflow** positions (capacity × `capacity_multiplier`) and the chunk is **redone
+from its start state** with the larger list, so no step ever uses forces from an overflowed
+list (DESIGN §8). After `max_reallocations` reallocations within one chunk a `RuntimeError`
+is raised. A non-finite state after a chunk raises `FloatingPointError`.
+
+**Neighbour lists.** jax-md `Dense` lists (padded slots hold `n_atoms`), built on
+fractional coordinates with a minimum-image metric for orthorhombic and triclinic cells,
+listing pairs within r_c + skin. The rebuild decision is ours: rebuild when any atom of any
+replica moved more than skin/2 since the last rebuild. Because the decision is a single
+`lax.cond` outside the per-replica `vmap`, replicas do not turn it into a rebuild-every-step
+`select` (DESIGN §8). jax-md's `MALFORMED_BOX` bit is ignored; only `did_buffer_overflow`
+is acted on.
+
+**Replicas.** Give `init` positions `[replica, atom, 3]` for a batch: all replicas advance
+together and the returned `Trajectory` has a leading replica axis on every field
+(`jax.tree.map(lambda x: x[r], traj)` picks one).
+
+**Precision.** Arrays follow the dtype of the positions given to `init` (float32 or float64
+when `jax_enable_x64` is on); nothing flips global JAX configuration. Positions are kept
+unwrapped (good for diffusion; in float32 keep runs short enough that |r| stays ≲ 10³ box
+lengths).
+
+**Forces at the start.** Every chunk (and `run`) starts by recomputing energies and forces
+of the incoming state with the potential given, so a state can be reused after the
+potential's parameters change (as in a fit) and gradients include the initial forces.
+
+**Frames.** Frame k holds the state after (k + 1)·stride steps (the start state is not
+repeated); `Trajectory.timestep` = stride·Δt.
+
+**NPT** is not provided: jax-md's NPT integrators (`npt_nose_hoover`) keep fractional
+positions and the box inside their own closure state and change the box every step, which
+would also require reallocating cell lists when the box shrinks; it does not fit the
+Cartesian-state/fixed-box design here cleanly and was left for later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import logging
+import warnings
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array
+
+from observables._trajectory import Trajectory
+from observables._units import BOLTZMANN, to_internal
+
+from ..potentials._base import AbstractPotential, System, perpendicular_widths
+from ._base import AbstractBackend, AbstractRecorder, Frame, MDState, Positions, Velocities
+from ._integrators import AbstractIntegrator
+
+
+@contextlib.contextmanager
+def _jaxmd_context():
+    """Standard dtype promotion and jax-md's known int64→int32 scatter warning silenced."""
+    with jax.numpy_dtype_promotion("standard"), warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="scatter inputs have incompatible types", category=FutureWarning
+        )
+        yield
+
+
+# jax-md's own code is written for standard dtype promotion (it fails to import, and its
+# cell lists fail to trace, under `jax_numpy_dtype_promotion="strict"`); every call into it
+# is wrapped in this context so the package works whatever the user's promotion setting.
+with jax.numpy_dtype_promotion("standard"):
+    from jax_md import partition
+
+_log = logging.getLogger(__name__)
+
+__all__ = ["JaxMDBackend", "NeighborListOverflowError", "maxwell_boltzmann"]
+
+
+class NeighborListOverflowError(RuntimeError):
+    """The neighbour list kept overflowing after the allowed number of reallocations."""
+
+
+def maxwell_boltzmann(key, masses, temperature_k: float, shape, dtype, remove_com=True):
+    """Velocities (nm/ps) drawn at `temperature_k` (K), COM momentum removed, rescaled to
+    exactly that kinetic temperature (with N_f = 3N − 3 if `remove_com`)."""
+    m = jnp.asarray(masses, dtype)[..., None]
+    v = jax.random.normal(key, shape, dtype) * jnp.sqrt(BOLTZMANN * temperature_k / m)
+    n = shape[-2]
+    if remove_com:
+        p = jnp.sum(m * v, axis=-2, keepdims=True)
+        v = v - p / jnp.sum(m, axis=-2, keepdims=True)
+    dof = 3 * n - 3 if remove_com else 3 * n
+    ke = 0.5 * jnp.sum(m * v * v, axis=(-2, -1), keepdims=True)
+    target = 0.5 * dof * BOLTZMANN * temperature_k
+    if temperature_k > 0:
+        v = v * jnp.sqrt(target / ke)
+    return v
+
+
+# ------------------------------------------------------------------- neighbour machinery
+def _box_key(box: np.ndarray) -> tuple:
+    return (box.shape, tuple(np.asarray(box, dtype=float).ravel().tolist()))
+
+
+@functools.lru_cache(maxsize=32)
+def _neighbor_fns(box_key: tuple, r_list: float, capacity_multiplier: float, dtype_name: str):
+    """jax-md neighbour functions on fractional coordinates for one (concrete) cell."""
+    shape, flat = box_key
+    box = np.asarray(flat).reshape(shape)
+    cell = np.diag(box) if box.ndim == 1 else box
+    cell_j = jnp.asarray(cell, dtype=dtype_name)
+
+    def metric(sa, sb, **unused):
+        ds = sa - sb
+        ds = ds - jnp.round(ds)
+        return ds @ cell_j.astype(ds.dtype)
+
+    widths = jnp.asarray(perpendicular_widths(box), dtype=jnp.float32)
+    return partition.neighbor_list(
+        metric,
+        widths,
+        r_list,
+        dr_threshold=0.0,
+        capacity_multiplier=capacity_multiplier,
+        fractional_coordinates=True,
+        format=partition.NeighborListFormat.Dense,
+    )
+
+
+#: update function of every list we allocated -> (box key, list radius) it was built for.
+_LIST_ORIGIN: dict = {}
+
+
+def _fractional(positions: jax.Array, box: jax.Array) -> jax.Array:
+    box = box.astype(positions.dtype)
+    s = positions / box if box.ndim == 1 else positions @ jnp.linalg.inv(box)
+    s = s - jnp.floor(s)
+    return jnp.where(s >= 1, jnp.zeros((), s.dtype), s)
+
+
+@jax.jit
+def _update_list(frac, nbrs):
+    return nbrs.update(frac)
+
+
+def _stack(trees):
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+# ----------------------------------------------------------------------------- backend
+class JaxMDBackend(AbstractBackend):
+    """Default, differentiable backend (pure JAX; jax-md neighbour lists).
+
+    **Arguments:**
+    - `integrator`: `VelocityVerlet`, `Langevin` or `NoseHooverChain` (with its time step);
+    - `skin`: neighbour-list skin (length, default 0.1 nm); pairs within r_c + skin are listed;
+    - `chunk_steps`: steps per jitted chunk between host-side overflow checks (rounded to a
+      multiple of `stride`);
+    - `max_reallocations`: reallocations allowed within one chunk before giving up;
+    - `capacity_multiplier`: headroom of a (re)allocated neighbour list.
+    """
+
+    integrator: AbstractIntegrator
+    skin: float = eqx.field(static=True)
+    chunk_steps: int = eqx.field(static=True)
+    max_reallocations: int = eqx.field(static=True)
+    capacity_multiplier: float = eqx.field(static=True)
+
+    def __init__(
+        self,
+        integrator: AbstractIntegrator,
+        *,
+        skin: Any = None,
+        chunk_steps: int = 1000,
+        max_reallocations: int = 5,
+        capacity_multiplier: float = 1.25,
+    ):
+        if not isinstance(integrator, AbstractIntegrator):
+            raise TypeError(
+                f"integrator must be an AbstractIntegrator (e.g. VelocityVerlet(Quantity(2, "
+                f"'fs'))), got {type(integrator).__name__}"
+            )
+        self.integrator = integrator
+        self.skin = 0.1 if skin is None else float(to_internal(skin, "length", "skin"))
+        if self.skin < 0:
+            raise ValueError(f"skin must be >= 0, got {self.skin} nm")
+        self.chunk_steps = int(chunk_steps)
+        self.max_reallocations = int(max_reallocations)
+        self.capacity_multiplier = float(capacity_multiplier)
+        if self.chunk_steps < 1 or self.capacity_multiplier < 1:
+            raise ValueError("chunk_steps must be >= 1 and capacity_multiplier >= 1")
+
+    # ---------------------------------------------------------------- neighbour lists
+    def _uses_neighbors(self, potential: AbstractPotential, system: System) -> bool:
+        return potential.cutoff is not None and system.box is not None
+
+    def _check_cutoff(self, potential, system):
+        if potential.cutoff is None or system.box is None:
+            return
+        widths = perpendicular_widths(np.asarray(system.box))
+        if potential.cutoff > 0.5 * widths.min():
+            raise ValueError(
+                f"cutoff {potential.cutoff} nm exceeds half the smallest perpendicular width of "
+                f"the box ({0.5 * widths.min():.6g} nm; widths {np.round(widths, 6).tolist()} "
+                "nm): the minimum-image convention would miss interactions. Use a larger box "
+                "(replicate the cell) or a shorter cutoff."
+            )
+
+    def _allocate(self, potential, positions, system, at_least=None):
+        """Neighbour list(s) for `[replica, atom, 3]` positions with one common capacity
+        (neighbour and cell-list capacities no smaller than those of `at_least`)."""
+        box = np.asarray(system.box)
+        r_list = float(potential.cutoff) + self.skin
+        fns = _neighbor_fns(
+            _box_key(box), r_list, self.capacity_multiplier, jnp.dtype(positions.dtype).name
+        )
+        frac = _fractional(positions, jnp.asarray(box))
+        with _jaxmd_context():
+            lists = [fns.allocate(frac[r]) for r in range(len(frac))]
+        if at_least is not None:
+            lists.append(at_least)
+        cap = max(n.max_occupancy for n in lists)
+        caps = [n.cell_list_capacity for n in lists if n.cell_list_capacity is not None]
+        cl_cap = max(caps) if caps else None
+        template = dataclasses.replace(lists[0], max_occupancy=cap, cell_list_capacity=cl_cap)
+        _LIST_ORIGIN[template.update_fn] = (_box_key(box), r_list)
+        with _jaxmd_context():
+            return _stack([_update_list(frac[r], template) for r in range(len(frac))])
+
+    def _list_matches(self, potential, system, nbrs) -> bool:
+        """Was `nbrs` built for this box and cutoff + skin? (a stale list is rebuilt)"""
+        origin = _LIST_ORIGIN.get(nbrs.update_fn)
+        wanted = (_box_key(np.asarray(system.box)), float(potential.cutoff) + self.skin)
+        return origin == wanted
+
+    # ------------------------------------------------------------------------- init
+    def init(
+        self,
+        potential: AbstractPotential,
+        system: System,
+        positions: Any,
+        *,
+        velocities: Any = None,
+        temperature: Any = None,
+        key: Any = None,
+    ) -> MDState:
+        """Starting state from positions (length quantity, `[atom, 3]` or
+        `[replica, atom, 3]`) and velocities (velocity quantity) or a `temperature` (K) for
+        Maxwell–Boltzmann velocities (needs `key`); neither: at rest."""
+        pos = jnp.asarray(to_internal(positions, "length", "positions"))
+        if not jnp.issubdtype(pos.dtype, jnp.floating):
+            pos = pos.astype(jnp.result_type(float))
+        if pos.ndim not in (2, 3) or pos.shape[-1] != 3:
+            raise ValueError(f"positions must be [atom, 3] or [replica, atom, 3], got {pos.shape}")
+        if pos.shape[-2] != system.n_atoms:
+            raise ValueError(
+                f"positions have {pos.shape[-2]} atoms but the system has {system.n_atoms}"
+            )
+        if not bool(jnp.all(jnp.isfinite(pos))):
+            bad = np.argwhere(~np.isfinite(np.asarray(pos)))[0].tolist()
+            raise ValueError(f"positions contain non-finite values (first at index {bad})")
+        if np.any(np.asarray(system.masses) <= 0):
+            raise ValueError("all masses must be positive")
+        self._check_cutoff(potential, system)
+        batched = pos.ndim == 3
+        pos_b = pos if batched else pos[None]
+        dtype = pos.dtype
+        if velocities is not None:
+            vel = jnp.asarray(to_internal(velocities, "velocity", "velocities"), dtype)
+            vel_b = jnp.broadcast_to(vel if batched or vel.ndim == 3 else vel[None], pos_b.shape)
+        elif temperature is not None:
+            t = float(to_internal(temperature, "temperature", "temperature"))
+            if key is None:
+                raise ValueError("init(temperature=...) needs a PRNG key for the velocities")
+            vel_b = maxwell_boltzmann(key, system.masses, t, pos_b.shape, dtype)
+        else:
+            vel_b = jnp.zeros_like(pos_b)
+        if not bool(jnp.all(jnp.isfinite(vel_b))):
+            raise ValueError("velocities contain non-finite values")
+        nbrs = (
+            self._allocate(potential, pos_b, system)
+            if self._uses_neighbors(potential, system)
+            else None
+        )
+        n_dof = 3 * system.n_atoms - 3
+        state = MDState(
+            positions=pos_b,
+            velocities=vel_b,
+            forces=jnp.zeros_like(pos_b),
+            potential_energy=jnp.zeros(pos_b.shape[0], dtype),
+            thermostat=self.integrator.init_thermostat(pos_b, system.masses, n_dof),
+            neighbors=nbrs,
+            reference_positions=pos_b,
+            step=jnp.zeros((), jnp.int32),
+        )
+        state = _refresh_jit(potential, system, state, self.skin, True)
+        return state if batched else _unbatch(state)
+
+    # ------------------------------------------------------------------------ sample
+    def sample(
+        self,
+        potential: AbstractPotential,
+        system: System,
+        state: MDState,
+        key: Any,
+        n_steps: int,
+        *,
+        stride: int = 1,
+        record: tuple[AbstractRecorder, ...] | None = None,
+    ) -> tuple[Trajectory, MDState]:
+        """Run `n_steps` steps recording every `stride` steps.
+
+        **Arguments:** `record`: recorder objects (default `(Positions(), Velocities())`);
+        `n_steps` must be a multiple of `stride`.
+
+        **Returns:** `(trajectory, final_state)`; see the module docstring for frames and
+        replicas.
+        """
+        record = (Positions(), Velocities()) if record is None else tuple(record)
+        fields = [r.field for r in record]
+        if "positions" not in fields:
+            raise ValueError("record must include Positions() (a Trajectory needs positions)")
+        if len(set(fields)) != len(fields):
+            raise ValueError(f"two recorders fill the same Trajectory field: {fields}")
+        n_steps, stride = int(n_steps), int(stride)
+        if stride < 1 or n_steps < stride or n_steps % stride:
+            raise ValueError(
+                f"n_steps ({n_steps}) must be a positive multiple of stride ({stride})"
+            )
+        self._check_cutoff(potential, system)
+        batched = state.batched
+        st = state if batched else _batch(state)
+        uses = self._uses_neighbors(potential, system)
+        if uses and (
+            st.neighbors is None or not self._list_matches(potential, system, st.neighbors)
+        ):
+            # no list yet, or one built for another box / cutoff: allocate afresh
+            st = eqx.tree_at(
+                lambda s: s.neighbors,
+                st,
+                self._allocate(potential, st.positions, system),
+                is_leaf=lambda x: x is None,
+            )
+            st = _refresh_jit(potential, system, st, self.skin, True)
+        chunk = max(stride, (self.chunk_steps // stride) * stride)
+        recorded: list[dict] = []
+        done = 0
+        while done < n_steps:
+            n_chunk = min(chunk, n_steps - done)
+            start = st
+            for attempt in range(self.max_reallocations + 1):
+                new, frames = _run_chunk(
+                    self.integrator,
+                    potential,
+                    system,
+                    start,
+                    key,
+                    tuple(record),
+                    n_chunk // stride,
+                    stride,
+                    self.skin,
+                )
+                overflow = uses and bool(np.any(np.asarray(new.neighbors.did_buffer_overflow)))
+                if not overflow:
+                    break
+                if attempt == self.max_reallocations:
+                    raise NeighborListOverflowError(
+                        f"neighbour list still overflows after {self.max_reallocations} "
+                        f"reallocations in the chunk starting at step {int(start.step)}; the "
+                        "system is probably collapsing (check the time step and potential) or "
+                        "raise max_reallocations / capacity_multiplier."
+                    )
+                # Reallocate from the post-overflow positions (growing the capacity at least
+                # geometrically so a system that keeps compressing is caught up with), then
+                # redo the chunk from its start state with the larger list.
+                old = _first(start.neighbors)
+                grown = _first(self._allocate(potential, new.positions, system))
+                n_max = system.n_atoms - 1
+                grow = self.capacity_multiplier + 0.25
+                cl_caps = [c for c in (grown.cell_list_capacity, old.cell_list_capacity) if c]
+                grown = dataclasses.replace(
+                    grown,
+                    max_occupancy=min(
+                        n_max, max(grown.max_occupancy, int(np.ceil(old.max_occupancy * grow)))
+                    ),
+                    cell_list_capacity=int(np.ceil(max(cl_caps) * grow)) if cl_caps else None,
+                )
+                fresh = self._allocate(potential, start.positions, system, at_least=grown)
+                _log.info(
+                    "neighbour list overflow in the chunk from step %d: capacity %d -> %d, "
+                    "redoing the chunk",
+                    int(start.step),
+                    old.max_occupancy,
+                    fresh.max_occupancy,
+                )
+                start = eqx.tree_at(lambda s: s.neighbors, start, fresh)
+                start = _refresh_jit(potential, system, start, self.skin, True)
+            if not bool(jnp.all(jnp.isfinite(new.positions))) or not bool(
+                jnp.all(jnp.isfinite(new.velocities))
+            ):
+                raise FloatingPointError(
+                    f"non-finite positions/velocities between steps {int(start.step)} and "
+                    f"{int(new.step)}: the integration blew up (time step too large, overlapping "
+                    "atoms or a potential without a repulsive core?)"
+                )
+            st = new
+            recorded.append(frames)
+            done += n_chunk
+        signals = {f: jnp.concatenate([c[f] for c in recorded], axis=0) for f in fields}
+        traj = self._trajectory(signals, system, stride, batched)
+        return traj, (st if batched else _unbatch(st))
+
+    def run(
+        self,
+        potential: AbstractPotential,
+        system: System,
+        state: MDState,
+        key: Any,
+        n_steps: int,
+        *,
+        stride: int = 1,
+        record: tuple[AbstractRecorder, ...] | None = None,
+    ) -> tuple[Trajectory, MDState, Array]:
+        """Pure, traceable counterpart of `sample` (for `jit`, `grad`, `vmap`, checkpointing).
+
+        Runs `n_steps` with the state's neighbour-list capacity as it is — no host-side
+        checks, no reallocation — and returns `(trajectory, final_state, overflowed)`, where
+        `overflowed` (bool array) says whether the list overflowed at any step; the results
+        are then invalid and the caller must reallocate (e.g. via `sample`) and rerun. Under
+        `jax.vmap` the neighbour-rebuild `lax.cond` becomes a `select` (rebuild every step:
+        correct but slower); prefer batched states (`init` with `[replica, atom, 3]`).
+        """
+        record = (Positions(), Velocities()) if record is None else tuple(record)
+        n_steps, stride = int(n_steps), int(stride)
+        if stride < 1 or n_steps < stride or n_steps % stride:
+            raise ValueError(
+                f"n_steps ({n_steps}) must be a positive multiple of stride ({stride})"
+            )
+        batched = state.batched
+        st = state if batched else _batch(state)
+        new, frames = _run_chunk(
+            self.integrator,
+            potential,
+            system,
+            st,
+            key,
+            record,
+            n_steps // stride,
+            stride,
+            self.skin,
+        )
+        if new.neighbors is None:
+            overflowed = jnp.zeros((), bool)
+        else:
+            overflowed = jnp.any(new.neighbors.did_buffer_overflow != 0)
+        traj = self._trajectory(frames, system, stride, batched)
+        return traj, (new if batched else _unbatch(new)), overflowed
+
+    def _trajectory(self, signals, system, stride, batched) -> Trajectory:
+        signals = {f: jnp.swapaxes(v, 0, 1) for f, v in signals.items()}  # replica first
+        dt = self.integrator.timestep * stride
+
+        def build(sig):
+            sig = dict(sig)
+            positions = sig.pop("positions")
+            return Trajectory.from_internal(
+                positions,
+                box=system.box,
+                timestep=jnp.asarray(dt, positions.dtype),
+                masses=system.masses,
+                species=system.species,
+                charges=system.charges,
+                species_names=system.species_names,
+                **sig,
+            )
+
+        if batched:
+            return jax.vmap(build)(signals)
+        return build({f: v[0] for f, v in signals.items()})
+
+
+def _first(nbrs):
+    return jax.tree.map(lambda x: x[0], nbrs)
+
+
+def _batch(state: MDState) -> MDState:
+    return _map_state(state, lambda x: x[None])
+
+
+def _unbatch(state: MDState) -> MDState:
+    return _map_state(state, lambda x: x[0])
+
+
+def _map_state(state: MDState, f) -> MDState:
+    step = state.step
+    mapped = jax.tree.map(
+        f, eqx.tree_at(lambda s: s.step, state, None, is_leaf=lambda x: x is None)
+    )
+    return eqx.tree_at(lambda s: s.step, mapped, step, is_leaf=lambda x: x is None)
+
+
+# --------------------------------------------------------------------- jitted kernels
+def _refresh(potential, system, state: MDState, skin: float, force_rebuild=False) -> MDState:
+    """Energies and forces at `state.positions` (batched), rebuilding the neighbour list when
+    any atom of any replica moved more than skin/2 since the last rebuild."""
+    nbrs = state.neighbors
+    ref = state.reference_positions
+    if nbrs is not None:
+        box = system.box
+
+        def rebuild(args):
+            pos, nb = args
+            frac = _fractional(pos, box)
+            with _jaxmd_context():
+                return jax.vmap(lambda s, n: n.update(s))(frac, nb), pos
+
+        if force_rebuild:
+            nbrs, ref = rebuild((state.positions, nbrs))
+        else:
+            moved = jnp.sum((state.positions - ref) ** 2, axis=-1)
+            need = jnp.max(moved) > (0.5 * skin) ** 2
+            nbrs, ref = jax.lax.cond(need, rebuild, lambda a: (a[1], ref), (state.positions, nbrs))
+
+    def one(pos, nb):
+        return jax.value_and_grad(potential.energy)(pos, system, nb)
+
+    if nbrs is None:
+        energy, grad = jax.vmap(lambda p: one(p, None))(state.positions)
+    else:
+        energy, grad = jax.vmap(one)(state.positions, nbrs)
+    return eqx.tree_at(
+        lambda s: (s.potential_energy, s.forces, s.neighbors, s.reference_positions),
+        state,
+        (energy, -grad, nbrs, ref),
+        is_leaf=lambda x: x is None,
+    )
+
+
+_refresh_jit = eqx.filter_jit(_refresh)
+
+
+@eqx.filter_jit
+def _run_chunk(integrator, potential, system, state, key, record, n_frames, stride, skin):
+    refresh = functools.partial(_refresh, potential, system, skin=skin)
+    masses = system.masses
+    # Forces of the incoming state may come from other parameters (a fit changes the
+    # potential between calls): recompute them so the first half kick is consistent and
+    # differentiable in the parameters.
+    state = refresh(state)
+
+    def one_step(st, _):
+        k = jax.random.fold_in(key, st.step)
+        st = integrator.step(st, refresh, masses, k)
+        return eqx.tree_at(lambda s: s.step, st, st.step + 1), None
+
+    def one_frame(st, _):
+        st, _ = jax.lax.scan(one_step, st, None, length=stride)
+
+        def rec(pos, vel, frc, epot, nb):
+            frame = Frame(pos, vel, frc, epot, nb, system)
+            return {r.field: r(frame, potential) for r in record}
+
+        if st.neighbors is None:
+            out = jax.vmap(lambda p, v, f, e: rec(p, v, f, e, None))(
+                st.positions, st.velocities, st.forces, st.potential_energy
+            )
+        else:
+            out = jax.vmap(rec)(
+                st.positions, st.velocities, st.forces, st.potential_energy, st.neighbors
+            )
+        return st, out
+
+    return jax.lax.scan(one_frame, state, None, length=n_frames)
