@@ -33,8 +33,7 @@ from spectrinv.backends import JaxMDBackend, OpenMMBackend, Positions, VelocityV
 from spectrinv.potentials import LennardJones, System
 
 with jax.numpy_dtype_promotion("standard"):
-    from jax_md import energy as jmd_energy
-    from jax_md import partition, simulate, space
+    from jax_md import energy as jmd_energy, partition, simulate, space
 
 SIGMA, EPS, MASS = 0.3405, 0.99774, 39.948
 DT_PS, SKIN = 0.004, 0.1

@@ -3,8 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import tidynamics
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from hypothesis.extra.numpy import arrays
 
 import observables as ob

@@ -3,8 +3,7 @@
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from observables import Classical, Harmonic, Quantity, Schofield, Standard
 from observables._quantum import beta_hbar_omega

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 import scipy.signal
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 matplotlib.use("Agg")
 

@@ -9,8 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from observables import Quantity, Trajectory, TrajectoryError, UnitError
 from observables._pbc import minimum_image, perpendicular_widths, wrap_positions

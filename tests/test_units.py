@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 import observables as ob
 from observables._units import BOLTZMANN, EPSILON0, HBAR, SPEED_OF_LIGHT

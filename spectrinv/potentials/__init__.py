@@ -4,4 +4,54 @@ from ._base import (
     AbstractPotential as AbstractPotential,
     System as System,
     Topology as Topology,
+    minimum_image as minimum_image,
+    neighbor_pairs as neighbor_pairs,
+    perpendicular_widths as perpendicular_widths,
+)
+from ._dipole import (
+    AbstractDipoleModel as AbstractDipoleModel,
+    BondChargeFluxDipole as BondChargeFluxDipole,
+    PointChargeDipole as PointChargeDipole,
+    unwrap_molecules as unwrap_molecules,
+)
+from ._electrostatics import (
+    COULOMB as COULOMB,
+    AbstractElectrostatics as AbstractElectrostatics,
+    DampedShiftedForce as DampedShiftedForce,
+    Ewald as Ewald,
+)
+from ._pair import (
+    AbstractMixing as AbstractMixing,
+    AbstractPairPotential as AbstractPairPotential,
+    AbstractTruncation as AbstractTruncation,
+    Buckingham as Buckingham,
+    ForceShifted as ForceShifted,
+    LennardJones as LennardJones,
+    LorentzBerthelot as LorentzBerthelot,
+    Morse as Morse,
+    NeuralPair as NeuralPair,
+    Shifted as Shifted,
+    TabulatedPair as TabulatedPair,
+    Truncated as Truncated,
+)
+from ._polarizability import (
+    AbstractPolarizabilityModel as AbstractPolarizabilityModel,
+    BondPolarizability as BondPolarizability,
+)
+from ._silicon import (
+    EDIP as EDIP,
+    StillingerWeber as StillingerWeber,
+    diamond_lattice as diamond_lattice,
+)
+from ._water import (
+    AbstractBond as AbstractBond,
+    FlexibleWater as FlexibleWater,
+    HarmonicAngle as HarmonicAngle,
+    HarmonicBond as HarmonicBond,
+    MorseBond as MorseBond,
+    q_spc_fw as q_spc_fw,
+    spc_fw as spc_fw,
+    water_box as water_box,
+    water_system as water_system,
+    water_topology as water_topology,
 )

@@ -28,6 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from observables import _pbc
+
 
 class Topology(eqx.Module):
     """Bonded structure: index arrays (atoms are 0-based). Empty arrays when absent.
@@ -77,34 +79,28 @@ class System(eqx.Module):
 def minimum_image(dr: Float[Array, "... 3"], box: Array | None) -> Float[Array, "... 3"]:
     """Minimum-image convention for a displacement `dr` (nm).
 
-    `box`: `None` (no periodicity), `[3]` orthorhombic edges or `[3, 3]` cell vectors as rows.
-    For the triclinic case the fractional components s = dr B⁻¹ are wrapped into
-    [-1/2, 1/2) and mapped back (dr = s B); this returns the nearest image whenever
-    |dr_nearest| < w_min / 2, with w_min the smallest perpendicular width of the cell.
+    `box`: `None` (no periodicity), `[3]` orthorhombic edges or `[3, 3]` cell vectors as rows
+    (delegated to `observables.minimum_image`, which wraps fractional components into
+    [-1/2, 1/2]; exact whenever |dr_nearest| < w_min / 2, with w_min the smallest
+    perpendicular width of the cell).
     """
     if box is None:
         return dr
     box = box.astype(dr.dtype)
     if box.ndim == 1:
         return dr - box * jnp.round(dr / box)
-    s = dr @ jnp.linalg.inv(box)
-    s = s - jnp.round(s)
-    return s @ box
+    return _pbc.minimum_image(dr, box)
 
 
 def perpendicular_widths(box: Any) -> np.ndarray:
     """Distances between opposite faces of the cell (nm), `[3]`; concrete boxes only.
 
     A pair interaction with cutoff r_c is evaluated correctly by the minimum-image
-    convention only if r_c < min(widths) / 2.
+    convention only if r_c < min(widths) / 2. (`observables.perpendicular_widths` for a
+    box given as edge lengths `[3]` or cell vectors `[3, 3]`.)
     """
     b = np.asarray(box, dtype=float)
-    if b.ndim == 1:
-        return b.copy()
-    volume = abs(np.linalg.det(b))
-    return np.array(
-        [volume / np.linalg.norm(np.cross(b[(i + 1) % 3], b[(i + 2) % 3])) for i in range(3)]
-    )
+    return b.copy() if b.ndim == 1 else _pbc.perpendicular_widths(b)
 
 
 def neighbor_pairs(
