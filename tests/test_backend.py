@@ -16,6 +16,7 @@ from spectrinv.backends import (
     Langevin,
     NoseHooverChain,
     OpenMMBackend,
+    Polarizability,
     Positions,
     Stress,
     Velocities,
@@ -244,7 +245,7 @@ def test_float32_follows_input_dtype():
     assert np.std(energy) / abs(np.mean(energy)) < 1e-3
 
 
-def test_recorders_stress_and_dipole():
+def test_recorders_stress_dipole_polarizability():
     """Stress: tr(W)/3 = −V dU/dV (finite difference of a uniform scaling); the kinetic part
     is Σ m v⊗v / V. Dipole: any callable `(positions, system) -> [3]`."""
     pos, system, lj = argon()
@@ -253,10 +254,22 @@ def test_recorders_stress_and_dipole():
     state = backend.init(
         lj, system, Quantity(pos, "nm"), temperature=Quantity(90, "K"), key=jax.random.key(0)
     )
-    record = (Positions(), Velocities(), Stress(), Dipole(lambda r, s: charges @ r))
+    def polarizability(r, s):  # any callable (positions, system) -> [3, 3]
+        return jnp.einsum("ia,ib->ab", r, r) * 1e-3
+
+    record = (
+        Positions(),
+        Velocities(),
+        Stress(),
+        Dipole(lambda r, s: charges @ r),
+        Polarizability(polarizability),
+    )
     traj, state = backend.sample(lj, system, state, jax.random.key(0), 20, stride=10, record=record)
     assert traj.stress.shape == (2, 3, 3) and traj.dipole.shape == (2, 3)
     np.testing.assert_allclose(traj.dipole[-1], charges @ traj.positions[-1], rtol=1e-12)
+    np.testing.assert_allclose(
+        traj.polarizability[-1], polarizability(traj.positions[-1], system), rtol=1e-12
+    )
     x = traj.positions[-1]
     v = traj.velocities[-1]
     volume = float(jnp.prod(system.box))

@@ -7,6 +7,7 @@ from ._base import (
     Dipole as Dipole,
     Frame as Frame,
     MDState as MDState,
+    Polarizability as Polarizability,
     Positions as Positions,
     Stress as Stress,
     Velocities as Velocities,

@@ -26,6 +26,7 @@ __all__ = [
     "Velocities",
     "Stress",
     "Dipole",
+    "Polarizability",
     "AbstractBackend",
 ]
 
@@ -136,6 +137,17 @@ class Dipole(AbstractRecorder):
     """
 
     field: ClassVar[str] = "dipole"
+    model: Any
+
+    def __call__(self, frame, potential):
+        return self.model(frame.positions, frame.system)
+
+
+class Polarizability(AbstractRecorder):
+    """Total polarizability `[3, 3]` (nm³, polarizability volume) from a polarizability model
+    `model(positions, system) -> [3, 3]`, e.g. `spectrinv.potentials.BondPolarizability`."""
+
+    field: ClassVar[str] = "polarizability"
     model: Any
 
     def __call__(self, frame, potential):
