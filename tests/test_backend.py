@@ -254,6 +254,7 @@ def test_recorders_stress_dipole_polarizability():
     state = backend.init(
         lj, system, Quantity(pos, "nm"), temperature=Quantity(90, "K"), key=jax.random.key(0)
     )
+
     def polarizability(r, s):  # any callable (positions, system) -> [3, 3]
         return jnp.einsum("ia,ib->ab", r, r) * 1e-3
 
