@@ -6,6 +6,7 @@ from ._base import (
     AbstractRecorder as AbstractRecorder,
     Dipole as Dipole,
     Frame as Frame,
+    HeatFlux as HeatFlux,
     MDState as MDState,
     Polarizability as Polarizability,
     Positions as Positions,
