@@ -41,7 +41,46 @@ _IONIC_FACTOR = float(
 )
 
 
-class ShearViscosity(AbstractGreenKubo):
+class _CollectiveGreenKubo(AbstractGreenKubo):
+    """Shared fields and constructor of the collective (system-wide current) coefficients.
+
+    **Fields:** `temperature` (a `Quantity`, stored in K; a non-temperature unit raises
+    `UnitError`); `max_lag`, `cutoff`, `n_blocks`, `subtract_mean` as in
+    `AbstractGreenKubo`.
+    """
+
+    temperature: float = eqx.field(static=True)
+    max_lag: float | None = eqx.field(static=True)
+    cutoff: AbstractCutoff
+    n_blocks: int = eqx.field(static=True)
+    subtract_mean: bool = eqx.field(static=True)
+
+    def __init__(
+        self,
+        temperature: Any,
+        *,
+        max_lag: Any = None,
+        cutoff: AbstractCutoff | None = None,
+        n_blocks: int = 5,
+        subtract_mean: bool = False,
+    ):
+        self.temperature = _temperature(temperature)
+        self.max_lag = _optional_time(max_lag, "max_lag")
+        self.cutoff = FullWindow() if cutoff is None else cutoff
+        self.n_blocks = _check_blocks(n_blocks)
+        self.subtract_mean = bool(subtract_mean)
+
+    def _correlation(self, trajectory, signal, n_lags):
+        """⟨J(0)·J(t)⟩ summed over Cartesian components (one column)."""
+        return correlate(
+            signal, max_lag=n_lags - 1, subtract_mean=self.subtract_mean, sum_axes=(1,)
+        )[:, None]
+
+    def _reduce(self, trajectory, x):
+        return x.sum(axis=1, keepdims=True)
+
+
+class ShearViscosity(_CollectiveGreenKubo):
     r"""Shear viscosity from the pressure-tensor autocorrelation (Green–Kubo).
 
     $$ \eta = \frac{V}{k_B T}\int_0^\infty
@@ -65,30 +104,9 @@ class ShearViscosity(AbstractGreenKubo):
     `compute(...).correlation` is the mean component ACF in (kJ mol⁻¹ nm⁻³)².
     """
 
-    temperature: float = eqx.field(static=True)
-    max_lag: float | None = eqx.field(static=True)
-    cutoff: AbstractCutoff
-    n_blocks: int = eqx.field(static=True)
-    subtract_mean: bool = eqx.field(static=True)
-
     output_unit: ClassVar[str] = "mPa*s"
     correlation_unit: ClassVar[str] = "(kJ/mol/nm**3)**2"
     method: ClassVar[str] = "Green–Kubo stress ACF"
-
-    def __init__(
-        self,
-        temperature: Any,
-        *,
-        max_lag: Any = None,
-        cutoff: AbstractCutoff | None = None,
-        n_blocks: int = 5,
-        subtract_mean: bool = False,
-    ):
-        self.temperature = _temperature(temperature)
-        self.max_lag = _optional_time(max_lag, "max_lag")
-        self.cutoff = FullWindow() if cutoff is None else cutoff
-        self.n_blocks = _check_blocks(n_blocks)
-        self.subtract_mean = bool(subtract_mean)
 
     def _validate(self, trajectory):
         trajectory.require("stress")
@@ -130,7 +148,7 @@ def traceless_shear_components(stress: Float[Array, "frame 3 3"]) -> Float[Array
     )
 
 
-class ThermalConductivity(AbstractGreenKubo):
+class ThermalConductivity(_CollectiveGreenKubo):
     r"""Thermal conductivity from the heat-flux autocorrelation (Green–Kubo).
 
     $$ \lambda = \frac{1}{3 V k_B T^2}\int_0^\infty
@@ -148,30 +166,9 @@ class ThermalConductivity(AbstractGreenKubo):
     Reference: Allen & Tildesley (2017) §2.7, eq. 2.126; Green (1954); Kubo (1957).
     """
 
-    temperature: float = eqx.field(static=True)
-    max_lag: float | None = eqx.field(static=True)
-    cutoff: AbstractCutoff
-    n_blocks: int = eqx.field(static=True)
-    subtract_mean: bool = eqx.field(static=True)
-
     output_unit: ClassVar[str] = "W/(m*K)"
     correlation_unit: ClassVar[str] = "(kJ/mol * nm/ps)**2"
     method: ClassVar[str] = "Green–Kubo heat-flux ACF"
-
-    def __init__(
-        self,
-        temperature: Any,
-        *,
-        max_lag: Any = None,
-        cutoff: AbstractCutoff | None = None,
-        n_blocks: int = 5,
-        subtract_mean: bool = False,
-    ):
-        self.temperature = _temperature(temperature)
-        self.max_lag = _optional_time(max_lag, "max_lag")
-        self.cutoff = FullWindow() if cutoff is None else cutoff
-        self.n_blocks = _check_blocks(n_blocks)
-        self.subtract_mean = bool(subtract_mean)
 
     def _validate(self, trajectory):
         trajectory.require("heat_flux")
@@ -180,20 +177,12 @@ class ThermalConductivity(AbstractGreenKubo):
     def _signal(self, trajectory):
         return trajectory.heat_flux
 
-    def _correlation(self, trajectory, signal, n_lags):
-        return correlate(
-            signal, max_lag=n_lags - 1, subtract_mean=self.subtract_mean, sum_axes=(1,)
-        )[:, None]
-
-    def _reduce(self, trajectory, x):
-        return x.sum(axis=1, keepdims=True)
-
     def _prefactor(self, trajectory):
         volume = _mean_volume(trajectory, "ThermalConductivity")
         return _THERMAL_FACTOR / (3.0 * volume * BOLTZMANN * self.temperature**2)
 
 
-class IonicConductivity(AbstractGreenKubo):
+class IonicConductivity(_CollectiveGreenKubo):
     r"""Ionic (electrical) conductivity from the charge-current autocorrelation (Green–Kubo).
 
     $$ \sigma = \frac{1}{3 V k_B T}\int_0^\infty \langle \mathbf J(0)\cdot\mathbf J(t)\rangle\,dt,
@@ -210,30 +199,9 @@ class IonicConductivity(AbstractGreenKubo):
     Simple Liquids*, 4th ed. (2013), §10.
     """
 
-    temperature: float = eqx.field(static=True)
-    max_lag: float | None = eqx.field(static=True)
-    cutoff: AbstractCutoff
-    n_blocks: int = eqx.field(static=True)
-    subtract_mean: bool = eqx.field(static=True)
-
     output_unit: ClassVar[str] = "S/m"
     correlation_unit: ClassVar[str] = "(elementary_charge * nm/ps)**2"
     method: ClassVar[str] = "Green–Kubo charge-current ACF"
-
-    def __init__(
-        self,
-        temperature: Any,
-        *,
-        max_lag: Any = None,
-        cutoff: AbstractCutoff | None = None,
-        n_blocks: int = 5,
-        subtract_mean: bool = False,
-    ):
-        self.temperature = _temperature(temperature)
-        self.max_lag = _optional_time(max_lag, "max_lag")
-        self.cutoff = FullWindow() if cutoff is None else cutoff
-        self.n_blocks = _check_blocks(n_blocks)
-        self.subtract_mean = bool(subtract_mean)
 
     def _validate(self, trajectory):
         _require_box(trajectory, "IonicConductivity")
@@ -254,14 +222,6 @@ class IonicConductivity(AbstractGreenKubo):
             return trajectory.charge_current
         v = trajectory.velocities
         return jnp.einsum("fai,a->fi", v, trajectory.charges.astype(v.dtype))
-
-    def _correlation(self, trajectory, signal, n_lags):
-        return correlate(
-            signal, max_lag=n_lags - 1, subtract_mean=self.subtract_mean, sum_axes=(1,)
-        )[:, None]
-
-    def _reduce(self, trajectory, x):
-        return x.sum(axis=1, keepdims=True)
 
     def _prefactor(self, trajectory):
         volume = _mean_volume(trajectory, "IonicConductivity")
