@@ -116,6 +116,11 @@ def _cmd_spectrum(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    reference = None
+    if args.compare:  # check before any work is done
+        if args.kind != "ir":
+            raise CLIError("--compare works with --kind ir (bundled IR datasets)")
+        reference = _reference_spectrum(args.compare)
     traj = _read(args)
     if args.dipoles:
         traj = traj.replace(dipole=_load_signal(args.dipoles, args.dipole_unit, (3,), "dipoles"))
@@ -139,10 +144,8 @@ def _cmd_spectrum(args: argparse.Namespace) -> int:
     spectrum.to_csv(out.with_suffix(".csv"))
     fig, ax = plt.subplots(figsize=(7, 4))
     spectrum.plot(ax=ax, label=f"{args.kind.upper()} from {Path(args.trajectory).name}")
-    if args.compare:
-        if args.kind != "ir":
-            raise CLIError("--compare works with --kind ir (bundled IR datasets)")
-        x_exp, y_exp, label = _reference_spectrum(args.compare)
+    if reference is not None:
+        x_exp, y_exp, label = reference
         scale = axis_scale(args.x_unit) / axis_scale("1/cm")  # x_exp is in cm⁻¹
         ax.plot(x_exp * scale, y_exp, "k--", lw=1, label=label)
         ax.set_xlim(0, 1.15 * float(np.max(x_exp * scale)))

@@ -149,12 +149,14 @@ def test_rdf(water_like, tmp_path, capsys):
         (["datasets", "nope"], "no dataset named"),
     ],
 )
-def test_errors_are_one_line(water_like, capsys, argv, message):
+def test_errors_are_one_line(water_like, capsys, argv, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing may be written outside tmp_path
     path, _ = water_like
     code = main([a.replace("{p}", str(path)) for a in argv])
     err = capsys.readouterr().err
     assert code == 2
     assert message in err and "Traceback" not in err
+    assert not list(tmp_path.glob("w_*")), "an error case wrote output files"
 
 
 def test_quantity_without_unit_is_rejected(water_like, capsys):

@@ -343,3 +343,17 @@ def test_bad_inputs_name_the_problem():
     with pytest.raises(ValueError, match="periodic"):
         ewald = Ewald(Quantity(3.0, "1/nm"), Quantity(0.5, "nm"), kmax=1)
         jax.eval_shape(spc_fw(ewald).energy, jnp.zeros((6, 3)), water_system(2, None))
+
+
+def test_water_box_fills_the_whole_cell_for_non_cube_counts():
+    """128 molecules on a 6x6x6 lattice: oxygens spread over the box, no empty slab."""
+    pos, system = water_box(128)
+    o = np.asarray(pos[::3])
+    edge = float(system.box[0])
+    for axis in range(3):
+        counts, _ = np.histogram(o[:, axis] % edge, bins=3, range=(0, edge))
+        assert counts.min() > 0.2 * len(o), counts  # every third of the box is populated
+    d = o[:, None, :] - o[None, :, :]
+    d -= edge * np.round(d / edge)
+    r = np.sqrt((d**2).sum(-1)) + np.eye(len(o))
+    assert r.min() > 0.2  # nm: no overlapping molecules

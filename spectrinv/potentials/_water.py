@@ -459,9 +459,10 @@ def water_box(
             float(model.charge_oxygen),
         )
     m = math.ceil(n_molecules ** (1.0 / 3.0) - 1e-9)
-    grid = np.stack(np.meshgrid(*(np.arange(m),) * 3, indexing="ij"), -1).reshape(-1, 3)[
-        :n_molecules
-    ]
+    grid = np.stack(np.meshgrid(*(np.arange(m),) * 3, indexing="ij"), -1).reshape(-1, 3)
+    # spread the molecules over the whole lattice (not the first sites: that leaves a slab
+    # of vacuum when n is not a cube)
+    grid = grid[np.round(np.linspace(0, len(grid) - 1, n_molecules)).astype(int)]
     centres = (grid + 0.5) * (edge / m)
     # molecule frame: O at origin, H's in the xy plane symmetric about x
     h = 0.5 * theta0
