@@ -23,6 +23,14 @@ from observables._spectrum import axis_scale
 
 from .cli import _EXTRA_COMMANDS, CLIError, _read, parse_quantity
 
+
+def _progress(message: str):
+    """A spinner with elapsed time on stderr while a step runs (silent when not a terminal)."""
+    from rich.console import Console
+
+    return Console(stderr=True).status(message)
+
+
 # ------------------------------------------------------------------------ option parsing
 _CORRECTIONS = {
     "harmonic": ob.Harmonic,
@@ -121,7 +129,8 @@ def _cmd_spectrum(args: argparse.Namespace) -> int:
         if args.kind != "ir":
             raise CLIError("--compare works with --kind ir (bundled IR datasets)")
         reference = _reference_spectrum(args.compare)
-    traj = _read(args)
+    with _progress(f"reading {args.trajectory}"):
+        traj = _read(args)
     if args.dipoles:
         traj = traj.replace(dipole=_load_signal(args.dipoles, args.dipole_unit, (3,), "dipoles"))
     if args.polarizabilities:
@@ -134,12 +143,15 @@ def _cmd_spectrum(args: argparse.Namespace) -> int:
         raise CLIError(f"--kind {args.kind} needs --temperature, e.g. --temperature '298.15 K'")
     correction = _CORRECTIONS[args.correction]()
     if args.kind == "ir":
-        spectrum = ob.IRSpectrum(args.temperature, quantum_correction=correction, **kw)(traj)
+        obs = ob.IRSpectrum(args.temperature, quantum_correction=correction, **kw)
     elif args.kind == "vdos":
-        spectrum = ob.VDOS(**kw)(traj)
+        obs = ob.VDOS(**kw)
     else:
-        spectra = ob.RamanSpectrum(args.temperature, quantum_correction=correction, **kw)(traj)
-        spectrum = spectra.as_dict()[args.raman_component]
+        obs = ob.RamanSpectrum(args.temperature, quantum_correction=correction, **kw)
+    with _progress(f"computing the {args.kind} spectrum of {traj.n_frames} frames"):
+        spectrum = obs(traj)
+    if args.kind == "raman":
+        spectrum = spectrum.as_dict()[args.raman_component]
     out = _output(args, f"{Path(args.trajectory).stem}_{args.kind}")
     spectrum.to_csv(out.with_suffix(".csv"))
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -198,7 +210,8 @@ def _cmd_transport(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    traj = _read(args)
+    with _progress(f"reading {args.trajectory}"):
+        traj = _read(args)
     kw: dict[str, Any] = {"n_blocks": args.blocks}
     if args.max_lag is not None:
         kw["max_lag"] = args.max_lag
@@ -220,7 +233,8 @@ def _cmd_transport(args: argparse.Namespace) -> int:
             obs, unit = ob.ThermalConductivity(args.temperature, **kw), "W/(m*K)"
         else:
             obs, unit = ob.IonicConductivity(args.temperature, **kw), "S/m"
-    result = obs.compute(traj)
+    with _progress(f"computing {args.kind} from {traj.n_frames} frames"):
+        result = obs.compute(traj)
     out = _output(args, f"{Path(args.trajectory).stem}_{args.kind}")
     t = result.time.m_as("ps")
     running = np.asarray(result.running.m_as(unit)).reshape(len(t), -1)
@@ -250,7 +264,8 @@ def _cmd_rdf(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    traj = _read(args)
+    with _progress(f"reading {args.trajectory}"):
+        traj = _read(args)
     pair = None
     if args.pair:
         a, sep, b = args.pair.partition("-")
@@ -267,7 +282,9 @@ def _cmd_rdf(args: argparse.Namespace) -> int:
         if widths is None:
             raise CLIError("the trajectory has no box; an RDF needs periodic boundaries")
         r_max = Quantity(0.5 * float(np.min(widths)) * (1 - 1e-9), "nm")
-    res = ob.RDF(r_max, bins=args.bins, pair=pair).compute(traj)
+    rdf = ob.RDF(r_max, bins=args.bins, pair=pair)
+    with _progress(f"computing g(r) over {traj.n_frames} frames"):
+        res = rdf.compute(traj)
     out = _output(args, f"{Path(args.trajectory).stem}_rdf")
     r = res.bin_centers.m_as("angstrom")
     g = np.asarray(res.g)
