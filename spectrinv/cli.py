@@ -76,7 +76,8 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
         for p in metas:
             meta = tomllib.loads(p.read_text())
             name = str(p.relative_to(root).with_suffix(""))
-            print(f"  {name:40s} {meta.get('description', meta.get('quantity', ''))}")
+            about = meta.get("description") or meta.get("title") or meta.get("quantity", "")
+            print(f"  {name:40s} {about}")
         return 0
     matches = [
         p

@@ -170,5 +170,6 @@ def test_datasets_listing(capsys):
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out
     assert "ir/water_segelstein_298K" in out
+    assert "examples/water_spcfw" in out and "simulated" in out  # examples say what they are
     assert main(["datasets", "water_hale_298K"]) == 0
     assert "10.1364/AO.12.000555" in capsys.readouterr().out
