@@ -9,8 +9,7 @@ For each size (atoms = 4 n³ for an fcc n×n×n start at ρ* = 0.8442, σ = 0.34
 - `OpenMM CPU`: `OpenMMBackend` (CustomNonbondedForce, velocity Verlet), all CPU threads;
 - `OpenMM NBForce`: a plain OpenMM `NonbondedForce` (cutoff, no shift: same forces, hence the
   same dynamics) with `VerletIntegrator` — OpenMM's optimised LJ kernel, the fair reference
-  for what OpenMM CPU can do (the `OpenMMBackend` custom force with per-pair tables is much
-  slower on CPU).
+  for what OpenMM CPU can do (the `OpenMMBackend` custom force is slower on CPU).
 
 Flexible water (SPC/Fw, `spectrinv.potentials.spc_fw` with damped-shifted-force
 electrostatics, α = 2 nm⁻¹, r_c = 0.9 nm; `water_box` lattice start at 0.997 g/cm³, 298 K,

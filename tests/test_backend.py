@@ -338,6 +338,23 @@ def test_openmm_matches_jaxmd_energy_and_forces(truncation, platform, rng):
     np.testing.assert_allclose(f_mm, -g_jx, rtol=0, atol=tol * np.abs(g_jx).max())
 
 
+def test_openmm_explicit_pair_matrix_matches_jaxmd(rng):
+    """Per-pair σ/ε matrices (not Lorentz–Berthelot) go through OpenMM's table lookups."""
+    pos, system, _ = argon()
+    pos = pos + rng.normal(scale=0.02, size=pos.shape)
+    system = eqx.tree_at(lambda s: s.species, system, jnp.asarray(np.arange(108) % 2, jnp.int32))
+    lj = LennardJones(
+        Quantity([[3.4, 3.3], [3.3, 3.0]], "angstrom"),
+        Quantity([[0.99, 0.6], [0.6, 0.5]], "kJ/mol"),
+        Quantity(0.8, "nm"),
+    )
+    backend = OpenMMBackend(VelocityVerlet(Quantity(2, "fs")), platform="Reference")
+    e_mm, f_mm = backend.energy_and_forces(lj, system, pos)
+    e_jx, g_jx = jax.value_and_grad(lj.energy)(jnp.asarray(pos), system)
+    np.testing.assert_allclose(e_mm, e_jx, rtol=1e-12)
+    np.testing.assert_allclose(f_mm, -g_jx, rtol=0, atol=1e-12 * np.abs(g_jx).max())
+
+
 def test_openmm_and_jaxmd_nve_trajectories_agree():
     """Velocity Verlet in both engines from the same state: identical short trajectories."""
     pos, system, lj = argon()
