@@ -136,6 +136,7 @@ from spectrinv.backends import (  # noqa: E402
     Stress,
     Velocities,
     VelocityVerlet,
+    fire_minimize,
 )
 from spectrinv.potentials import (  # noqa: E402
     DampedShiftedForce,
@@ -179,20 +180,6 @@ def _model(args, box_edge, cutoff, dtype):
             Quantity(cutoff, "nm"), Quantity([box_edge] * 3, "nm"), args.ewald_accuracy
         )
     return _cast(spc_fw(elec), dtype)
-
-
-def _minimise(model, system, positions, steps=1500):
-    with jax.numpy_dtype_promotion("standard"):
-        from jax_md import minimize
-
-        init, apply = minimize.fire_descent(
-            lambda x: model.energy(x, system),
-            lambda x, dx, **kw: x + dx,
-            dt_start=1e-4,
-            dt_max=4e-4,
-        )
-        state = jax.lax.fori_loop(0, steps, lambda i, s: apply(s), init(positions))
-    return state.position
 
 
 def _block_mean(x, n_blocks=5):
@@ -315,7 +302,7 @@ def main(args=ARGS):
         f"{args.precision}, dt = {args.dt} fs",
         flush=True,
     )
-    positions = _minimise(model, system, positions.astype(dtype))
+    positions = fire_minimize(model, system, positions.astype(dtype), steps=1500)
     energy = jax.jit(lambda x: model.energy(x, system))
     print(f"minimised: U = {float(energy(positions)):.1f} kJ/mol", flush=True)
 

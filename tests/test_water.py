@@ -357,3 +357,16 @@ def test_water_box_fills_the_whole_cell_for_non_cube_counts():
     d -= edge * np.round(d / edge)
     r = np.sqrt((d**2).sum(-1)) + np.eye(len(o))
     assert r.min() > 0.2  # nm: no overlapping molecules
+
+
+def test_fire_minimize_relaxes_a_lattice_start():
+    from spectrinv.backends import fire_minimize
+
+    pos, system = water_box(8, key=jax.random.PRNGKey(1))
+    model = spc_fw(DampedShiftedForce(Quantity(2.0, "1/nm"), Quantity(0.3, "nm")))
+    relaxed = fire_minimize(model, system, pos, steps=300)
+    e0, e1 = model.energy(pos, system), model.energy(relaxed, system)
+    g0 = jnp.linalg.norm(jax.grad(model.energy)(pos, system))
+    g1 = jnp.linalg.norm(jax.grad(model.energy)(relaxed, system))
+    assert relaxed.dtype == pos.dtype and bool(jnp.all(jnp.isfinite(relaxed)))
+    assert float(e1) < float(e0) and float(g1) < 0.5 * float(g0)

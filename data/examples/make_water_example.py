@@ -40,6 +40,7 @@ from spectrinv.backends import (  # noqa: E402
     Positions,
     Velocities,
     VelocityVerlet,
+    fire_minimize,
 )
 from spectrinv.potentials import (  # noqa: E402
     DampedShiftedForce,
@@ -72,20 +73,6 @@ def _f32(tree):
     )
 
 
-def _minimise(model, system, positions, steps=2000):
-    with jax.numpy_dtype_promotion("standard"):
-        from jax_md import minimize
-
-        init, apply = minimize.fire_descent(
-            lambda x: model.energy(x, system),
-            lambda x, dx, **kw: x + dx,
-            dt_start=1e-4,
-            dt_max=4e-4,
-        )
-        state = jax.lax.fori_loop(0, steps, lambda i, s: apply(s), init(positions))
-    return state.position
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--molecules", type=int, default=48)
@@ -113,7 +100,7 @@ def main(argv=None):
     n_dof = 3 * n_atoms - 3
     energy = jax.jit(lambda x: model.energy(x, system))
 
-    positions = _minimise(model, system, positions.astype(jnp.float32))
+    positions = fire_minimize(model, system, positions.astype(jnp.float32))
     print(f"minimised: U = {float(energy(positions)):.1f} kJ/mol", flush=True)
 
     dt = Quantity(args.dt, "fs")

@@ -24,4 +24,5 @@ from ._jaxmd import (
     NeighborListOverflowError as NeighborListOverflowError,
     maxwell_boltzmann as maxwell_boltzmann,
 )
+from ._minimize import fire_minimize as fire_minimize
 from ._openmm import OpenMMBackend as OpenMMBackend
