@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -100,21 +99,22 @@ def _output(args: argparse.Namespace, default: str) -> Path:
 
 
 def _reference_spectrum(name: str) -> tuple[np.ndarray, np.ndarray, str]:
-    """(x in cm⁻¹, n·α in cm⁻¹, label) of a bundled IR dataset."""
-    from ._data import bundled_files, data_dir
+    """(x in cm⁻¹, n·α in cm⁻¹, label) of a bundled IR dataset (`spectrinv.datasets`)."""
+    from .datasets import DatasetError, dataset_files, load_dataset
 
-    tables = {p.stem: p for p in bundled_files((".csv",))}
-    if name not in tables:
-        raise CLIError(f"no bundled dataset {name!r}; available: {', '.join(sorted(tables))}")
-    path = tables[name]
-    meta = tomllib.loads(path.with_suffix(".toml").read_text())
-    units = meta.get("columns", {})
-    table = np.genfromtxt(path, delimiter=",", names=True)
-    if "n_alpha" not in table.dtype.names:
-        raise CLIError(f"{name} has no n_alpha column: it is not an IR absorption dataset")
-    x = Quantity(table["wavenumber"], units.get("wavenumber", "1/cm")).m_as("1/cm")
-    y = Quantity(table["n_alpha"], units.get("n_alpha", "1/cm")).m_as("1/cm")
-    return x, y, f"experiment: {meta.get('name', name)} ({path.relative_to(data_dir())})"
+    try:
+        csv_path, _ = dataset_files(name)
+    except DatasetError as err:
+        raise CLIError(str(err)) from None
+    try:
+        ds = load_dataset(name, y="n_alpha")
+    except DatasetError:
+        raise CLIError(
+            f"{name} has no n_alpha column: it is not an IR absorption dataset"
+        ) from None
+    ds = ds.to(x_unit="1/cm", y_unit="1/cm")
+    where = f"{csv_path.parent.name}/{csv_path.stem}"
+    return np.asarray(ds.x), np.asarray(ds.y), f"experiment: {ds.name} ({where})"
 
 
 # ------------------------------------------------------------------------------ spectrum

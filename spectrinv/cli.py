@@ -68,26 +68,40 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     import tomllib
 
     from ._data import bundled_files, data_dir
+    from .datasets import list_datasets
+    from .datasets._describe import describe, summary_rows
 
     root = data_dir()
-    metas = [p for p in bundled_files((".toml",))]
+    # Example trajectories (simulated) are .npz files with a TOML sidecar; they are not datasets.
+    examples = {
+        p.relative_to(root).with_suffix("").as_posix(): p
+        for p in bundled_files((".toml",))
+        if p.with_suffix(".npz").is_file()
+    }
+    names = list_datasets()
     if args.name is None:
-        print(f"bundled data in {root}:")
-        for p in metas:
+        rows = [("NAME", "QUANTITY [UNIT]", "CONDITIONS", "POINTS"), *summary_rows()]
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        print(f"experimental datasets in {root} (spectrinv.datasets.load_dataset(NAME)):")
+        for r in rows:
+            print(f"  {r[0]:{widths[0]}s}  {r[1]:{widths[1]}s}  {r[2]:{widths[2]}s}  {r[3]:>6s}")
+        print("example trajectories (simulated, not experimental):")
+        for name, p in examples.items():
             meta = tomllib.loads(p.read_text())
-            name = str(p.relative_to(root).with_suffix(""))
-            about = meta.get("description") or meta.get("title") or meta.get("quantity", "")
-            print(f"  {name:40s} {about}")
+            about = meta.get("description") or meta.get("title") or ""
+            print(f"  {name:{widths[0]}s}  {about}")
+        print("details: spectrinv datasets NAME")
         return 0
-    matches = [
-        p
-        for p in metas
-        if str(p.relative_to(root).with_suffix("")) == args.name or p.stem == args.name
-    ]
-    if not matches:
-        names = ", ".join(str(p.relative_to(root).with_suffix("")) for p in metas)
-        raise CLIError(f"no dataset named {args.name!r}; available: {names}")
-    print(matches[0].read_text())
+    stems = {n.rsplit("/", 1)[-1]: n for n in [*names, *examples]}
+    name = args.name if args.name in names or args.name in examples else stems.get(args.name)
+    if name is None:
+        raise CLIError(
+            f"no dataset named {args.name!r}; available: {', '.join([*names, *examples])}"
+        )
+    if name in examples:
+        print(examples[name].read_text())
+        return 0
+    print(describe(name))
     return 0
 
 

@@ -173,3 +173,20 @@ def test_datasets_listing(capsys):
     assert "examples/water_spcfw" in out and "simulated" in out  # examples say what they are
     assert main(["datasets", "water_hale_298K"]) == 0
     assert "10.1364/AO.12.000555" in capsys.readouterr().out
+
+
+def test_datasets_lists_every_bundled_dataset_and_shows_values(capsys):
+    from spectrinv.datasets import list_datasets
+
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    for name in list_datasets():
+        assert name in out
+    assert "QUANTITY" in out and "CONDITIONS" in out and "POINTS" in out
+    assert main(["datasets", "fluids/argon_saturated_liquid"]) == 0
+    out = capsys.readouterr().out
+    assert "10.1063/1.556037" in out and "CoolProp" in out
+    assert "temperature [K]" in out and "0.279465" in out  # eta(85 K) in mPa*s, a preview row
+    assert main(["datasets", "silicon_elastic_mcskimin1953"]) == 0
+    out = capsys.readouterr().out
+    assert "C11 = 165.7 GPa" in out and "not verified" in out

