@@ -250,10 +250,15 @@ class JaxMDBackend(AbstractBackend):
         velocities: Any = None,
         temperature: Any = None,
         key: Any = None,
+        neighbor_capacity: int | None = None,
     ) -> MDState:
         """Starting state from positions (length quantity, `[atom, 3]` or
         `[replica, atom, 3]`) and velocities (velocity quantity) or a `temperature` (K) for
-        Maxwell–Boltzmann velocities (needs `key`); neither: at rest."""
+        Maxwell–Boltzmann velocities (needs `key`); neither: at rest.
+
+        `neighbor_capacity`: allocate the neighbour list with at least this many slots per
+        atom (keeps array shapes, hence compiled code, stable across repeated `init` calls,
+        as in a fit)."""
         pos = jnp.asarray(to_internal(positions, "length", "positions"))
         if not jnp.issubdtype(pos.dtype, jnp.floating):
             pos = pos.astype(jnp.result_type(float))
@@ -289,6 +294,11 @@ class JaxMDBackend(AbstractBackend):
             if self._uses_neighbors(potential, system)
             else None
         )
+        if nbrs is not None and neighbor_capacity is not None:
+            wanted = min(int(neighbor_capacity), system.n_atoms - 1)
+            if _first(nbrs).max_occupancy < wanted:
+                template = dataclasses.replace(_first(nbrs), max_occupancy=wanted)
+                nbrs = self._allocate(potential, pos_b, system, at_least=template)
         n_dof = 3 * system.n_atoms - 3
         state = MDState(
             positions=pos_b,
@@ -427,6 +437,7 @@ class JaxMDBackend(AbstractBackend):
         *,
         stride: int = 1,
         record: tuple[AbstractRecorder, ...] | None = None,
+        checkpoint_blocks: tuple[int, ...] = (),
     ) -> tuple[Trajectory, MDState, Array]:
         """Pure, traceable counterpart of `sample` (for `jit`, `grad`, `vmap`, checkpointing).
 
@@ -436,12 +447,25 @@ class JaxMDBackend(AbstractBackend):
         are then invalid and the caller must reallocate (e.g. via `sample`) and rerun. Under
         `jax.vmap` the neighbour-rebuild `lax.cond` becomes a `select` (rebuild every step:
         correct but slower); prefer batched states (`init` with `[replica, atom, 3]`).
+
+        `checkpoint_blocks` (frames, outermost first; default `()`: no checkpointing) splits
+        the scan over frames into blocks of that many frames, each wrapped in
+        `jax.checkpoint`, nested for several entries (e.g. `(100, 10)`: blocks of 100
+        frames made of checkpointed sub-blocks of 10). Reverse-mode differentiation then
+        stores only the carry (state and neighbour list) at block boundaries and recomputes
+        each block's steps during the backward pass: memory ~ n_frames/b + b·stride steps
+        for one level. The forward values are identical to the unblocked scan.
         """
         record = (Positions(), Velocities()) if record is None else tuple(record)
         n_steps, stride = int(n_steps), int(stride)
         if stride < 1 or n_steps < stride or n_steps % stride:
             raise ValueError(
                 f"n_steps ({n_steps}) must be a positive multiple of stride ({stride})"
+            )
+        checkpoint_blocks = tuple(int(b) for b in checkpoint_blocks)
+        if any(b < 1 for b in checkpoint_blocks):
+            raise ValueError(
+                f"checkpoint_blocks must be positive frame counts, got {checkpoint_blocks}"
             )
         batched = state.batched
         st = state if batched else _batch(state)
@@ -455,6 +479,7 @@ class JaxMDBackend(AbstractBackend):
             n_steps // stride,
             stride,
             self.skin,
+            checkpoint_blocks,
         )
         if new.neighbors is None:
             overflowed = jnp.zeros((), bool)
@@ -546,8 +571,32 @@ def _refresh(potential, system, state: MDState, skin: float, force_rebuild=False
 _refresh_jit = eqx.filter_jit(_refresh)
 
 
+def _scan_blocks(body, carry, length: int, blocks: tuple[int, ...]):
+    """`lax.scan(body, carry, None, length)` split into blocks of `blocks[0]` iterations,
+    each under `jax.checkpoint`, recursively for the remaining entries of `blocks` (a
+    remainder shorter than a block is scanned on its own). `()` is the plain scan."""
+    blocks = tuple(b for b in blocks if b < length)
+    if not blocks:
+        return jax.lax.scan(body, carry, None, length=length)
+    b, inner = blocks[0], blocks[1:]
+    n_full, rest = divmod(length, b)
+
+    @functools.partial(jax.checkpoint, prevent_cse=False)
+    def block(c, _):
+        return _scan_blocks(body, c, b, inner)
+
+    carry, ys = jax.lax.scan(block, carry, None, length=n_full)
+    ys = jax.tree.map(lambda y: y.reshape((n_full * b,) + y.shape[2:]), ys)
+    if rest:
+        carry, tail = _scan_blocks(body, carry, rest, inner)
+        ys = jax.tree.map(lambda y, t: jnp.concatenate([y, t]), ys, tail)
+    return carry, ys
+
+
 @eqx.filter_jit
-def _run_chunk(integrator, potential, system, state, key, record, n_frames, stride, skin):
+def _run_chunk(
+    integrator, potential, system, state, key, record, n_frames, stride, skin, checkpoint_blocks=()
+):
     refresh = functools.partial(_refresh, potential, system, skin=skin)
     masses = system.masses
     # Forces of the incoming state may come from other parameters (a fit changes the
@@ -577,4 +626,6 @@ def _run_chunk(integrator, potential, system, state, key, record, n_frames, stri
             )
         return st, out
 
-    return jax.lax.scan(one_frame, state, None, length=n_frames)
+    if not checkpoint_blocks:
+        return jax.lax.scan(one_frame, state, None, length=n_frames)
+    return _scan_blocks(one_frame, state, n_frames, tuple(checkpoint_blocks))

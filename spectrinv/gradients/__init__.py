@@ -1,0 +1,23 @@
+"""How a gradient crosses a trajectory: BPTT with checkpointing, discrete adjoint,
+truncated segments with the initial-ensemble term, trajectory reweighting (DiffTRe)."""
+
+from ._base import (
+    AbstractGradient as AbstractGradient,
+    GradientError as GradientError,
+    GradientResult as GradientResult,
+    GradientWarning as GradientWarning,
+    Objective as Objective,
+    backend_temperature as backend_temperature,
+    check_gradient as check_gradient,
+    tree_mean as tree_mean,
+    tree_norm as tree_norm,
+)
+from ._bptt import (
+    BPTT as BPTT,
+    AbstractCheckpoint as AbstractCheckpoint,
+    BlockCheckpoint as BlockCheckpoint,
+    NoCheckpoint as NoCheckpoint,
+    RecursiveCheckpoint as RecursiveCheckpoint,
+    SqrtCheckpoint as SqrtCheckpoint,
+)
+from ._truncated import Truncated as Truncated

@@ -1,0 +1,195 @@
+"""The gradient-strategy interface: how d(loss)/d(parameters) crosses a trajectory.
+
+A fit asks a strategy for the loss and its gradient with respect to the potential's
+parameters. What is differentiated is an `Objective`: a loss of an observable estimated from
+simulated trajectories,
+
+    L(θ) = loss(⟨observe(trajectory)⟩_θ),
+
+where ⟨·⟩ is the average over whatever units the strategy simulates (replicas for `BPTT` and
+`Adjoint`, short NVE segments for `Truncated`, Boltzmann-reweighted frames for
+`Reweighting`). `observe` maps a `Trajectory` to a pytree of plain arrays (an observable's
+output: a `Spectrum`, an `RDFResult`, an array); the average of such pytrees is the
+leaf-wise mean, so `observe` must be an average-like quantity (a correlation function,
+spectrum, RDF, mean square, ...) for the estimate to be meaningful.
+
+Parameters are the potential's inexact array leaves selected by the caller:
+`params, static = eqx.partition(potential, spec)`; the strategy differentiates with respect
+to `params` and returns a gradient with the same structure (`None` where `params` is
+`None`).
+
+Every strategy returns a `GradientResult` with diagnostics (gradient norm, effective sample
+size, reconstruction error, per-segment norms — whichever apply) and raises
+`GradientError` when the gradient is not finite.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..backends._base import AbstractRecorder, Positions
+
+__all__ = [
+    "Objective",
+    "GradientResult",
+    "AbstractGradient",
+    "GradientError",
+    "GradientWarning",
+    "tree_norm",
+    "tree_mean",
+    "check_gradient",
+    "backend_temperature",
+]
+
+
+class GradientError(FloatingPointError):
+    """The gradient (or the loss) came out NaN or infinite."""
+
+
+class GradientWarning(UserWarning):
+    """The gradient is finite but suspicious (e.g. exploding norm, low sample size)."""
+
+
+class Objective(eqx.Module):
+    """`loss(observe(trajectory))`: what a gradient strategy differentiates.
+
+    **Fields:**
+    - `observe`: `Trajectory -> pytree` of plain arrays (jit/vmap/grad safe), e.g. an
+      `observables.IRSpectrum` or `observables.RDF` instance;
+    - `loss`: `pytree -> scalar` (a plain array), e.g. a `spectrinv.losses` loss;
+    - `record`: the recorders the backend must run so that `observe` finds its signals
+      (default: positions and velocities).
+    """
+
+    observe: Callable[[Any], Any]
+    loss: Callable[[Any], Any]
+    record: tuple[AbstractRecorder, ...] = eqx.field(static=True, default=None)
+
+    def __post_init__(self):
+        if self.record is None:
+            from ..backends._base import Velocities
+
+            object.__setattr__(self, "record", (Positions(), Velocities()))
+        object.__setattr__(self, "record", tuple(self.record))
+        if "positions" not in [r.field for r in self.record]:
+            raise ValueError("Objective.record must include Positions()")
+
+
+class GradientResult(eqx.Module):
+    """What a strategy returns.
+
+    - `loss`: scalar loss value;
+    - `grad`: d loss / d params, same structure as `params` (`None` for frozen leaves);
+    - `observed`: the estimate ⟨observe⟩ that entered the loss (for plots and history);
+    - `state`: the backend state to continue sampling from (`MDState`);
+    - `diagnostics`: dict of floats / arrays (`grad_norm` always; `ess`,
+      `reconstruction_error`, `segment_grad_norms`, ... where they apply);
+    - `cache`: strategy-specific data to pass to the next call (e.g. the reference
+      trajectory of `Reweighting`), or `None`.
+    """
+
+    loss: Any
+    grad: Any
+    observed: Any
+    state: Any
+    diagnostics: dict
+    cache: Any = None
+
+
+class AbstractGradient(eqx.Module):
+    """A way of computing `(loss, d loss / d params)` through MD.
+
+    `__call__(objective, params, static, *, backend, system, state, key, cache=None)`
+    runs the simulations it needs with `backend` starting from `state` (an `MDState`
+    from `backend.init`), evaluates `objective` and returns a `GradientResult`.
+    The potential is `eqx.combine(params, static)`.
+    """
+
+    @abc.abstractmethod
+    def __call__(
+        self,
+        objective: Objective,
+        params: Any,
+        static: Any,
+        *,
+        backend: Any,
+        system: Any,
+        state: Any,
+        key: Any,
+        cache: Any = None,
+    ) -> GradientResult: ...
+
+
+# ----------------------------------------------------------------------------- helpers
+def tree_norm(tree: Any) -> jax.Array:
+    """Euclidean norm over all array leaves of a pytree (`None` leaves ignored)."""
+    leaves = [jnp.ravel(x) for x in jax.tree.leaves(tree) if eqx.is_array(x)]
+    if not leaves:
+        return jnp.zeros(())
+    return jnp.sqrt(sum(jnp.sum(jnp.abs(x) ** 2) for x in leaves))
+
+
+def tree_mean(tree: Any, axis: int = 0, weights: Any = None) -> Any:
+    """Leaf-wise (weighted) mean of a batched pytree over `axis` (non-array leaves kept)."""
+
+    def mean(x):
+        if not eqx.is_array(x):
+            return x
+        if weights is None:
+            return jnp.mean(x, axis=axis)
+        w = jnp.asarray(weights, x.dtype)
+        w = w.reshape(w.shape + (1,) * (x.ndim - 1 - axis)) if axis == 0 else w
+        return jnp.sum(w * x, axis=axis) / jnp.sum(w)
+
+    return jax.tree.map(mean, tree)
+
+
+def check_gradient(
+    loss: Any, grad: Any, *, what: str, explode_norm: float = 1e8
+) -> float:
+    """Raise `GradientError` if the loss or any gradient leaf is NaN/inf; warn
+    (`GradientWarning`) if the gradient norm exceeds `explode_norm`. Returns the norm."""
+    loss_v = float(np.asarray(loss))
+    if not math.isfinite(loss_v):
+        raise GradientError(f"{what}: the loss is {loss_v}")
+    bad = [
+        jax.tree_util.keystr(path)
+        for path, x in jax.tree_util.tree_leaves_with_path(grad)
+        if eqx.is_array(x) and not bool(jnp.all(jnp.isfinite(x)))
+    ]
+    if bad:
+        raise GradientError(
+            f"{what}: non-finite gradient in {', '.join(bad)} (loss {loss_v:.6g}). Shorten the "
+            "trajectory / segments (chaotic divergence), use Truncated, or check the potential "
+            "for r = 0 singularities."
+        )
+    norm = float(tree_norm(grad))
+    if norm > explode_norm:
+        warnings.warn(
+            f"{what}: gradient norm {norm:.3g} exceeds {explode_norm:.3g}; the gradient through "
+            "a chaotic trajectory is exploding — use shorter segments (Truncated) or clip.",
+            GradientWarning,
+            stacklevel=3,
+        )
+    return norm
+
+
+def backend_temperature(backend: Any) -> float:
+    """The thermostat temperature (K) of a backend's integrator; error if it has none."""
+    t = getattr(getattr(backend, "integrator", None), "temperature", None)
+    if t is None:
+        raise ValueError(
+            f"{type(backend).__name__} with {type(getattr(backend, 'integrator', None)).__name__} "
+            "has no temperature: this strategy needs a thermostatted (NVT) backend, e.g. "
+            "JaxMDBackend(Langevin(dt, T, friction))"
+        )
+    return float(t)

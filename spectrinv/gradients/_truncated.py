@@ -1,0 +1,350 @@
+"""`Truncated`: BPTT through many short NVE segments started from NVT samples, plus the
+initial-ensemble term.
+
+Estimator. Start configurations x_i (i = 1…n) are drawn from the thermostatted chain,
+`decorrelation_steps` apart; from each, an NVE segment of `segment_steps` steps gives a
+trajectory τ_i and a per-segment observation o_i = observe(τ_i). The estimate is
+O = (1/n) Σ_i o_i and the loss L(O). Its θ-derivative has two parts:
+
+- **pathwise**: ∂L/∂O · (1/n) Σ_i ∂o_i/∂θ at fixed start states (BPTT through each segment;
+  gradients never cross a segment boundary: start states enter as constants);
+- **initial ensemble**: the start states are distributed as p_θ(x) ∝ exp(−βU_θ(x)), so
+  d⟨o⟩/dθ also contains −β cov(o, ∂U_θ/∂θ) (the likelihood-ratio / reweighting term,
+  DESIGN §5). With s_i = ⟨∂L/∂O, o_i⟩ and g_i = ∂U_θ(x_i)/∂θ the term added to the
+  gradient is −β · n/(n−1) · [mean_i(s_i g_i) − mean_i(s_i) mean_i(g_i)] (the unbiased
+  sample covariance). Velocities are Maxwell–Boltzmann and do not depend on θ.
+
+The sum is an unbiased estimate of dL/dθ for the ensemble of NVT-started NVE segments
+(to first order in the statistical error of O), whatever the segment length; without the
+second term it is biased (e.g. for any equilibrium observable whose value does not depend
+on the segment, the pathwise term alone misses the change of the distribution).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from observables._units import BOLTZMANN, from_internal
+
+from ..backends._base import Positions, Velocities
+from ..backends._integrators import VelocityVerlet
+from ..backends._jaxmd import JaxMDBackend
+from ._base import (
+    AbstractGradient,
+    GradientResult,
+    Objective,
+    backend_temperature,
+    check_gradient,
+    tree_mean,
+    tree_norm,
+)
+from ._bptt import (
+    AbstractCheckpoint,
+    SqrtCheckpoint,
+    _check_steps,
+    _redo_on_overflow,
+    _require_jaxmd,
+)
+
+__all__ = ["Truncated"]
+
+
+def _vdot_tree(a, b):
+    """Σ over leaves of ⟨a, b⟩ (real arrays)."""
+    leaves = [
+        jnp.sum(x * y)
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+        if eqx.is_array(x)
+    ]
+    return sum(leaves) if leaves else jnp.zeros(())
+
+
+@eqx.filter_jit
+def _pathwise(objective, params, static, backend, system, starts, key, n_steps, stride, blocks):
+    """Per-segment pathwise gradients: every segment gets its own copy of the parameters
+    (stacked along a leading segment axis), so the gradient w.r.t. the stack holds each
+    segment's contribution (1/n)·∂L/∂O·∂o_i/∂θ; their sum is the pathwise gradient."""
+    n = starts.positions.shape[0]
+    stacked = jax.tree.map(lambda x: jnp.broadcast_to(x, (n,) + x.shape), params)
+    starts = eqx.tree_at(lambda s: s.step, starts, jnp.broadcast_to(starts.step, (n,)))
+
+    def one(p, st):
+        potential = eqx.combine(p, static)
+        traj, final, overflowed = backend.run(
+            potential,
+            system,
+            st,
+            key,
+            n_steps,
+            stride=stride,
+            record=objective.record,
+            checkpoint_blocks=blocks,
+        )
+        return objective.observe(traj), (final, overflowed)
+
+    def value(ps):
+        per_segment, aux = jax.vmap(one)(ps, starts)
+        observed = tree_mean(per_segment)
+        return objective.loss(observed), (observed, per_segment, aux)
+
+    (loss, (observed, per_segment, (final, overflowed))), grads = eqx.filter_value_and_grad(
+        value, has_aux=True
+    )(stacked)
+    return loss, observed, per_segment, final.positions, overflowed, grads
+
+
+@eqx.filter_jit
+def _ensemble_term(objective, params, static, system, starts, observed, per_segment, beta):
+    """−β n/(n−1) [mean(s g) − mean(s) mean(g)], s_i = ⟨∂L/∂O, o_i⟩, g_i = ∂U(x_i)/∂θ."""
+    value, vjp = jax.vjp(objective.loss, observed)
+    (cotangent,) = vjp(jnp.ones_like(value))
+    s = jax.vmap(lambda o: _vdot_tree(cotangent, o))(per_segment)
+
+    def energy(p, x, nb):
+        return eqx.combine(p, static).energy(x, system, nb)
+
+    grad_u = eqx.filter_grad(energy)
+    if starts.neighbors is None:
+        g = jax.vmap(lambda x: grad_u(params, x, None))(starts.positions)
+    else:
+        g = jax.vmap(lambda x, nb: grad_u(params, x, nb))(starts.positions, starts.neighbors)
+    n = s.shape[0]
+    s = s - jnp.mean(s)
+    scale = -beta * n / (n - 1)
+
+    def cov(gl):
+        if gl is None:
+            return None
+        w = s.astype(gl.dtype).reshape((n,) + (1,) * (gl.ndim - 1))
+        return scale * jnp.mean(w * (gl - jnp.mean(gl, axis=0)), axis=0)
+
+    return jax.tree.map(cov, g)
+
+
+class Truncated(AbstractGradient):
+    """Gradient of a dynamical loss from many short NVE segments started from decorrelated
+    NVT samples, with the initial-ensemble (reweighting) term.
+
+    From the (unbatched) NVT `state`, `n_segments` start states `decorrelation_steps` apart
+    are drawn with `backend.sample` (no gradient); they are run together (a batch with the
+    segment as replica axis) for `segment_steps` NVE steps with velocity Verlet at the
+    thermostat's time step (`segment_backend`), recording every `stride` steps. Per-segment
+    observations o_i = `objective.observe(trajectory_i)` are averaged, O = mean_i o_i, and the
+    loss is `objective.loss(O)`. The gradient is the pathwise BPTT gradient through each
+    segment (start states are constants: gradients never cross a segment) plus, when
+    `initial_ensemble` (default), the initial-ensemble term
+    −β·cov_i(⟨∂L/∂O, o_i⟩, ∂U_θ(x_i)/∂θ) (unbiased sample covariance, β = 1/(k_B T) in
+    mol/kJ) that accounts for the start states being Boltzmann-distributed under U_θ
+    (module docstring; DESIGN §5).
+
+    **Arguments:**
+    - `n_segments`: number of segments (≥ 2 with the ensemble term);
+    - `segment_steps`: NVE steps per segment (≈ one correlation time of the observable;
+      a multiple of `stride`);
+    - `stride`: steps between recorded frames within a segment;
+    - `decorrelation_steps`: NVT steps between successive start states (default
+      `segment_steps`); make it longer than the configurational correlation time, or the
+      segments are not independent (the estimate stays consistent but noisier);
+    - `initial_ensemble`: add the initial-ensemble term (default `True`);
+    - `checkpoint`: checkpointing of each segment's scan (default `SqrtCheckpoint()`).
+
+    **Returns** (`__call__`): `GradientResult` with `state` the NVT state after the last
+    decorrelation run (= the last start state, so the next call continues the Markov
+    chain), and `diagnostics = {"grad_norm", "segment_grad_norms" [n_segments],
+    "ensemble_term_norm", "n_segments"}`. `segment_grad_norms[i]` is the norm of segment
+    i's pathwise contribution (1/n)·∂L/∂O·∂o_i/∂θ, obtained in the same backward pass by
+    giving each segment its own copy of the parameters (a `vmap` over segments; the
+    pathwise gradient is their sum). A segment whose norm is orders of magnitude above
+    the others signals chaotic divergence: shorten the segments. Cost of that `vmap`: the
+    neighbour-list rebuild test becomes a `select` (rebuilt every step), measured ≈1.45×
+    the time of the same segments run as one batch (108 LJ atoms, 16 × 100 steps, CPU);
+    the gradient is the same to ~1e-15.
+
+    **Requirements:** a `JaxMDBackend` with a thermostat (`Langevin` or `NoseHooverChain`);
+    `VelocityVerlet` raises `ValueError` (the start states must be canonical), other
+    backends `TypeError`. Neighbour-list overflow in a segment discards the gradient,
+    grows the list and redoes the segments (as in `BPTT`).
+
+    **When to use which strategy:** `BPTT` for one run shorter than the correlation time
+    (exact, the reference); `Truncated` for dynamical observables (VACF, IR / Raman
+    spectra, transport) of a chaotic system, whose gradient through a long run explodes
+    (LJ: |∇L| ~1e-3 after 200 steps of 0.005 τ, ~1e3 after 1000, ~1e30 after 5000;
+    DESIGN §8); `Reweighting` for static observables (RDF, density).
+
+    **Truncation bias:** the pathwise term only sees how θ changes the dynamics *within* a
+    segment; a correlation function's lags beyond `segment_steps` are not represented, and
+    the sensitivity of the dynamics carried across segment boundaries (through the start
+    states' dependence on earlier dynamics) is replaced by the equilibrium
+    initial-ensemble term. For an observable computed within a segment (lags ≤ segment
+    length) the estimator is unbiased for the NVT-started segment ensemble; what is lost
+    are correlations longer than a segment. Choose `segment_steps` ≳ the decay time of
+    the correlation that matters, and short enough that the pathwise gradient does not
+    explode. The covariance term has variance ∝ 1/n_segments and grows with the system
+    size (∂U/∂θ is extensive): use many segments.
+
+    ??? cite
+        S. Thaler, J. Zavadlav, "Learning neural network potentials from experimental data
+        via Differentiable Trajectory Reweighting", Nat. Commun. 12, 6884 (2021) (the
+        ensemble gradient −β cov(O, ∂U/∂θ)); L. Metz, C. D. Freeman, S. S. Schoenholz,
+        T. Kachman, "Gradients are not all you need", arXiv:2111.05803 (2021) (exploding
+        gradients through chaotic dynamics and truncation).
+    """
+
+    n_segments: int = eqx.field(static=True)
+    segment_steps: int = eqx.field(static=True)
+    stride: int = eqx.field(static=True)
+    decorrelation_steps: int = eqx.field(static=True)
+    initial_ensemble: bool = eqx.field(static=True)
+    checkpoint: AbstractCheckpoint
+
+    def __init__(
+        self,
+        n_segments: int,
+        segment_steps: int,
+        *,
+        stride: int = 1,
+        decorrelation_steps: int | None = None,
+        initial_ensemble: bool = True,
+        checkpoint: AbstractCheckpoint | None = None,
+    ):
+        if isinstance(n_segments, bool) or not isinstance(n_segments, int | np.integer):
+            raise ValueError(f"n_segments must be a positive integer, got {n_segments!r}")
+        if n_segments < (2 if initial_ensemble else 1):
+            raise ValueError(
+                f"n_segments = {n_segments}: the initial-ensemble term is a covariance over "
+                "segments and needs n_segments >= 2 (use many, e.g. 32+)"
+            )
+        self.n_segments = int(n_segments)
+        self.segment_steps, self.stride = _check_steps(segment_steps, stride, "segment_steps")
+        if decorrelation_steps is None:
+            decorrelation_steps = self.segment_steps
+        self.decorrelation_steps, _ = _check_steps(decorrelation_steps, 1, "decorrelation_steps")
+        self.initial_ensemble = bool(initial_ensemble)
+        checkpoint = SqrtCheckpoint() if checkpoint is None else checkpoint
+        if not isinstance(checkpoint, AbstractCheckpoint):
+            raise TypeError(
+                f"checkpoint must be an AbstractCheckpoint, got {type(checkpoint).__name__}"
+            )
+        self.checkpoint = checkpoint
+
+    # ------------------------------------------------------------------ building blocks
+    @staticmethod
+    def segment_backend(backend: JaxMDBackend) -> JaxMDBackend:
+        """The NVE backend of the segments: velocity Verlet with the thermostat's time
+        step and the same neighbour-list settings."""
+        return JaxMDBackend(
+            VelocityVerlet(from_internal(backend.integrator.timestep, "time")),
+            skin=from_internal(backend.skin, "length"),
+            chunk_steps=backend.chunk_steps,
+            max_reallocations=backend.max_reallocations,
+            capacity_multiplier=backend.capacity_multiplier,
+        )
+
+    def start_states(self, potential, *, backend, system, state, key):
+        """Draw the segments' start states (what `__call__` does first, with the same key).
+
+        **Returns:** `(starts, nvt_state)`: `starts` an `MDState` batched over segments
+        `[segment, atom, 3]` for `segment_backend(backend)` (positions and velocities of the
+        NVT chain every `decorrelation_steps` steps, a fresh neighbour list); `nvt_state`
+        the chain's state after the last one.
+        """
+        _require_jaxmd(backend, "Truncated")
+        temperature = backend_temperature(backend)
+        if temperature <= 0:
+            raise ValueError(
+                f"Truncated needs a positive thermostat temperature, got {temperature}"
+            )
+        if state.batched:
+            raise ValueError(
+                "Truncated samples its segments from one NVT chain: give an unbatched state "
+                f"([atom, 3]), got positions of shape {tuple(state.positions.shape)}"
+            )
+        traj, nvt_state = backend.sample(
+            potential,
+            system,
+            state,
+            key,
+            self.n_segments * self.decorrelation_steps,
+            stride=self.decorrelation_steps,
+            record=(Positions(), Velocities()),
+        )
+        starts = self.segment_backend(backend).init(
+            potential,
+            system,
+            from_internal(jax.lax.stop_gradient(traj.positions), "length"),
+            velocities=from_internal(jax.lax.stop_gradient(traj.velocities), "velocity"),
+        )
+        return starts, nvt_state
+
+    # ------------------------------------------------------------------------- call
+    def __call__(
+        self,
+        objective: Objective,
+        params: Any,
+        static: Any,
+        *,
+        backend: Any,
+        system: Any,
+        state: Any,
+        key: Any,
+        cache: Any = None,
+    ) -> GradientResult:
+        _require_jaxmd(backend, "Truncated")
+        if not isinstance(objective, Objective):
+            raise TypeError(f"objective must be a gradients.Objective, got {type(objective)}")
+        temperature = backend_temperature(backend)
+        potential = eqx.combine(params, static)
+        starts, nvt_state = self.start_states(
+            potential, backend=backend, system=system, state=state, key=key
+        )
+        nve = self.segment_backend(backend)
+        blocks = self.checkpoint.blocks(self.segment_steps, self.stride)
+        run_key = jax.random.fold_in(key, 1)
+
+        def attempt(st):
+            loss, observed, per_segment, final_pos, overflowed, grads = _pathwise(
+                objective,
+                params,
+                static,
+                nve,
+                system,
+                st,
+                run_key,
+                self.segment_steps,
+                self.stride,
+                blocks,
+            )
+            return (loss, observed, per_segment, grads), final_pos, overflowed
+
+        (loss, observed, per_segment, seg_grads), starts = _redo_on_overflow(
+            nve, potential, system, starts, attempt, "Truncated"
+        )
+        pathwise = jax.tree.map(lambda g: jnp.sum(g, axis=0), seg_grads)
+        segment_norms = jax.vmap(tree_norm)(seg_grads)
+        if self.initial_ensemble:
+            beta = 1.0 / (BOLTZMANN * temperature)
+            term = _ensemble_term(
+                objective, params, static, system, starts, observed, per_segment, beta
+            )
+            grad = jax.tree.map(lambda a, b: a + b, pathwise, term)
+            term_norm = float(tree_norm(term))
+        else:
+            grad, term_norm = pathwise, 0.0
+        norm = check_gradient(loss, grad, what="Truncated")
+        return GradientResult(
+            loss=loss,
+            grad=grad,
+            observed=observed,
+            state=nvt_state,
+            diagnostics={
+                "grad_norm": norm,
+                "segment_grad_norms": np.asarray(segment_norms),
+                "ensemble_term_norm": term_norm,
+                "n_segments": self.n_segments,
+            },
+        )

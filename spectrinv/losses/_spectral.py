@@ -1,0 +1,315 @@
+r"""Shape losses for spectra: Wasserstein-1 distance and band positions.
+
+Both compare where the intensity is rather than how much there is, so they are insensitive
+to an overall intensity scale (e.g. the charges of a dipole model) and give useful gradients
+when model and experimental bands do not overlap yet (a pointwise MSE between two
+non-overlapping peaks has almost no gradient with respect to their positions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+import pint
+from jaxtyping import Array, Float
+
+from ._base import LossError, as_scalar, check_name
+from ._curve import AbstractCurveLoss
+from ._grid import cumulative_trapezoid, trapezoid
+from ._normalisation import AreaNormalised
+from ._prediction import curve_of, is_concrete
+from ._target import convert_pair
+
+__all__ = ["Wasserstein1", "PeakPosition", "band_centroid"]
+
+
+class Wasserstein1(AbstractCurveLoss):
+    r"""Wasserstein-1 (earth mover's) distance between two spectra as distributions over x.
+
+    Both curves are taken on the experimental grid over the compared range, negative values
+    are clipped to zero ($y^+ = \max(y, 0)$; their gradient is then zero), and each is divided
+    by its area, giving densities $p$, $q$ with $\int p = \int q = 1$. With the cumulative
+    distributions $P(x) = \int_{x_0}^{x} p$, $Q(x) = \int_{x_0}^{x} q$ (trapezoid rule),
+
+    $$ W_1 = \int |P(x) - Q(x)|\,dx \quad(\text{trapezoid over the experimental grid}), $$
+
+    the 1-D closed form of the optimal-transport distance. **Units:** the x unit (e.g. cm⁻¹):
+    for two copies of one band shifted by Δ, $W_1 = |Δ|$. Differentiable w.r.t. the model's y
+    (through the interpolation, the normalisation and $|\cdot|$, whose derivative at 0 is
+    taken as 0). Either curve with zero area in the range raises an error.
+
+    **Arguments:** as `MeanSquaredError` (no `normalisation`: area normalisation is part of
+    the definition).
+
+    ??? cite
+        S. S. Vallender, "Calculation of the Wasserstein distance between probability
+        distributions on the line", Theory Probab. Appl. 18, 784 (1973) (W₁ in 1-D is the
+        L¹ distance of the distribution functions); C. Villani, *Optimal Transport: Old
+        and New*, Springer (2009).
+    """
+
+    def __init__(
+        self,
+        dataset: Any,
+        *,
+        observable: Any = None,
+        x_unit: Any = None,
+        y_unit: Any = None,
+        model_x: Any = None,
+        x_range: Any = None,
+        clip: bool = False,
+        weight: Any = 1.0,
+        name: str = "w1",
+    ):
+        self._build(
+            dataset,
+            observable=observable,
+            x_unit=x_unit,
+            y_unit=y_unit,
+            model_x=model_x,
+            x_range=x_range,
+            clip=clip,
+            weight=weight,
+            name=name,
+        )
+        AreaNormalised().check(np.asarray(self.x), np.maximum(np.asarray(self.y), 0.0))
+
+    def _evaluate(self, prediction):
+        x, model, exp, mask = self._curves(prediction)
+        area = AreaNormalised()
+        p = area(x, jnp.maximum(model, 0.0), mask)
+        q = area(x, jnp.maximum(exp, 0.0), mask)
+        cdf_p = cumulative_trapezoid(p, x, mask)
+        cdf_q = cumulative_trapezoid(q, x, mask)
+        return trapezoid(jnp.abs(cdf_p - cdf_q), x, mask), {}
+
+
+def band_centroid(
+    x: Float[Array, " point"],
+    y: Float[Array, " point"],
+    lo: float,
+    hi: float,
+    *,
+    resolution: int,
+    subtract_baseline: bool,
+) -> Float[Array, ""]:
+    r"""Centroid $\int u\,w(u)\,du / \int w(u)\,du$ of the band in the window `[lo, hi]`.
+
+    The curve is linearly interpolated onto `resolution` uniform points $u$ spanning the
+    window; $w = \max(y - b, 0)$ with $b$ the straight line through the curve's values at the
+    window edges (`subtract_baseline`) or $b = 0$. Trapezoid rule. Same units as `x`.
+    NumPy arrays in, NumPy out (used for the experiment when the loss is built); JAX arrays
+    in, JAX out (the model, inside `jit`): the same formula for both.
+    """
+    u, w = _band_weights(x, y, lo, hi, resolution, subtract_baseline)
+    xp = np if isinstance(w, np.ndarray) else jnp
+    return _trapz(u * w, u, xp) / _trapz(w, u, xp)
+
+
+def _trapz(f, u, xp):
+    return xp.sum(0.5 * (f[1:] + f[:-1]) * (u[1:] - u[:-1]))
+
+
+def _band_weights(x, y, lo, hi, resolution, subtract_baseline):
+    xp = np if isinstance(y, np.ndarray) and isinstance(x, np.ndarray) else jnp
+    u = xp.linspace(lo, hi, resolution, dtype=y.dtype)
+    yu = xp.interp(u, x.astype(y.dtype), y)
+    if subtract_baseline:
+        yu = yu - (yu[0] + (yu[-1] - yu[0]) * (u - lo) / (hi - lo))
+    return u, xp.maximum(yu, 0.0)
+
+
+class PeakPosition(AbstractCurveLoss):
+    r"""Positions of bands, model vs experiment.
+
+    In each window $[a_k, b_k]$ the band position is the **centroid** of the band above a
+    linear baseline through the window edges,
+
+    $$ \bar x_k = \frac{\int_{a_k}^{b_k} x\, w(x)\,dx}{\int_{a_k}^{b_k} w(x)\,dx}, \qquad
+       w = \max(y - b, 0), $$
+
+    computed the same way for the model and the experiment (both linearly interpolated onto
+    `resolution` uniform points spanning the window, trapezoid rule), and the loss is
+
+    $$ L = \frac1K \sum_k (\bar x_k^\text{model} - \bar x_k^\text{exp})^2 \;[\text{x unit}^2]
+       \quad\text{or, with } \texttt{relative=True},\quad
+       \frac1K \sum_k \Big(\frac{\bar x_k^\text{model} - \bar x_k^\text{exp}}
+       {\bar x_k^\text{exp}}\Big)^2 . $$
+
+    **Why the centroid:** it is a smooth (rational) function of the intensities, so its
+    gradient exists everywhere and has no free parameter, and it is independent of the
+    intensity scale. The arg-max is piecewise constant (zero gradient); a soft-argmax
+    $\sum x e^{y/T}/\sum e^{y/T}$ needs a temperature $T$ matched to the intensity scale and
+    tends to the window centre for broad bands. The centroid equals the maximum only for
+    symmetric bands: for an asymmetric band (the O–H stretch of water) it lies on the side
+    of the longer tail, for model and experiment alike, so compare the windows' centroids,
+    not a centroid with a tabulated maximum. Choose windows that contain one band each.
+
+    `terms` reports each band's model and experimental position (x unit) as
+    `<name>/<band>_model` and `<name>/<band>_exp`, bands named `peak_1`, `peak_2`, ... or
+    by `band_names`.
+
+    **Arguments:**
+
+    - `dataset`, `observable` / `x_unit` + `y_unit`, `model_x`: as `MeanSquaredError`.
+    - `windows`: a sequence of `(lo, hi)` Quantities (or Quantities of two values), inside
+      the dataset's range and each holding at least 3 experimental points.
+    - `band_names`: names of the windows (default `peak_1`, ...).
+    - `relative`: compare relative shifts (dimensionless) instead of squared shifts.
+    - `subtract_baseline`: subtract the line through the window edges (default True).
+    - `resolution`: interpolation points per window (default 512).
+    - `weight`, `name`: see `AbstractLoss`.
+
+    ??? cite
+        Band centroids are first spectral moments: R. G. Gordon, "Molecular motion in
+        infrared and Raman spectra", J. Chem. Phys. 43, 1307 (1965).
+    """
+
+    windows: tuple[tuple[float, float], ...] = eqx.field(static=True)
+    band_names: tuple[str, ...] = eqx.field(static=True)
+    exp_positions: Float[Array, " band"]
+    relative: bool = eqx.field(static=True)
+    subtract_baseline: bool = eqx.field(static=True)
+    resolution: int = eqx.field(static=True)
+
+    def __init__(
+        self,
+        dataset: Any,
+        *,
+        windows: Sequence[Any],
+        observable: Any = None,
+        x_unit: Any = None,
+        y_unit: Any = None,
+        model_x: Any = None,
+        band_names: Sequence[str] | None = None,
+        relative: bool = False,
+        subtract_baseline: bool = True,
+        resolution: int = 512,
+        weight: Any = 1.0,
+        name: str = "peak_position",
+    ):
+        target = self._build(
+            dataset,
+            observable=observable,
+            x_unit=x_unit,
+            y_unit=y_unit,
+            model_x=model_x,
+            x_range=None,
+            clip=False,
+            weight=weight,
+            name=name,
+        )
+        if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 8:
+            raise ValueError(f"resolution must be an int >= 8, got {resolution!r}")
+        self.resolution = resolution
+        self.relative = bool(relative)
+        self.subtract_baseline = bool(subtract_baseline)
+        if _is_pair_quantity(windows) or (
+            isinstance(windows, tuple | list)
+            and len(windows) == 2
+            and not isinstance(windows[0], tuple | list)
+            and not _is_pair_quantity(windows[0])
+        ):
+            windows = [windows]  # a single (lo, hi) window
+        windows = list(windows)
+        if not windows:
+            raise ValueError("PeakPosition needs at least one window (lo, hi)")
+        xu = self.x_unit
+        converted = []
+        for k, w in enumerate(windows):
+            lo, hi = convert_pair(w, xu, f"PeakPosition window {k + 1}")
+            x0, x1 = target.x[0], target.x[-1]
+            if lo < x0 or hi > x1:
+                raise LossError(
+                    f"PeakPosition: window {k + 1} [{lo:g}, {hi:g}] {xu} lies outside "
+                    f"{target.label}, which covers [{x0:g}, {x1:g}] {xu}"
+                )
+            n_in = int(np.sum((target.x >= lo) & (target.x <= hi)))
+            if n_in < 3:
+                raise LossError(
+                    f"PeakPosition: window {k + 1} [{lo:g}, {hi:g}] {xu} holds {n_in} point(s) "
+                    f"of {target.label}; widen it to at least 3 points"
+                )
+            u, w = _band_weights(target.x, target.y, lo, hi, resolution, subtract_baseline)
+            if not _trapz(w, u, np) > 0:
+                raise LossError(
+                    f"PeakPosition: {target.label} has no band above the baseline in window "
+                    f"{k + 1} [{lo:g}, {hi:g}] {xu}"
+                )
+            converted.append((lo, hi))
+        self.windows = tuple(converted)
+        if band_names is None:
+            band_names = tuple(f"peak_{k + 1}" for k in range(len(converted)))
+        band_names = tuple(check_name(n) for n in band_names)
+        if len(band_names) != len(converted) or len(set(band_names)) != len(band_names):
+            raise ValueError(
+                f"band_names must be {len(converted)} distinct names, got {band_names!r}"
+            )
+        self.band_names = band_names
+        self.exp_positions = jnp.asarray(
+            [
+                band_centroid(
+                    target.x,
+                    target.y,
+                    lo,
+                    hi,
+                    resolution=resolution,
+                    subtract_baseline=subtract_baseline,
+                )
+                for lo, hi in converted
+            ]
+        )
+
+    def positions(self, prediction: Any) -> Float[Array, " band"]:
+        """The model's band positions (x unit), `[band]`."""
+        where = f"PeakPosition ({self.dataset_name})"
+        xm, ym = curve_of(
+            prediction, x_unit=self.x_unit, y_unit=self.y_unit, model_x=self.model_x, where=where
+        )
+        xm = xm.astype(ym.dtype)
+        lo_all = min(w[0] for w in self.windows)
+        hi_all = max(w[1] for w in self.windows)
+        if is_concrete(xm):
+            if float(xm[0]) > lo_all or float(xm[-1]) < hi_all:
+                raise LossError(
+                    f"{where}: the windows span [{lo_all:g}, {hi_all:g}] {self.x_unit}, but the "
+                    f"model covers only [{float(xm[0]):g}, {float(xm[-1]):g}] {self.x_unit}"
+                )
+        else:
+            xm = eqx.error_if(
+                xm,
+                (xm[0] > lo_all) | (xm[-1] < hi_all),
+                f"{where}: the model does not cover the windows [{lo_all:g}, {hi_all:g}] "
+                f"{self.x_unit}",
+            )
+        return jnp.stack(
+            [
+                band_centroid(
+                    xm,
+                    ym,
+                    lo,
+                    hi,
+                    resolution=self.resolution,
+                    subtract_baseline=self.subtract_baseline,
+                )
+                for lo, hi in self.windows
+            ]
+        )
+
+    def _evaluate(self, prediction):
+        pm = self.positions(prediction)
+        pe = self.exp_positions.astype(pm.dtype)
+        d = (pm - pe) / pe if self.relative else pm - pe
+        diag = {}
+        for k, band in enumerate(self.band_names):
+            diag[f"{band}_model"] = as_scalar(pm[k])
+            diag[f"{band}_exp"] = as_scalar(pe[k])
+        return jnp.mean(d**2), diag
+
+
+def _is_pair_quantity(w: Any) -> bool:
+    return isinstance(w, pint.Quantity) and np.ndim(w.magnitude) == 1
