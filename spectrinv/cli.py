@@ -5,6 +5,8 @@
     spectrinv spectrum TRAJ --kind ir|raman|vdos [...]
     spectrinv transport TRAJ --kind diffusion|viscosity|conductivity [...]
     spectrinv rdf TRAJ [...]
+    spectrinv fit CONFIG [--out DIR]     fit a potential to experimental data (resumable)
+    spectrinv quickstart                 a real fit on bundled data (water IR)
 
 Errors in the input (missing files, wrong units, malformed trajectories) are reported as
 one line on stderr with exit status 2; no traceback.
@@ -154,7 +156,10 @@ _EXTRA_COMMANDS: list[Callable] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from . import _cli_observables  # noqa: F401  (registers spectrum/transport/rdf)
+    from . import (  # noqa: F401  (register their subcommands)
+        _cli_fit,
+        _cli_observables,
+    )
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -20,6 +20,7 @@ from ._electrostatics import (
     DampedShiftedForce as DampedShiftedForce,
     Ewald as Ewald,
 )
+from ._lattice import fcc_lattice as fcc_lattice
 from ._pair import (
     AbstractMixing as AbstractMixing,
     AbstractPairPotential as AbstractPairPotential,

@@ -1,0 +1,102 @@
+"""`spectrinv fit CONFIG` and `spectrinv quickstart`: fits from the command line.
+
+Both switch JAX to float64 (the configs' default precision) before anything is built; the
+library itself never flips global JAX configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .cli import _EXTRA_COMMANDS, CLIError
+
+QUICKSTART = Path(__file__).resolve().parent / "fit" / "quickstart.toml"
+
+
+def _run(config_path: Path, args: argparse.Namespace, label: str) -> int:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    from .fit import CheckpointError
+    from .fit._config import ConfigError, load_config
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as err:
+        raise CLIError(str(err)) from None
+    if args.steps is not None:
+        if args.steps < 0:
+            raise CLIError(f"--steps must be >= 0, got {args.steps}")
+        import dataclasses
+
+        config = dataclasses.replace(config, steps=args.steps)
+    out = Path(args.out or config.output)
+    names = ", ".join(t.name for t in config.targets)
+    print(
+        f"{label}: {len(config.targets)} target(s) ({names}), {config.steps} steps, "
+        f"output in {out}/",
+        flush=True,
+    )
+    try:
+        result = config.run(out, resume=not args.restart)
+    except CheckpointError as err:
+        raise CLIError(str(err)) from None
+    first, last = result.history[0], result.history[-1]
+    print(f"loss: {first['loss']:.6g} -> {last['loss']:.6g}")
+    for name in first["params"]:
+        print(f"  {name}: {first['params'][name]:.6g} -> {last['params'][name]:.6g}")
+    for target in first["targets"]:
+        terms0 = first["targets"][target]["terms"]
+        terms1 = last["targets"][target]["terms"]
+        for key, v0 in terms0.items():
+            if isinstance(v0, float | int) and key in terms1:
+                print(f"  {key}: {v0:.6g} -> {terms1[key]:.6g}")
+    print(f"history: {out / 'history.jsonl'}; plots: {out}/*.png; summary: {out / 'fit.json'}")
+    json.loads((out / "fit.json").read_text())  # written by fit(); fail loudly if missing
+    return 0
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    return _run(Path(args.config), args, f"fit {args.config}")
+
+
+def _cmd_quickstart(args: argparse.Namespace) -> int:
+    if args.show_config:
+        sys.stdout.write(QUICKSTART.read_text())
+        return 0
+    return _run(QUICKSTART, args, "quickstart (SPC/Fw water vs experimental IR spectrum)")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", help="output folder (default: the config's [fit] output)")
+    p.add_argument("--steps", type=int, help="number of optimiser steps (overrides the config)")
+    p.add_argument(
+        "--restart",
+        action="store_true",
+        help="ignore an existing checkpoint in the output folder and start afresh",
+    )
+
+
+def _register(sub, add_trajectory_args) -> None:
+    p = sub.add_parser(
+        "fit",
+        help="fit a potential to experimental data (TOML config); resumes from its checkpoint",
+    )
+    p.add_argument("config", help="TOML configuration (see docs/fitting.md)")
+    _add_common(p)
+    p.set_defaults(func=_cmd_fit)
+
+    p = sub.add_parser(
+        "quickstart",
+        help="a real fit on bundled data: SPC/Fw water force constants vs the experimental "
+        "IR spectrum (a few minutes on a laptop CPU)",
+    )
+    _add_common(p)
+    p.add_argument("--show-config", action="store_true", help="print the config and exit")
+    p.set_defaults(func=_cmd_quickstart)
+
+
+_EXTRA_COMMANDS.append(_register)

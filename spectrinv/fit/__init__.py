@@ -1,0 +1,11 @@
+"""The fitting loop: targets (observable + dataset loss + state point + gradient strategy),
+optax updates with bounds, checkpoints with exact resume, history and before/after plots."""
+
+from ._checkpoint import CheckpointError as CheckpointError
+from ._fit import FitResult as FitResult, default_optimizer as default_optimizer, fit as fit
+from ._params import (
+    Interval as Interval,
+    internal_magnitude as internal_magnitude,
+    parameter_names as parameter_names,
+)
+from ._target import Target as Target

@@ -1,0 +1,423 @@
+"""`fit`: refine a potential's parameters against experimental targets with optax.
+
+Each step: for every `Target`, build the MD state from the target's current configuration
+at the current parameters, ask the target's gradient strategy for (loss, gradient), sum
+the weighted losses and gradients, apply the optimiser update (gradient clipping + Adam by
+default), project onto the bounds, then write a checkpoint and one line of history. After
+the last step the objectives are evaluated once more at the final parameters (the "after"
+state), and before/after plots of every observable against its dataset are written.
+
+Randomness: the key of step k is `fold_in(PRNGKey(seed), k)` and target i uses
+`fold_in(key_k, i)`, so a resumed fit draws exactly the same numbers as an uninterrupted
+one.
+
+Output folder (`output_dir`):
+- `checkpoint.pkl` — full state after the last completed step (see `_checkpoint`);
+- `history.jsonl` — one JSON object per step: total loss, per-target loss terms,
+  parameters, gradients, gradient norms, strategy diagnostics (ESS, reconstruction error,
+  ...), wall time;
+- `fit.json` — summary (initial and final parameters and losses);
+- `loss.png`, `<target>.png` — loss curve and before/after comparisons with the data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from observables._units import Quantity
+
+from ..backends._jaxmd import JaxMDBackend
+from ..gradients._base import tree_norm
+from ._checkpoint import (
+    CheckpointError,
+    leaves_to_numpy,
+    load_checkpoint,
+    restore,
+    save_checkpoint,
+    to_numpy_tree,
+)
+from ._params import Interval, apply_bounds, flat_parameters, select
+from ._target import Target
+
+__all__ = ["fit", "FitResult", "default_optimizer"]
+
+
+def default_optimizer(learning_rate: float = 1e-2, clip_norm: float | None = 1.0):
+    """Adam with global-norm gradient clipping (the fit default).
+
+    `fit` applies the optimiser to parameters relative to their starting magnitudes
+    (u = θ/|θ₀|), so with Adam a step changes each parameter by about `learning_rate`
+    times its initial value, whatever its unit.
+    """
+    chain = [optax.clip_by_global_norm(clip_norm)] if clip_norm else []
+    return optax.chain(*chain, optax.adam(learning_rate))
+
+
+class FitResult(eqx.Module):
+    """What `fit` returns: the fitted potential and the record of the fit.
+
+    - `potential`: the potential with the final parameters;
+    - `history`: list of per-step dicts (as in `history.jsonl`), the final evaluation last
+      (`"final": true`);
+    - `initial`, `final`: `{target name: observed}` — the observables before the first
+      update and at the final parameters;
+    - `output_dir`: where checkpoint, history and plots were written.
+    """
+
+    potential: Any
+    history: list
+    initial: dict
+    final: dict
+    output_dir: Path = eqx.field(static=True)
+
+    @property
+    def initial_loss(self) -> float:
+        return self.history[0]["loss"]
+
+    @property
+    def final_loss(self) -> float:
+        return self.history[-1]["loss"]
+
+
+def _float_dict(d: dict) -> dict:
+    out = {}
+    for k, v in d.items():
+        a = np.asarray(v)
+        if a.dtype.kind in "biuf" or a.dtype == bool:
+            out[k] = a.item() if a.ndim == 0 else a.tolist()
+    return out
+
+
+def _fingerprint(targets, trainable_names, seed, optimizer_id) -> str:
+    text = json.dumps(
+        {
+            "targets": [
+                (t.name, type(t.gradient).__name__, t.system.n_atoms, t.weight) for t in targets
+            ],
+            "trainable": trainable_names,
+            "seed": seed,
+            "optimizer": optimizer_id,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def fit(
+    potential: Any,
+    targets: Sequence[Target],
+    *,
+    steps: int,
+    output_dir: str | Path,
+    trainable: Sequence[str] | None = None,
+    bounds: dict[str, Interval] | None = None,
+    optimizer: optax.GradientTransformation | None = None,
+    optimizer_id: str = "default",
+    seed: int = 0,
+    resume: bool = True,
+    progress: bool | Callable[[dict], None] = True,
+    plots: bool = True,
+) -> FitResult:
+    """Fit `potential`'s parameters so that the targets' observables match their data.
+
+    **Arguments:**
+    - `potential`: the starting potential (an `AbstractPotential`);
+    - `targets`: `Target` objects (observable + dataset loss + state point + gradient
+      strategy); the total loss is Σ weight · loss;
+    - `steps`: number of optimiser updates;
+    - `output_dir`: folder for checkpoint, history and plots;
+    - `trainable`: parameter names to fit (see `parameter_names`); default: all;
+    - `bounds`: `{name: Interval(lower, upper)}` projections applied after each update;
+    - `optimizer`: an optax transformation (default `default_optimizer()`: clip to global
+      norm 1, Adam with learning rate 1e-2), applied to the relative parameters
+      u = θ/|θ₀| (θ₀: the starting values); `optimizer_id` names it in the checkpoint
+      fingerprint (a checkpoint of another optimiser is refused);
+    - `seed`: all randomness derives from it;
+    - `resume`: continue from `output_dir/checkpoint.pkl` if present (else start afresh,
+      overwriting);
+    - `progress`: print one line per step (True), stay silent (False) or call a function
+      with each history row.
+
+    **Returns:** a `FitResult`.
+    """
+    targets = list(targets)
+    if not targets:
+        raise ValueError("fit needs at least one Target")
+    names = [t.name for t in targets]
+    if len(set(names)) != len(names):
+        raise ValueError(f"target names must be unique, got {names}")
+    steps = int(steps)
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    optimizer = default_optimizer() if optimizer is None else optimizer
+
+    spec = select(potential, trainable)
+    params, static = eqx.partition(potential, spec)
+    trainable_names = sorted(flat_parameters(params))
+    if bounds:
+        params = apply_bounds(params, bounds)
+    # The optimiser works on parameters relative to their starting magnitudes (u = θ/|θ₀|),
+    # so one learning rate suits parameters whose internal values differ by orders of
+    # magnitude (a bond force constant ~1e5 next to a charge ~1).
+    scale = jax.tree.map(lambda x: jnp.where(x != 0, jnp.abs(x), jnp.ones_like(x)), params)
+    with jax.numpy_dtype_promotion("standard"):
+        opt_state = optimizer.init(jax.tree.map(jnp.divide, params, scale))
+    fingerprint = _fingerprint(targets, trainable_names, seed, optimizer_id)
+    base_key = jax.random.key(seed)
+    history_path = output_dir / "history.jsonl"
+    report = progress if callable(progress) else (_print_row if progress else None)
+
+    checkpoint = load_checkpoint(output_dir) if resume else None
+    if checkpoint is not None:
+        if checkpoint["fingerprint"] != fingerprint:
+            raise CheckpointError(
+                f"{output_dir} holds a checkpoint of a different fit (other targets, "
+                "parameters, seed or optimiser); use another output folder or start afresh "
+                "(--restart / resume=False)"
+            )
+        params = restore(params, checkpoint["params"], "parameters")
+        opt_state = restore(opt_state, checkpoint["opt_state"], "optimiser state")
+        configs = checkpoint["configurations"]
+        caches = checkpoint["caches"]
+        initial = checkpoint["initial"]
+        start = int(checkpoint["step"])
+        finished = checkpoint["final"] is not None and start == steps
+        history = _read_history(history_path, start + (1 if finished else 0))
+        final_obs = checkpoint["final"] if finished else {}
+    else:
+        configs, caches = {}, {t.name: None for t in targets}
+        key0 = jax.random.fold_in(base_key, 2**31 - 1)
+        pot0 = eqx.combine(params, static)
+        for i, t in enumerate(targets):
+            configs[t.name] = _equilibrate(t, pot0, jax.random.fold_in(key0, i))
+        initial, start, history, final_obs = None, 0, [], {}
+        history_path.write_text("")
+        save_checkpoint(
+            output_dir, _payload(fingerprint, 0, params, opt_state, configs, caches, None)
+        )
+
+    if start > steps:
+        raise CheckpointError(
+            f"{output_dir} holds a fit already {start} steps long; steps={steps} is shorter"
+        )
+    for step in range(start, steps + 1):
+        is_final = step == steps
+        if is_final and final_obs:
+            break
+        t0 = time.perf_counter()
+        key_step = jax.random.fold_in(base_key, step)
+        value, grads, row, observed, new_configs, new_caches = _evaluate(
+            targets, params, static, configs, caches, key_step
+        )
+        if not is_final:
+            # the final evaluation leaves the Markov chains where they were, so extending a
+            # finished fit continues exactly as a longer run would have
+            configs, caches = new_configs, new_caches
+        if initial is None:
+            initial = to_numpy_tree(observed)
+        row = {"step": step, **row, "params": _float_dict(flat_parameters(params))}
+        if is_final:
+            row["final"] = True
+            final_obs = to_numpy_tree(observed)
+        else:
+            relative = jax.tree.map(jnp.divide, params, scale)
+            rel_grads = jax.tree.map(jnp.multiply, grads, scale)
+            with jax.numpy_dtype_promotion("standard"):  # optax needs standard promotion
+                updates, opt_state = optimizer.update(rel_grads, opt_state, relative)
+            relative = eqx.apply_updates(relative, updates)
+            params = apply_bounds(jax.tree.map(jnp.multiply, relative, scale), bounds)
+        row["wall_time_s"] = time.perf_counter() - t0
+        history.append(row)
+        with open(history_path, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        save_checkpoint(
+            output_dir,
+            _payload(
+                fingerprint,
+                step + (0 if is_final else 1),
+                params,
+                opt_state,
+                configs,
+                caches,
+                initial,
+                final_obs or None,
+            ),
+        )
+        if report is not None:
+            report(row)
+
+    final_potential = eqx.combine(params, static)
+    summary = {
+        "steps": steps,
+        "initial_loss": history[0]["loss"] if history else None,
+        "final_loss": history[-1]["loss"] if history else None,
+        "initial_parameters": history[0]["params"] if history else None,
+        "final_parameters": _float_dict(flat_parameters(params)),
+        "trainable": trainable_names,
+        "seed": seed,
+    }
+    (output_dir / "fit.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if plots:
+        from ._plots import plot_fit
+
+        plot_fit(output_dir, targets, history, initial, final_obs)
+    return FitResult(
+        potential=final_potential,
+        history=history,
+        initial=initial or {},
+        final=final_obs,
+        output_dir=output_dir,
+    )
+
+
+# ------------------------------------------------------------------------------ pieces
+def _equilibrate(target: Target, potential, key) -> dict:
+    """Initial configuration of a target: Maxwell–Boltzmann velocities at its temperature
+    and `equilibration_steps` of its backend (no gradient)."""
+    k_v, k_run = jax.random.split(key)
+    state = target.backend.init(
+        potential,
+        target.system,
+        Quantity(np.asarray(target.positions), "nm"),
+        temperature=Quantity(target.temperature, "K"),
+        key=k_v,
+    )
+    if target.equilibration_steps:
+        n = target.equilibration_steps
+        _, state = target.backend.sample(potential, target.system, state, k_run, n, stride=n)
+    return {
+        "positions": np.asarray(state.positions),
+        "velocities": np.asarray(state.velocities),
+        # headroom: the equilibrated liquid's list fluctuates; stable shapes, no recompiles
+        "neighbor_capacity": int(np.ceil(1.2 * _capacity(state))),
+    }
+
+
+def _capacity(state) -> int:
+    nbrs = getattr(state, "neighbors", None)
+    return 0 if nbrs is None else int(nbrs.max_occupancy)
+
+
+def _init_state(target: Target, potential, cfg: dict):
+    """The MD state of a target at the start of a step: a deterministic function of the
+    saved configuration (positions, velocities) and of the neighbour-list capacity, which
+    only grows during a fit (stable shapes: no recompilation from step to step)."""
+
+    def init(**kwargs):
+        return target.backend.init(
+            potential,
+            target.system,
+            Quantity(cfg["positions"], "nm"),
+            velocities=Quantity(cfg["velocities"], "nm/ps"),
+            **kwargs,
+        )
+
+    if not isinstance(target.backend, JaxMDBackend):
+        return init()
+    saved = int(cfg.get("neighbor_capacity") or 0)
+    state = init(neighbor_capacity=saved)
+    if _capacity(state) > saved:
+        # the list must grow: leave 20 % headroom so that it rarely grows again
+        state = init(neighbor_capacity=int(np.ceil(1.2 * _capacity(state))))
+    return state
+
+
+def _evaluate(targets, params, static, configs, caches, key_step):
+    potential = eqx.combine(params, static)
+    total, grads = 0.0, None
+    row: dict = {"targets": {}}
+    observed, new_configs, new_caches = {}, {}, {}
+    for i, t in enumerate(targets):
+        cfg = configs[t.name]
+        state = _init_state(t, potential, cfg)
+        res = t.gradient(
+            t.objective,
+            params,
+            static,
+            backend=t.backend,
+            system=t.system,
+            state=state,
+            key=jax.random.fold_in(key_step, i),
+            cache=caches.get(t.name),
+        )
+        loss = float(res.loss)
+        total += t.weight * loss
+        g = jax.tree.map(lambda x, w=t.weight: w * x, res.grad)
+        grads = g if grads is None else jax.tree.map(jnp.add, grads, g)
+        terms = {}
+        term_fn = getattr(t.objective.loss, "terms", None)
+        if callable(term_fn):
+            terms = _float_dict(term_fn(res.observed))
+        row["targets"][t.name] = {
+            "loss": loss,
+            "weight": t.weight,
+            "terms": terms,
+            "grad": _float_dict(flat_parameters(res.grad)),
+            "diagnostics": _float_dict(dict(res.diagnostics)),
+        }
+        observed[t.name] = res.observed
+        new_configs[t.name] = {
+            "positions": np.asarray(res.state.positions),
+            "velocities": np.asarray(res.state.velocities),
+            "neighbor_capacity": max(_capacity(state), _capacity(res.state)),
+        }
+        new_caches[t.name] = to_numpy_tree(res.cache)
+    row = {"loss": total, "grad_norm": float(tree_norm(grads)), **row}
+    return total, grads, row, observed, new_configs, new_caches
+
+
+def _payload(fingerprint, step, params, opt_state, configs, caches, initial, final=None):
+    return {
+        "fingerprint": fingerprint,
+        "step": step,
+        "params": leaves_to_numpy(params),
+        "opt_state": leaves_to_numpy(opt_state),
+        "configurations": configs,
+        "caches": caches,
+        "initial": initial,
+        "final": final,
+    }
+
+
+def _read_history(path: Path, n_rows: int) -> list[dict]:
+    """The first `n_rows` rows of the history (a crash may have left one row beyond the
+    checkpoint, or a half-written line); the file is rewritten to match the checkpoint."""
+    rows = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+    rows = rows[:n_rows]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return rows
+
+
+def _print_row(row: dict) -> None:
+    tag = "final" if row.get("final") else f"step {row['step']:4d}"
+    params = ", ".join(f"{k}={v:.6g}" for k, v in row["params"].items() if np.isscalar(v))
+    parts = []
+    for name, t in row["targets"].items():
+        extra = ", ".join(
+            f"{k}={v:.5g}" for k, v in t["terms"].items() if isinstance(v, float | int)
+        )
+        parts.append(f"{name}: {t['loss']:.5g}" + (f" ({extra})" if extra else ""))
+    print(
+        f"{tag}  loss {row['loss']:.6g}  |grad| {row['grad_norm']:.3g}  [{'; '.join(parts)}]  "
+        f"{params}  ({row['wall_time_s']:.1f} s)",
+        flush=True,
+    )
