@@ -374,12 +374,20 @@ def _evaluate(targets, params, static, configs, caches, key_step):
             "velocities": np.asarray(res.state.velocities),
             "neighbor_capacity": max(_capacity(state), _capacity(res.state)),
         }
-        new_caches[t.name] = to_numpy_tree(res.cache)
+        new_caches[t.name] = res.cache
     row = {"loss": total, "grad_norm": float(tree_norm(grads)), **row}
     return total, grads, row, observed, new_configs, new_caches
 
 
+def _portable(cache):
+    """A gradient cache as it is checkpointed: `cache.portable()` when the strategy defines
+    it (e.g. `ReweightingCache` drops its unpicklable neighbour lists), on the host."""
+    portable = getattr(cache, "portable", None)
+    return to_numpy_tree(portable() if callable(portable) else cache)
+
+
 def _payload(fingerprint, step, params, opt_state, configs, caches, initial, final=None):
+    caches = {name: _portable(c) for name, c in caches.items()}
     return {
         "fingerprint": fingerprint,
         "step": step,

@@ -21,3 +21,4 @@ from ._bptt import (
     SqrtCheckpoint as SqrtCheckpoint,
 )
 from ._truncated import Truncated as Truncated
+from ._reweighting import Reweighting as Reweighting, ReweightingCache as ReweightingCache

@@ -273,11 +273,15 @@ class Truncated(AbstractGradient):
             stride=self.decorrelation_steps,
             record=(Positions(), Velocities()),
         )
+        # Allocate the segments' list with at least the chain's capacity, so that repeated
+        # calls (a fit) keep the same array shapes and reuse the compiled segment run.
+        capacity = None if state.neighbors is None else int(state.neighbors.max_occupancy)
         starts = self.segment_backend(backend).init(
             potential,
             system,
             from_internal(jax.lax.stop_gradient(traj.positions), "length"),
             velocities=from_internal(jax.lax.stop_gradient(traj.velocities), "velocity"),
+            neighbor_capacity=capacity,
         )
         return starts, nvt_state
 

@@ -1,0 +1,673 @@
+r"""`Reweighting`: DiffTRe gradients of equilibrium averages by Boltzmann reweighting.
+
+**Estimator.** For a time-independent observable $O$ (a frame average: an RDF, a density,
+a mean square, ...) the canonical average at parameters $\theta$ is estimated from $F$
+frames $x_i$ sampled once at reference parameters $\theta_0$:
+
+$$
+\langle O\rangle_\theta \approx \sum_{i=1}^{F} w_i\, o_i, \qquad
+w_i = \frac{e^{-\beta[U_\theta(x_i) - U_{\theta_0}(x_i)]}}
+           {\sum_j e^{-\beta[U_\theta(x_j) - U_{\theta_0}(x_j)]}},
+\qquad \beta = \frac{1}{k_B T},
+$$
+
+with $o_i$ = `observe(trajectory[i])` (the frames' configurations do not depend on
+$\theta$, so neither do the $o_i$: they are computed once per reference and cached). The
+weights are a softmax (evaluated with log-sum-exp, so large energy differences do not
+overflow). The loss is `loss(⟨O⟩_θ)` and its gradient is taken by autodiff through the
+weights only — no differentiation through the MD integrator at all:
+
+$$
+\frac{\partial \langle O\rangle_\theta}{\partial\theta} = -\beta \sum_i w_i\,(o_i - \langle
+O\rangle_\theta)\,\frac{\partial U_\theta(x_i)}{\partial\theta},
+$$
+
+which at $\theta = \theta_0$ is the fluctuation formula $-\beta\,\mathrm{cov}(O,
+\partial U/\partial\theta)$. Both energies are evaluated with the same JAX potential
+(`potential.energy`), never with the sampling engine's reported energies, so the energy
+difference has no engine-vs-JAX offset; the sampling engine can therefore be any NVT
+backend, including the sampling-only `OpenMMBackend`.
+
+**Effective sample size.** $N_\mathrm{eff} = (\sum_i w_i)^2 / \sum_i w_i^2$; the
+diagnostic `ess` is the ratio $N_\mathrm{eff}/F \in (0, 1]$. While it stays at or above
+`ess_threshold` the cached reference is reused; below it (or without a cache) a new
+reference trajectory is sampled at the current parameters.
+
+**Requirements.** `observe` must be a *frame average*, `observe(traj) ==
+mean_i observe(traj[i])`: RDFs, densities, static structure factors, mean energies.
+Dynamical observables (correlation functions, spectra, transport coefficients) need
+several consecutive frames and cannot be reweighted frame by frame — use `BPTT`, `Adjoint`
+or `Truncated` for those. Nonlinear functions of averages (fluctuation formulas such as a
+variance) are not frame averages either: reweight the underlying averages and put the
+nonlinearity into `loss`. Both are detected on the first reference and raise `ValueError`.
+The backend's integrator must be thermostatted (`Langevin`, `NoseHooverChain`); the
+reweighting temperature is the thermostat's.
+
+**Cost and memory.** A gradient that reuses the reference costs about three energy
+evaluations per frame (forward plus reverse) instead of a backward pass through every MD
+step. Frames are processed `batch_size` at a time (vmapped) under `lax.map` with
+`jax.checkpoint`, so reverse mode stores only each batch's inputs. With a neighbour-list
+potential on a periodic system, a jax-md `Dense` list with the potential's cutoff is built
+for every reference frame once and kept in the cache (memory `F × N × capacity` int32, e.g.
+1000 frames of 500 LJ atoms ≈ 150 MB); a potential with `cutoff=None` (or `box=None`) is
+evaluated over all pairs.
+
+??? cite
+    ```bibtex
+    @article{thaler2021difftre,
+      title   = {Learning neural network potentials from experimental data via
+                 Differentiable Trajectory Reweighting},
+      author  = {Thaler, Stephan and Zavadlav, Julija},
+      journal = {Nature Communications},
+      volume  = {12},
+      pages   = {6884},
+      year    = {2021},
+      doi     = {10.1038/s41467-021-27241-4}
+    }
+    @article{zwanzig1954,
+      title   = {High-temperature equation of state by a perturbation method.
+                 I. Nonpolar gases},
+      author  = {Zwanzig, Robert W.},
+      journal = {The Journal of Chemical Physics},
+      volume  = {22},
+      pages   = {1420--1426},
+      year    = {1954}
+    }
+    ```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from observables._trajectory import _FIELDS, Trajectory
+from observables._units import BOLTZMANN, Quantity, to_internal
+
+from ..backends._base import Positions
+from ..backends._jaxmd import _box_key, _fractional, _jaxmd_context, _neighbor_fns
+from ..potentials._base import perpendicular_widths
+from ._base import AbstractGradient, GradientResult, Objective, backend_temperature, check_gradient
+
+__all__ = ["Reweighting", "ReweightingCache"]
+
+#: extra list radius (nm) beyond the cutoff, so that rounding in the fractional metric
+#: cannot drop a pair sitting exactly at the cutoff.
+_LIST_MARGIN = 1e-6
+#: trajectory fields with a leading frame axis.
+_FRAME_FIELDS = tuple(n for n, (_, shape) in _FIELDS.items() if shape.startswith("frame"))
+
+
+class ReweightingCache(eqx.Module):
+    """The reference a `Reweighting` gradient reuses (returned as `GradientResult.cache`).
+
+    **Fields:**
+    - `trajectory`: the reference frames (`Trajectory`, `[frame, atom, 3]` nm; replicas
+      merged into one frame axis);
+    - `observed`: `observe(trajectory[i])` for every frame, a pytree with a leading
+      `[frame]` axis;
+    - `energies`: `[frame]` reference energies $U_{\\theta_0}(x_i)$, kJ/mol, from the JAX
+      potential;
+    - `params`: the reference parameters $\\theta_0$;
+    - `neighbors`: per-frame jax-md `Dense` neighbour lists (leading `[frame]` axis) or
+      `None` (all pairs);
+    - `temperature`: K, the temperature the reference was sampled (and is reweighted) at;
+    - `cutoff`: the potential's cutoff (nm) the lists were built for (`None`: no lists).
+    """
+
+    trajectory: Trajectory
+    observed: Any
+    energies: Float[Array, " frame"]
+    params: Any
+    neighbors: Any
+    temperature: float = eqx.field(static=True)
+    cutoff: float | None = eqx.field(static=True)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.energies.shape[0])
+
+    def portable(self) -> ReweightingCache:
+        """This cache without its neighbour lists (which hold jax-md closures and cannot be
+        pickled), as a fit checkpoint stores it; `Reweighting` rebuilds the lists from the
+        frames on first use, deterministically (the same lists, bit for bit)."""
+        return eqx.tree_at(lambda c: c.neighbors, self, None, is_leaf=lambda x: x is None)
+
+
+class Reweighting(AbstractGradient):
+    r"""DiffTRe: gradients of equilibrium averages by reweighting a reference trajectory.
+
+    See the module docstring for the estimator; in short
+    $\langle O\rangle_\theta \approx \sum_i w_i o_i$ with
+    $w = \mathrm{softmax}(-\beta[U_\theta(x_i) - U_{\theta_0}(x_i)])$, differentiated through
+    the weights only. No gradient crosses the MD run, so any NVT backend works
+    (`JaxMDBackend(Langevin(...))`, `JaxMDBackend(NoseHooverChain(...))`,
+    `OpenMMBackend(...)`), and a gradient that reuses the reference costs a few energy
+    evaluations per frame.
+
+    **Arguments:**
+    - `n_frames`: frames per reference trajectory (per replica for a batched state);
+    - `stride`: MD steps between frames (pick about the decorrelation time of $O$ and
+      $\partial U/\partial\theta$);
+    - `equilibration_steps`: steps run and discarded before each new reference (default 0);
+    - `ess_threshold`: resample when $N_\mathrm{eff}/F$ at the current parameters drops below
+      it (default 0.6, in (0, 1]);
+    - `batch_size`: frames per vectorised energy / observable evaluation (bounds memory);
+    - `capacity_multiplier`: headroom of the per-frame neighbour lists.
+
+    **Call:** `Reweighting(...)(objective, params, static, backend=..., system=...,
+    state=..., key=..., cache=None) -> GradientResult`. `objective.observe` must be a frame
+    average (time-independent observable; module docstring). Pass the returned `cache` to
+    the next call to reuse the reference. The returned `state` is the backend state after
+    sampling, or the input `state` when the reference was reused.
+
+    **Diagnostics:** `grad_norm`; `ess` ($N_\mathrm{eff}/F$ at the current parameters, for
+    the reference actually used); `ess_previous` (that of the cached reference before it was
+    replaced, `nan` if there was none); `resampled` (bool); `n_frames` (frames in the
+    reference).
+
+    Also usable piecewise: `reference(...)` builds a `ReweightingCache` from any trajectory
+    (e.g. one read from a file) and `estimate(...)` evaluates loss and gradient on a fixed
+    cache.
+
+    ??? cite
+        S. Thaler, J. Zavadlav, Nat. Commun. 12, 6884 (2021) (DiffTRe);
+        R. W. Zwanzig, J. Chem. Phys. 22, 1420 (1954) (free-energy perturbation).
+    """
+
+    n_frames: int = eqx.field(static=True)
+    stride: int = eqx.field(static=True)
+    equilibration_steps: int = eqx.field(static=True, default=0)
+    ess_threshold: float = eqx.field(static=True, default=0.6)
+    batch_size: int = eqx.field(static=True, default=32)
+    capacity_multiplier: float = eqx.field(static=True, default=1.25)
+
+    def __check_init__(self):
+        for name in ("n_frames", "stride", "equilibration_steps", "batch_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | np.integer):
+                raise TypeError(f"Reweighting {name} must be an int, got {v!r}")
+        if self.n_frames < 2:
+            raise ValueError(f"Reweighting n_frames must be >= 2, got {self.n_frames}")
+        if self.stride < 1 or self.batch_size < 1:
+            raise ValueError(
+                f"Reweighting stride and batch_size must be >= 1, got {self.stride}, "
+                f"{self.batch_size}"
+            )
+        if self.equilibration_steps < 0:
+            raise ValueError(
+                f"Reweighting equilibration_steps must be >= 0, got {self.equilibration_steps}"
+            )
+        if not 0.0 < float(self.ess_threshold) <= 1.0:
+            raise ValueError(
+                f"Reweighting ess_threshold must be in (0, 1], got {self.ess_threshold}; "
+                "0.6 is a common choice (lower reuses references longer but noisier)."
+            )
+        if not float(self.capacity_multiplier) >= 1.0:
+            raise ValueError(f"capacity_multiplier must be >= 1, got {self.capacity_multiplier}")
+
+    # ----------------------------------------------------------------------- reference
+    def reference(
+        self,
+        objective: Objective,
+        params: Any,
+        static: Any,
+        *,
+        system: Any,
+        trajectory: Trajectory,
+        temperature: Any,
+    ) -> ReweightingCache:
+        """Build a `ReweightingCache` from frames sampled at `eqx.combine(params, static)`.
+
+        **Arguments:** `trajectory`: frames from the canonical ensemble of that potential at
+        `temperature` (a temperature `Quantity`, e.g. `Quantity(120, "K")`); any source
+        (a backend, a file). Checks that `objective.observe` is a frame average.
+
+        **Returns:** the cache (per-frame observables, reference energies, neighbour lists).
+        """
+        _check_objective(objective)
+        if not isinstance(trajectory, Trajectory):
+            raise TypeError(f"trajectory must be a Trajectory, got {type(trajectory).__name__}")
+        t = float(to_internal(temperature, "temperature", "temperature"))
+        if not t > 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        if trajectory.n_atoms != system.n_atoms:
+            raise ValueError(
+                f"the trajectory has {trajectory.n_atoms} atoms but the system has {system.n_atoms}"
+            )
+        potential = eqx.combine(params, static)
+        positions = trajectory.positions
+        observed = _per_frame_observables(objective.observe, trajectory, self.batch_size)
+        neighbors = _frame_neighbors(
+            potential, system, positions, self.capacity_multiplier, self.batch_size
+        )
+        energies = _energies_jit(params, static, system, positions, neighbors, self.batch_size)
+        bad = ~np.isfinite(np.asarray(energies))
+        if np.any(bad):
+            raise FloatingPointError(
+                f"reference energy of frame {int(np.argmax(bad))} is not finite; the frames "
+                "overlap atoms (check the trajectory or the potential's repulsive core)"
+            )
+        return ReweightingCache(
+            trajectory=trajectory,
+            observed=observed,
+            energies=energies,
+            params=params,
+            neighbors=neighbors,
+            temperature=t,
+            cutoff=_cutoff_of(potential, system),
+        )
+
+    # ------------------------------------------------------------------------ estimate
+    def estimate(
+        self,
+        objective: Objective,
+        params: Any,
+        static: Any,
+        *,
+        system: Any,
+        cache: ReweightingCache,
+    ) -> GradientResult:
+        """Loss, gradient and reweighted average at `params` from a fixed `cache` (no MD).
+
+        **Returns:** a `GradientResult` with `state=None`, the same `cache`, and
+        diagnostics `grad_norm`, `ess`, `n_frames`, `resampled=False`.
+        """
+        _check_objective(objective)
+        if not isinstance(cache, ReweightingCache):
+            raise TypeError(
+                f"cache must be a ReweightingCache (from a previous Reweighting call or "
+                f"Reweighting.reference), got {type(cache).__name__}"
+            )
+        potential = eqx.combine(params, static)
+        if cache.neighbors is None and cache.cutoff is not None:
+            # a cache restored from a checkpoint (`portable`): rebuild the frames' lists
+            reference = eqx.combine(cache.params, static)
+            lists = _frame_neighbors(
+                reference,
+                system,
+                cache.trajectory.positions,
+                self.capacity_multiplier,
+                self.batch_size,
+            )
+            cache = eqx.tree_at(lambda c: c.neighbors, cache, lists, is_leaf=lambda x: x is None)
+        if _cutoff_of(potential, system) != cache.cutoff:
+            raise ValueError(
+                f"the potential's cutoff ({_cutoff_of(potential, system)}) differs from the one "
+                f"the cached neighbour lists were built for ({cache.cutoff}); build a new "
+                "reference"
+            )
+        beta = 1.0 / (BOLTZMANN * cache.temperature)
+        loss, grad, observed, ess = _estimate_jit(
+            params,
+            static,
+            objective.loss,
+            cache.observed,
+            cache.trajectory.positions,
+            cache.energies,
+            cache.neighbors,
+            system,
+            beta,
+            self.batch_size,
+        )
+        norm = check_gradient(loss, grad, what="Reweighting")
+        diagnostics = dict(grad_norm=norm, ess=float(ess), n_frames=cache.n_frames, resampled=False)
+        return GradientResult(
+            loss=loss,
+            grad=grad,
+            observed=observed,
+            state=None,
+            diagnostics=diagnostics,
+            cache=cache,
+        )
+
+    # ---------------------------------------------------------------------------- call
+    def __call__(
+        self,
+        objective: Objective,
+        params: Any,
+        static: Any,
+        *,
+        backend: Any,
+        system: Any,
+        state: Any,
+        key: Any,
+        cache: Any = None,
+    ) -> GradientResult:
+        _check_objective(objective)
+        integrator = getattr(backend, "integrator", None)
+        if getattr(integrator, "ensemble", "NVT") != "NVT":
+            raise ValueError(
+                f"Reweighting needs canonical (NVT) samples, but {type(backend).__name__} runs "
+                f"{type(integrator).__name__} ({integrator.ensemble}); use a thermostat, e.g. "
+                "JaxMDBackend(Langevin(dt, T, friction)) or NoseHooverChain(dt, T, tau)."
+            )
+        temperature = backend_temperature(backend)  # raises for a backend without one
+        potential = eqx.combine(params, static)
+        ess_previous = math.nan
+        if cache is not None:
+            if not isinstance(cache, ReweightingCache):
+                raise TypeError(
+                    f"cache must be None or the ReweightingCache returned by a previous "
+                    f"Reweighting call, got {type(cache).__name__}"
+                )
+            usable = (
+                cache.temperature == temperature
+                and cache.trajectory.n_atoms == system.n_atoms
+                and cache.cutoff == _cutoff_of(potential, system)
+            )
+            if usable:
+                result = self.estimate(objective, params, static, system=system, cache=cache)
+                ess_previous = result.diagnostics["ess"]
+                if ess_previous >= self.ess_threshold:
+                    diagnostics = dict(result.diagnostics, ess_previous=ess_previous)
+                    return dataclasses.replace(result, state=state, diagnostics=diagnostics)
+        key_eq, key_run = jax.random.split(key)
+        if self.equilibration_steps:
+            _, state = backend.sample(
+                potential,
+                system,
+                state,
+                key_eq,
+                self.equilibration_steps,
+                stride=self.equilibration_steps,
+                record=(Positions(),),
+            )
+        trajectory, state = backend.sample(
+            potential,
+            system,
+            state,
+            key_run,
+            self.n_frames * self.stride,
+            stride=self.stride,
+            record=objective.record,
+        )
+        if getattr(state, "batched", False):
+            trajectory = _merge_replicas(trajectory)
+        cache = self.reference(
+            objective,
+            params,
+            static,
+            system=system,
+            trajectory=trajectory,
+            temperature=Quantity(temperature, "K"),
+        )
+        result = self.estimate(objective, params, static, system=system, cache=cache)
+        diagnostics = dict(result.diagnostics, resampled=True, ess_previous=ess_previous)
+        return dataclasses.replace(result, state=state, diagnostics=diagnostics)
+
+
+# ------------------------------------------------------------------------------ helpers
+def _check_objective(objective):
+    if not isinstance(objective, Objective):
+        raise TypeError(
+            f"objective must be a spectrinv.gradients.Objective(observe, loss), got "
+            f"{type(objective).__name__}"
+        )
+
+
+def _cutoff_of(potential, system) -> float | None:
+    if potential.cutoff is None or system.box is None:
+        return None
+    return float(potential.cutoff)
+
+
+def _merge_replicas(trajectory: Trajectory) -> Trajectory:
+    """A batched backend trajectory (leading replica axis on every leaf) as one trajectory
+    whose frames are those of all replicas, replica by replica (the backends keep the box
+    fixed, so the box is that of replica 0)."""
+    fields = {}
+    for f in dataclasses.fields(trajectory):
+        v = getattr(trajectory, f.name)
+        if v is None or f.name == "species_names":
+            continue
+        if f.name in _FRAME_FIELDS:
+            fields[f.name] = v.reshape((-1,) + v.shape[2:])
+        else:
+            fields[f.name] = v[0]
+    positions = fields.pop("positions")
+    box = fields.pop("box", None)
+    timestep = fields.pop("timestep")
+    return Trajectory.from_internal(
+        positions, box=box, timestep=timestep, species_names=trajectory.species_names, **fields
+    )
+
+
+def _pad_frames(tree, n_frames: int, batch_size: int):
+    """Pad the leading frame axis to a multiple of `batch_size` (repeating the last frame)
+    and reshape to `[batch, batch_size, ...]`."""
+    n_batches = -(-n_frames // batch_size)
+    pad = n_batches * batch_size - n_frames
+
+    def one(x):
+        if pad:
+            x = jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)], axis=0)
+        return x.reshape((n_batches, batch_size) + x.shape[1:])
+
+    return jax.tree.map(one, tree)
+
+
+def _unpad(tree, n_frames: int):
+    return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:])[:n_frames], tree)
+
+
+def _frame_energies(potential, system, positions, neighbors, batch_size: int):
+    """`[frame]` energies U(x_i) (kJ/mol), `batch_size` frames at a time; checkpointed so
+    reverse mode keeps only each batch's inputs."""
+    n = positions.shape[0]
+    size = min(batch_size, n)
+    xs = _pad_frames((positions, neighbors), n, size)
+
+    def batch(args):
+        pos, nbrs = args
+        if nbrs is None:
+            return jax.vmap(lambda p: potential.energy(p, system, None))(pos)
+        return jax.vmap(lambda p, nb: potential.energy(p, system, nb))(pos, nbrs)
+
+    u = jax.lax.map(jax.checkpoint(batch), xs)
+    return _unpad(u, n)
+
+
+@eqx.filter_jit
+def _energies_jit(params, static, system, positions, neighbors, batch_size):
+    return _frame_energies(eqx.combine(params, static), system, positions, neighbors, batch_size)
+
+
+@eqx.filter_jit
+def _estimate_jit(
+    params, static, loss_fn, observed, positions, energies0, neighbors, system, beta, batch_size
+):
+    n = positions.shape[0]
+
+    def total(p):
+        u = _frame_energies(eqx.combine(p, static), system, positions, neighbors, batch_size)
+        log_w = -beta * (u - energies0)
+        log_w = log_w - jax.scipy.special.logsumexp(log_w)
+        w = jnp.exp(log_w)
+        average = jax.tree.map(lambda o: _weighted_mean(o, w), observed)
+        ess = 1.0 / (jnp.sum(w * w) * n)
+        return loss_fn(average), (average, ess)
+
+    (loss, (average, ess)), grad = eqx.filter_value_and_grad(total, has_aux=True)(params)
+    return loss, grad, average, ess
+
+
+def _weighted_mean(o, w):
+    """Σ_i w_i o_i over the leading axis for inexact leaves (w normalised); other leaves
+    (integers, static values) are taken from the first frame."""
+    if not eqx.is_array(o):
+        return o
+    if not jnp.issubdtype(o.dtype, jnp.inexact):
+        return o[0]
+    return jnp.tensordot(w.astype(o.dtype), o, axes=1)
+
+
+# ---------------------------------------------------------------- per-frame observables
+_TRACE_ERRORS = (
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerArrayConversionError,
+    jax.errors.TracerBoolConversionError,
+    jax.errors.TracerIntegerConversionError,
+)
+
+
+def _per_frame_observables(observe, trajectory: Trajectory, batch_size: int):
+    """`observe(trajectory[i])` for every frame, stacked on a leading axis, after checking
+    that `observe` works on one frame and is a frame average."""
+    n = trajectory.n_frames
+    first = _observe_one_frame(observe, trajectory)
+    if n >= 2:
+        _check_frame_average(observe, trajectory, first)
+    names = [f for f in _FRAME_FIELDS if getattr(trajectory, f) is not None]
+    if trajectory.box_per_frame:
+        names.append("box")
+    try:
+        return _map_frames(observe, trajectory, tuple(names), min(batch_size, n))
+    except _TRACE_ERRORS:  # observe needs concrete arrays: one frame at a time
+        outs = [observe(trajectory[i]) for i in range(n)]
+        return jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
+
+
+@eqx.filter_jit
+def _map_frames(observe, trajectory, names, batch_size):
+    """`observe` of every single frame, vmapped over `batch_size` frames under `lax.map`
+    (jitted: compiled once per observable and trajectory shape)."""
+    n = trajectory.n_frames
+
+    def one(fields):
+        frame = eqx.tree_at(
+            lambda t: [getattr(t, f) for f in names],
+            trajectory,
+            [fields[f][None] for f in names],
+        )
+        return observe(frame)
+
+    per_frame = {f: getattr(trajectory, f) for f in names}
+    out = jax.lax.map(jax.vmap(one), _pad_frames(per_frame, n, batch_size))
+    return _unpad(out, n)
+
+
+def _not_static_message(what: str) -> str:
+    return (
+        f"Reweighting needs a time-independent observable that is a frame average "
+        f"(observe(traj) == mean_i observe(traj[i]), e.g. an RDF or a density), but {what}. "
+        "Dynamical observables (correlation functions, spectra, transport coefficients) "
+        "cannot be reweighted frame by frame: use BPTT, Adjoint or Truncated for them. For a "
+        "nonlinear function of averages (e.g. a variance), observe the averages and put the "
+        "nonlinearity into the loss."
+    )
+
+
+def _observe_one_frame(observe, trajectory):
+    try:
+        out = observe(trajectory[0])
+    except Exception as err:
+        raise ValueError(
+            _not_static_message(
+                f"observe failed on a one-frame trajectory with {type(err).__name__}: {err}"
+            )
+        ) from err
+    leaves = jax.tree.leaves(out)
+    if not leaves or not all(eqx.is_array_like(x) for x in leaves):
+        raise TypeError(
+            f"observe must return a pytree of arrays, got {type(out).__name__} with leaves "
+            f"{[type(x).__name__ for x in leaves]}"
+        )
+    return out
+
+
+def _check_frame_average(observe, trajectory, first):
+    """observe of the first and last frames together must equal the mean of observe of each
+    (frames far apart differ most, so a nonlinear observable shows up best)."""
+    last = trajectory.n_frames - 1
+    try:
+        pair = observe(trajectory[0::last])
+        second = observe(trajectory[last])
+    except Exception as err:  # noqa: BLE001 - re-raised with the reason
+        raise ValueError(
+            _not_static_message(f"observe failed on a short trajectory: {err}")
+        ) from err
+    if jax.tree.structure(pair) != jax.tree.structure(first) or any(
+        np.shape(a) != np.shape(b)
+        for a, b in zip(jax.tree.leaves(pair), jax.tree.leaves(first), strict=True)
+    ):
+        shapes = [np.shape(x) for x in jax.tree.leaves(first)]
+        shapes2 = [np.shape(x) for x in jax.tree.leaves(pair)]
+        raise ValueError(
+            _not_static_message(
+                f"its output changes shape with the number of frames ({shapes} for one frame, "
+                f"{shapes2} for two)"
+            )
+        )
+    for a, b, c in zip(
+        jax.tree.leaves(pair), jax.tree.leaves(first), jax.tree.leaves(second), strict=True
+    ):
+        a, b, c = (np.asarray(x, dtype=np.float64) for x in (a, b, c))
+        mean = 0.5 * (b + c)
+        scale = max(np.max(np.abs(b), initial=0.0), np.max(np.abs(c), initial=0.0), 1e-300)
+        if not np.allclose(a, mean, rtol=1e-5, atol=1e-5 * scale):
+            err = float(np.max(np.abs(a - mean))) / scale
+            raise ValueError(
+                _not_static_message(
+                    f"observe of the first and last frames together differs from the mean of "
+                    f"observe of each (relative difference {err:.3g})"
+                )
+            )
+
+
+# ------------------------------------------------------------------- neighbour lists
+def _frame_neighbors(potential, system, positions, capacity_multiplier, batch_size):
+    """One jax-md `Dense` list per frame (stacked on a leading axis) for a periodic system
+    with a cutoff, or `None` (the potential then sums over all pairs). Capacity: allocated on
+    the first frame, grown by 1.5x until no frame overflows."""
+    cutoff = _cutoff_of(potential, system)
+    if cutoff is None:
+        return None
+    box = np.asarray(system.box)
+    widths = perpendicular_widths(box)
+    if cutoff > 0.5 * widths.min():
+        raise ValueError(
+            f"cutoff {cutoff} nm exceeds half the smallest perpendicular width of the box "
+            f"({0.5 * widths.min():.6g} nm); use a larger box or a shorter cutoff"
+        )
+    fns = _neighbor_fns(
+        _box_key(box),
+        cutoff + _LIST_MARGIN,
+        float(capacity_multiplier),
+        jnp.dtype(positions.dtype).name,
+    )
+    frac = _fractional(positions, jnp.asarray(box))
+    with _jaxmd_context():
+        template = fns.allocate(frac[0])
+    n_atoms = positions.shape[1]
+    for _ in range(12):
+        with _jaxmd_context():
+            lists = _update_lists(frac, template, batch_size)
+        overflow = np.asarray(lists.did_buffer_overflow)
+        if not np.any(overflow):
+            return lists
+        caps = template.cell_list_capacity
+        template = dataclasses.replace(
+            template,
+            max_occupancy=min(n_atoms, int(np.ceil(template.max_occupancy * 1.5)) + 1),
+            cell_list_capacity=None if caps is None else int(np.ceil(caps * 1.5)) + 1,
+        )
+    raise RuntimeError(
+        "could not build neighbour lists for the reference frames (the capacity kept "
+        "overflowing); are atoms collapsing onto each other?"
+    )
+
+
+@eqx.filter_jit
+def _update_lists(frac, template, batch_size):
+    n = frac.shape[0]
+    size = min(batch_size, n)
+    out = jax.lax.map(jax.vmap(template.update), _pad_frames(frac, n, size))
+    return _unpad(out, n)
