@@ -26,3 +26,4 @@ from ._jaxmd import (
 )
 from ._minimize import fire_minimize as fire_minimize
 from ._openmm import OpenMMBackend as OpenMMBackend
+from ._sharding import ShardedBackend as ShardedBackend, replica_mesh as replica_mesh
