@@ -20,5 +20,5 @@ from ._bptt import (
     RecursiveCheckpoint as RecursiveCheckpoint,
     SqrtCheckpoint as SqrtCheckpoint,
 )
-from ._truncated import Truncated as Truncated
 from ._reweighting import Reweighting as Reweighting, ReweightingCache as ReweightingCache
+from ._truncated import Truncated as Truncated
