@@ -153,9 +153,7 @@ def tree_mean(tree: Any, axis: int = 0, weights: Any = None) -> Any:
     return jax.tree.map(mean, tree)
 
 
-def check_gradient(
-    loss: Any, grad: Any, *, what: str, explode_norm: float = 1e8
-) -> float:
+def check_gradient(loss: Any, grad: Any, *, what: str, explode_norm: float = 1e8) -> float:
     """Raise `GradientError` if the loss or any gradient leaf is NaN/inf; warn
     (`GradientWarning`) if the gradient norm exceeds `explode_norm`. Returns the norm."""
     loss_v = float(np.asarray(loss))
