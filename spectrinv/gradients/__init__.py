@@ -1,6 +1,7 @@
 """How a gradient crosses a trajectory: BPTT with checkpointing, discrete adjoint,
 truncated segments with the initial-ensemble term, trajectory reweighting (DiffTRe)."""
 
+from ._adjoint import Adjoint as Adjoint, ReconstructionError as ReconstructionError
 from ._base import (
     AbstractGradient as AbstractGradient,
     GradientError as GradientError,
