@@ -234,6 +234,23 @@ class JaxMDBackend(AbstractBackend):
         with _jaxmd_context():
             return _stack([_update_list(frac[r], template) for r in range(len(frac))])
 
+    def _grown_template(self, potential, system, old, failed_positions):
+        """Capacity for a list that overflowed: allocated from the post-overflow positions
+        (the configuration that did not fit, `[replica, atom, 3]`) and at least
+        (`capacity_multiplier` + 0.25) × the old capacity, so a system that keeps compressing
+        is caught up with geometrically. `old` is an unbatched list; returns a template for
+        `_allocate(..., at_least=...)`."""
+        grown = _first(self._allocate(potential, failed_positions, system))
+        grow = self.capacity_multiplier + 0.25
+        cl_caps = [c for c in (grown.cell_list_capacity, old.cell_list_capacity) if c]
+        return dataclasses.replace(
+            grown,
+            max_occupancy=min(
+                system.n_atoms - 1, max(grown.max_occupancy, int(np.ceil(old.max_occupancy * grow)))
+            ),
+            cell_list_capacity=int(np.ceil(max(cl_caps) * grow)) if cl_caps else None,
+        )
+
     def _list_matches(self, potential, system, nbrs) -> bool:
         """Was `nbrs` built for this box and cutoff + skin? (a stale list is rebuilt)"""
         origin = _LIST_ORIGIN.get(nbrs.update_fn)
@@ -333,17 +350,7 @@ class JaxMDBackend(AbstractBackend):
         **Returns:** `(trajectory, final_state)`; see the module docstring for frames and
         replicas.
         """
-        record = (Positions(), Velocities()) if record is None else tuple(record)
-        fields = [r.field for r in record]
-        if "positions" not in fields:
-            raise ValueError("record must include Positions() (a Trajectory needs positions)")
-        if len(set(fields)) != len(fields):
-            raise ValueError(f"two recorders fill the same Trajectory field: {fields}")
-        n_steps, stride = int(n_steps), int(stride)
-        if stride < 1 or n_steps < stride or n_steps % stride:
-            raise ValueError(
-                f"n_steps ({n_steps}) must be a positive multiple of stride ({stride})"
-            )
+        record, fields, n_steps, stride = _sample_arguments(record, n_steps, stride)
         self._check_cutoff(potential, system)
         batched = state.batched
         st = state if batched else _batch(state)
@@ -391,17 +398,7 @@ class JaxMDBackend(AbstractBackend):
                 # geometrically so a system that keeps compressing is caught up with), then
                 # redo the chunk from its start state with the larger list.
                 old = _first(start.neighbors)
-                grown = _first(self._allocate(potential, new.positions, system))
-                n_max = system.n_atoms - 1
-                grow = self.capacity_multiplier + 0.25
-                cl_caps = [c for c in (grown.cell_list_capacity, old.cell_list_capacity) if c]
-                grown = dataclasses.replace(
-                    grown,
-                    max_occupancy=min(
-                        n_max, max(grown.max_occupancy, int(np.ceil(old.max_occupancy * grow)))
-                    ),
-                    cell_list_capacity=int(np.ceil(max(cl_caps) * grow)) if cl_caps else None,
-                )
+                grown = self._grown_template(potential, system, old, new.positions)
                 fresh = self._allocate(potential, start.positions, system, at_least=grown)
                 _log.info(
                     "neighbour list overflow in the chunk from step %d: capacity %d -> %d, "
@@ -509,6 +506,20 @@ class JaxMDBackend(AbstractBackend):
         if batched:
             return jax.vmap(build)(signals)
         return build({f: v[0] for f, v in signals.items()})
+
+
+def _sample_arguments(record, n_steps, stride):
+    """Checked `(record, fields, n_steps, stride)` of a `sample` call."""
+    record = (Positions(), Velocities()) if record is None else tuple(record)
+    fields = [r.field for r in record]
+    if "positions" not in fields:
+        raise ValueError("record must include Positions() (a Trajectory needs positions)")
+    if len(set(fields)) != len(fields):
+        raise ValueError(f"two recorders fill the same Trajectory field: {fields}")
+    n_steps, stride = int(n_steps), int(stride)
+    if stride < 1 or n_steps < stride or n_steps % stride:
+        raise ValueError(f"n_steps ({n_steps}) must be a positive multiple of stride ({stride})")
+    return record, fields, n_steps, stride
 
 
 def _first(nbrs):

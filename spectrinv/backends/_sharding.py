@@ -34,7 +34,6 @@ guide `docs/scaling.md`.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Any
 
@@ -50,13 +49,13 @@ from observables._trajectory import Trajectory
 from observables._units import to_internal
 
 from ..potentials._base import AbstractPotential, System
-from ._base import AbstractBackend, AbstractRecorder, MDState, Positions, Velocities
+from ._base import AbstractBackend, AbstractRecorder, MDState
 from ._jaxmd import (
     JaxMDBackend,
     NeighborListOverflowError,
-    _first,
     _refresh_jit,
     _run_chunk,
+    _sample_arguments,
 )
 
 _log = logging.getLogger(__name__)
@@ -262,17 +261,7 @@ class ShardedBackend(AbstractBackend):
         over the devices.
         """
         inner = self.backend
-        record = (Positions(), Velocities()) if record is None else tuple(record)
-        fields = [r.field for r in record]
-        if "positions" not in fields:
-            raise ValueError("record must include Positions() (a Trajectory needs positions)")
-        if len(set(fields)) != len(fields):
-            raise ValueError(f"two recorders fill the same Trajectory field: {fields}")
-        n_steps, stride = int(n_steps), int(stride)
-        if stride < 1 or n_steps < stride or n_steps % stride:
-            raise ValueError(
-                f"n_steps ({n_steps}) must be a positive multiple of stride ({stride})"
-            )
+        record, fields, n_steps, stride = _sample_arguments(record, n_steps, stride)
         self._check_state(state)
         inner._check_cutoff(potential, system)
         st = self.shard(state)
@@ -318,17 +307,7 @@ class ShardedBackend(AbstractBackend):
                 # As in JaxMDBackend.sample: reallocate from the post-overflow positions
                 # (capacity grown at least geometrically), redo the chunk from its start.
                 old = start.neighbors
-                grown = _first(inner._allocate(potential, _gather(new.positions), system))
-                grow = inner.capacity_multiplier + 0.25
-                cl_caps = [c for c in (grown.cell_list_capacity, old.cell_list_capacity) if c]
-                grown = dataclasses.replace(
-                    grown,
-                    max_occupancy=min(
-                        system.n_atoms - 1,
-                        max(grown.max_occupancy, int(np.ceil(old.max_occupancy * grow))),
-                    ),
-                    cell_list_capacity=int(np.ceil(max(cl_caps) * grow)) if cl_caps else None,
-                )
+                grown = inner._grown_template(potential, system, old, _gather(new.positions))
                 fresh = self._allocate(potential, start.positions, system, at_least=grown)
                 _log.info(
                     "neighbour list overflow in the chunk from step %d: capacity %d -> %d, "

@@ -28,7 +28,6 @@ Exact for the simulated trajectory (up to floating point), but
 from __future__ import annotations
 
 import abc
-import dataclasses
 import logging
 import math
 from typing import Any
@@ -164,16 +163,7 @@ def _grown_list(backend: JaxMDBackend, potential, system, start, failed_position
     post-overflow positions (the configuration that did not fit), capacity grown at least
     geometrically, then rebuilt at the start positions — as `JaxMDBackend.sample` does."""
     old = _first(start.neighbors)
-    grown = _first(backend._allocate(potential, failed_positions, system))
-    grow = backend.capacity_multiplier + 0.25
-    cl_caps = [c for c in (grown.cell_list_capacity, old.cell_list_capacity) if c]
-    grown = dataclasses.replace(
-        grown,
-        max_occupancy=min(
-            system.n_atoms - 1, max(grown.max_occupancy, int(np.ceil(old.max_occupancy * grow)))
-        ),
-        cell_list_capacity=int(np.ceil(max(cl_caps) * grow)) if cl_caps else None,
-    )
+    grown = backend._grown_template(potential, system, old, failed_positions)
     fresh = backend._allocate(potential, start.positions, system, at_least=grown)
     _log.info(
         "neighbour list overflow in a differentiated run: capacity %d -> %d, redoing it",
