@@ -243,3 +243,49 @@ def test_gradient_step_moves_parameter_downhill(tmp_path):
     g = res.history[0]["targets"]["msd"]["grad"]["epsilon"]
     moved = res.history[1]["params"]["epsilon"] - res.history[0]["params"]["epsilon"]
     assert g != 0 and np.sign(moved) == -np.sign(g)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("443153.38 kJ/mol/nm**2", 443153.38),
+        ("1 kcal/mol/angstrom**2", 418.4),
+        ("60 K * boltzmann_constant", 60 * 0.00831446261815324),  # ε/k_B → kJ/mol via N_A
+        ("1 eV", 96.48533212331),  # per particle → molar
+        ("3.4 angstrom", 0.34),
+        ("180 degree", np.pi),
+    ],
+)
+def test_internal_magnitude_makes_per_particle_quantities_molar(text, expected):
+    from spectrinv.fit import internal_magnitude
+
+    assert internal_magnitude(text) == pytest.approx(expected, rel=1e-9)
+
+
+def test_internal_magnitude_refuses_bare_numbers():
+    from observables import UnitError
+    from spectrinv.fit import internal_magnitude
+
+    with pytest.raises(UnitError, match="bare"):
+        internal_magnitude(3.4)
+
+
+def test_transport_observables_from_config_take_max_lag_as_time():
+    from spectrinv.fit._config import _build_observable
+
+    obs, record = _build_observable(
+        "shear_viscosity",
+        {"max_lag": "0.5 ps"},
+        Quantity(85, "K"),
+        "lennard_jones",
+        Quantity(10, "fs"),
+        "test",
+    )
+    assert obs.max_lag == pytest.approx(0.5) and [r.field for r in record] == [
+        "positions",
+        "stress",
+    ]
+    obs, _ = _build_observable(
+        "ir", {"max_lag": "0.25 ps"}, Quantity(298, "K"), "water", Quantity(1, "fs"), "test"
+    )
+    assert obs.transform.max_lag_frames == 250

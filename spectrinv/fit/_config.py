@@ -541,11 +541,14 @@ def _build_observable(kind: str, opts: dict, temperature, model_kind, frame_time
         width = _quantity(opts.get("width", "0.005 nm"), "[length]", f"{w} width")
         bins = _int(opts.get("bins", 80), f"{w} bins")
         return RDF(r_max, bins, kernel=GaussianKernel(width)), (Positions(),)
+    # transport observables take max_lag as a time (they convert it with the trajectory's
+    # time step, which works under a traced time step too)
+    lag_time = _quantity(opts["max_lag"], "[time]", f"{w} max_lag") if "max_lag" in opts else None
     if kind == "self_diffusion":
         _check_keys(opts, {"max_lag"}, w)
-        return SelfDiffusion(max_lag=lag), (Positions(), Velocities())
+        return SelfDiffusion(max_lag=lag_time), (Positions(), Velocities())
     _check_keys(opts, {"max_lag"}, w)
-    return ShearViscosity(temperature, max_lag=lag), (Positions(), Stress())
+    return ShearViscosity(temperature, max_lag=lag_time), (Positions(), Stress())
 
 
 def _check_model_grid(t: dict, dataset, observable, kind: str, where: str) -> None:

@@ -83,8 +83,8 @@ def flat_parameters(params: Any) -> dict[str, Any]:
 
 def internal_magnitude(q: Any, name: str = "value") -> float:
     """Magnitude of a quantity in the internal unit of its dimension (e.g. kJ/mol/nm² →
-    g/(mol·ps²), which is numerically the same; angles in rad). A string is parsed first;
-    a bare number is refused."""
+    g/(mol·ps²), which is numerically the same; per-particle energies and masses made molar
+    through N_A; angles in rad). A string is parsed first; a bare number is refused."""
     if isinstance(q, str):
         try:
             q = ureg.Quantity(q)
@@ -95,6 +95,13 @@ def internal_magnitude(q: Any, name: str = "value") -> float:
             f"{name} must be a quantity with units (e.g. '3.4 angstrom'), got {q!r}; bare "
             "numbers have no unit"
         )
+    # Internal masses are molar (g/mol) and energies kJ/mol: a per-particle quantity (eV,
+    # Da, ε/k_B given as 'K * boltzmann_constant', eV/Å²) becomes molar through N_A raised
+    # to its mass power; a molar one (kJ/mol, kcal/mol/Å²) has mass + substance powers 0.
+    dims = q.dimensionality
+    per_particle = dims.get("[mass]", 0) + dims.get("[substance]", 0)
+    if per_particle:
+        q = q * ureg.avogadro_constant**per_particle
     unit = ureg.Unit("")
     for dim, power in q.dimensionality.items():
         if dim not in _INTERNAL_BASE:
