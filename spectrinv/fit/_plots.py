@@ -58,9 +58,10 @@ def plot_fit(output_dir: Path, targets, history: list[dict], initial: dict, fina
             ax.set_ylabel(yl)
             plotted = True
         if t.dataset is not None and t.dataset.x is not None:
-            ax.plot(
-                np.asarray(t.dataset.x), np.asarray(t.dataset.y), "k-", lw=1, label="experiment"
-            )
+            x_exp = np.asarray(t.dataset.x)
+            ax.plot(x_exp, np.asarray(t.dataset.y), "k-", lw=1, label="experiment")
+            pad = 0.05 * (x_exp.max() - x_exp.min())
+            ax.set_xlim(max(0.0, x_exp.min() - pad), x_exp.max() + pad)  # the compared range
         if not plotted:
             plt.close(fig)
             continue
