@@ -74,18 +74,15 @@ def _setup():
     return lj, target
 
 
+def _fit(lj, target, folder, **kw):
+    """`fit` with this file's defaults: ε trained, silent, no plots."""
+    kw = {"trainable": ["epsilon"], "progress": False, "plots": False, **kw}
+    return fit(lj, [target], output_dir=folder, **kw)
+
+
 def test_resume_after_crash_is_bitwise_identical(tmp_path):
     lj, target = _setup()
-    ref = fit(
-        lj,
-        [target],
-        steps=4,
-        output_dir=tmp_path / "a",
-        seed=3,
-        trainable=["epsilon"],
-        progress=False,
-        plots=False,
-    )
+    ref = _fit(lj, target, tmp_path / "a", steps=4, seed=3)
 
     class Crash(Exception):
         pass
@@ -95,28 +92,10 @@ def test_resume_after_crash_is_bitwise_identical(tmp_path):
             raise Crash
 
     with pytest.raises(Crash):
-        fit(
-            lj,
-            [target],
-            steps=4,
-            output_dir=tmp_path / "b",
-            seed=3,
-            trainable=["epsilon"],
-            progress=crash_at_2,
-            plots=False,
-        )
+        _fit(lj, target, tmp_path / "b", steps=4, seed=3, progress=crash_at_2)
     rows = (tmp_path / "b" / "history.jsonl").read_text().splitlines()
     assert len(rows) == 2
-    res = fit(
-        lj,
-        [target],
-        steps=4,
-        output_dir=tmp_path / "b",
-        seed=3,
-        trainable=["epsilon"],
-        progress=False,
-        plots=False,
-    )
+    res = _fit(lj, target, tmp_path / "b", steps=4, seed=3)
     assert np.asarray(res.potential.epsilon) == np.asarray(ref.potential.epsilon)
     assert [r["loss"] for r in res.history] == [r["loss"] for r in ref.history]
     assert res.history[-1]["final"] and len(res.history) == 5
@@ -124,16 +103,7 @@ def test_resume_after_crash_is_bitwise_identical(tmp_path):
     assert res.potential.epsilon != lj.epsilon
     assert np.asarray(res.potential.sigma) == np.asarray(lj.sigma)
     # a finished fit re-run returns the record without new steps
-    again = fit(
-        lj,
-        [target],
-        steps=4,
-        output_dir=tmp_path / "b",
-        seed=3,
-        trainable=["epsilon"],
-        progress=False,
-        plots=False,
-    )
+    again = _fit(lj, target, tmp_path / "b", steps=4, seed=3)
     assert len(again.history) == 5
     assert len((tmp_path / "b" / "history.jsonl").read_text().splitlines()) == 5
     summary = json.loads((tmp_path / "b" / "fit.json").read_text())
@@ -142,63 +112,18 @@ def test_resume_after_crash_is_bitwise_identical(tmp_path):
 
 def test_extending_a_finished_fit_continues_it(tmp_path):
     lj, target = _setup()
-    ref = fit(
-        lj,
-        [target],
-        steps=3,
-        output_dir=tmp_path / "a",
-        seed=1,
-        trainable=["epsilon"],
-        progress=False,
-        plots=False,
-    )
-    fit(
-        lj,
-        [target],
-        steps=2,
-        output_dir=tmp_path / "b",
-        seed=1,
-        trainable=["epsilon"],
-        progress=False,
-        plots=False,
-    )
-    res = fit(
-        lj,
-        [target],
-        steps=3,
-        output_dir=tmp_path / "b",
-        seed=1,
-        trainable=["epsilon"],
-        progress=False,
-        plots=False,
-    )
+    ref = _fit(lj, target, tmp_path / "a", steps=3, seed=1)
+    _fit(lj, target, tmp_path / "b", steps=2, seed=1)
+    res = _fit(lj, target, tmp_path / "b", steps=3, seed=1)
     assert np.asarray(res.potential.epsilon) == np.asarray(ref.potential.epsilon)
     assert [r["step"] for r in res.history] == [0, 1, 2, 3]
 
 
 def test_checkpoint_of_another_fit_is_refused(tmp_path):
     lj, target = _setup()
-    fit(
-        lj,
-        [target],
-        steps=1,
-        output_dir=tmp_path,
-        seed=1,
-        trainable=["epsilon"],
-        progress=False,
-        plots=False,
-    )
+    _fit(lj, target, tmp_path, steps=1, seed=1)
     with pytest.raises(CheckpointError, match="different fit"):
-        fit(
-            lj,
-            [target],
-            steps=1,
-            output_dir=tmp_path,
-            seed=2,
-            trainable=["epsilon"],
-            progress=False,
-            plots=False,
-        )
+        _fit(lj, target, tmp_path, steps=1, seed=2)
 
 
 def test_bounds_are_enforced_and_names_checked(tmp_path):
@@ -207,16 +132,12 @@ def test_bounds_are_enforced_and_names_checked(tmp_path):
     with pytest.raises(KeyError, match="did you mean 'epsilon'"):
         fit(lj, [target], steps=1, output_dir=tmp_path, trainable=["epsilom"], progress=False)
     hi = float(lj.epsilon) * 1.001
-    res = fit(
+    res = _fit(
         lj,
-        [target],
+        target,
+        tmp_path / "c",
         steps=3,
-        output_dir=tmp_path / "c",
-        trainable=["epsilon"],
         bounds={"epsilon": Interval(None, Quantity(hi, "kJ/mol"))},
-        optimizer=None,
-        progress=False,
-        plots=False,
     )
     assert all(r["params"]["epsilon"] <= hi + 1e-15 for r in res.history)
     with pytest.raises(ValueError, match="not below"):
@@ -224,22 +145,11 @@ def test_bounds_are_enforced_and_names_checked(tmp_path):
 
 
 def test_gradient_step_moves_parameter_downhill(tmp_path):
-    """One plain gradient-descent step lowers the loss of the same (seeded) evaluation."""
+    """With plain gradient descent the parameter moves against its gradient."""
     import optax
 
     lj, target = _setup()
-    res = fit(
-        lj,
-        [target],
-        steps=1,
-        output_dir=tmp_path,
-        trainable=["epsilon"],
-        seed=5,
-        optimizer=optax.sgd(1e-3),
-        optimizer_id="sgd",
-        progress=False,
-        plots=False,
-    )
+    res = _fit(lj, target, tmp_path, steps=1, seed=5, optimizer=optax.sgd(1e-3), optimizer_id="sgd")
     g = res.history[0]["targets"]["msd"]["grad"]["epsilon"]
     moved = res.history[1]["params"]["epsilon"] - res.history[0]["params"]["epsilon"]
     assert g != 0 and np.sign(moved) == -np.sign(g)
