@@ -238,8 +238,8 @@ class JaxMDBackend(AbstractBackend):
         """Capacity for a list that overflowed: allocated from the post-overflow positions
         (the configuration that did not fit, `[replica, atom, 3]`) and at least
         (`capacity_multiplier` + 0.25) × the old capacity, so a system that keeps compressing
-        is caught up with geometrically. `old` is an unbatched list; returns a template for
-        `_allocate(..., at_least=...)`."""
+        is caught up with geometrically. `old` is the overflowed list, batched or not (only
+        its capacities are read); returns a template for `_allocate(..., at_least=...)`."""
         grown = _first(self._allocate(potential, failed_positions, system))
         grow = self.capacity_multiplier + 0.25
         cl_caps = [c for c in (grown.cell_list_capacity, old.cell_list_capacity) if c]
@@ -256,6 +256,119 @@ class JaxMDBackend(AbstractBackend):
         origin = _LIST_ORIGIN.get(nbrs.update_fn)
         wanted = (_box_key(np.asarray(system.box)), float(potential.cutoff) + self.skin)
         return origin == wanted
+
+    def _ensure_list(self, potential, system, state, allocate=None):
+        """`state` (batched) with a neighbour list built for this box and cutoff + skin: a
+        missing or stale list is allocated afresh (`allocate`, default `_allocate`) and the
+        forces recomputed."""
+        if not self._uses_neighbors(potential, system):
+            return state
+        if state.neighbors is not None and self._list_matches(potential, system, state.neighbors):
+            return state
+        allocate = self._allocate if allocate is None else allocate
+        nbrs = allocate(potential, state.positions, system)
+        state = eqx.tree_at(lambda s: s.neighbors, state, nbrs, is_leaf=lambda x: x is None)
+        return _refresh_jit(potential, system, state, self.skin, True)
+
+    def _checked_chunk(
+        self,
+        potential,
+        system,
+        start,
+        key,
+        record,
+        n_frames,
+        stride,
+        *,
+        allocate=None,
+        gather=np.asarray,
+        what="chunk",
+    ):
+        """`n_frames · stride` steps from the batched `start` with `_run_chunk`; on
+        neighbour-list overflow (any replica) the list is reallocated from the post-overflow
+        positions and the chunk redone from `start`, at most `max_reallocations` times; a
+        non-finite state raises. `allocate` / `gather` let a sharded backend allocate on the
+        whole batch. Returns `(final_state, frames)`."""
+        allocate = self._allocate if allocate is None else allocate
+        for attempt in range(self.max_reallocations + 1):
+            new, frames = _run_chunk(
+                self.integrator,
+                potential,
+                system,
+                start,
+                key,
+                tuple(record),
+                n_frames,
+                stride,
+                self.skin,
+            )
+            overflow, finite = _health(new)
+            if not bool(overflow):
+                break
+            if attempt == self.max_reallocations:
+                raise NeighborListOverflowError(
+                    f"{what}: neighbour list still overflows after {self.max_reallocations} "
+                    f"reallocations from step {int(start.step)}; the system is probably "
+                    "collapsing (check the time step and potential) or raise "
+                    "max_reallocations / capacity_multiplier."
+                )
+            old = start.neighbors
+            grown = self._grown_template(potential, system, old, gather(new.positions))
+            fresh = allocate(potential, start.positions, system, at_least=grown)
+            _log.info(
+                "%s: neighbour list overflow from step %d: capacity %d -> %d, redoing it",
+                what,
+                int(start.step),
+                old.max_occupancy,
+                fresh.max_occupancy,
+            )
+            start = eqx.tree_at(lambda s: s.neighbors, start, fresh)
+            start = _refresh_jit(potential, system, start, self.skin, True)
+        if not bool(finite):
+            raise FloatingPointError(
+                f"{what}: non-finite positions/velocities between steps {int(start.step)} and "
+                f"{int(new.step)}: the integration blew up (time step too large, overlapping "
+                "atoms or a potential without a repulsive core?)"
+            )
+        return new, frames
+
+    def _sample_chunks(
+        self,
+        potential,
+        system,
+        state,
+        key,
+        record,
+        n_steps,
+        stride,
+        *,
+        allocate=None,
+        gather=np.asarray,
+    ):
+        """The body of `sample` on a batched state: a list ensured, then chunks of
+        `chunk_steps` (`_checked_chunk`). Returns `(final_state, signals)` with the
+        signals frame-major."""
+        st = self._ensure_list(potential, system, state, allocate)
+        chunk = max(stride, (self.chunk_steps // stride) * stride)
+        recorded: list[dict] = []
+        done = 0
+        while done < n_steps:
+            n_chunk = min(chunk, n_steps - done)
+            st, frames = self._checked_chunk(
+                potential,
+                system,
+                st,
+                key,
+                record,
+                n_chunk // stride,
+                stride,
+                allocate=allocate,
+                gather=gather,
+            )
+            recorded.append(frames)
+            done += n_chunk
+        fields = [r.field for r in record]
+        return st, {f: jnp.concatenate([c[f] for c in recorded], axis=0) for f in fields}
 
     # ------------------------------------------------------------------------- init
     def init(
@@ -353,74 +466,9 @@ class JaxMDBackend(AbstractBackend):
         record, fields, n_steps, stride = _sample_arguments(record, n_steps, stride)
         self._check_cutoff(potential, system)
         batched = state.batched
-        st = state if batched else _batch(state)
-        uses = self._uses_neighbors(potential, system)
-        if uses and (
-            st.neighbors is None or not self._list_matches(potential, system, st.neighbors)
-        ):
-            # no list yet, or one built for another box / cutoff: allocate afresh
-            st = eqx.tree_at(
-                lambda s: s.neighbors,
-                st,
-                self._allocate(potential, st.positions, system),
-                is_leaf=lambda x: x is None,
-            )
-            st = _refresh_jit(potential, system, st, self.skin, True)
-        chunk = max(stride, (self.chunk_steps // stride) * stride)
-        recorded: list[dict] = []
-        done = 0
-        while done < n_steps:
-            n_chunk = min(chunk, n_steps - done)
-            start = st
-            for attempt in range(self.max_reallocations + 1):
-                new, frames = _run_chunk(
-                    self.integrator,
-                    potential,
-                    system,
-                    start,
-                    key,
-                    tuple(record),
-                    n_chunk // stride,
-                    stride,
-                    self.skin,
-                )
-                overflow = uses and bool(np.any(np.asarray(new.neighbors.did_buffer_overflow)))
-                if not overflow:
-                    break
-                if attempt == self.max_reallocations:
-                    raise NeighborListOverflowError(
-                        f"neighbour list still overflows after {self.max_reallocations} "
-                        f"reallocations in the chunk starting at step {int(start.step)}; the "
-                        "system is probably collapsing (check the time step and potential) or "
-                        "raise max_reallocations / capacity_multiplier."
-                    )
-                # Reallocate from the post-overflow positions (growing the capacity at least
-                # geometrically so a system that keeps compressing is caught up with), then
-                # redo the chunk from its start state with the larger list.
-                old = _first(start.neighbors)
-                grown = self._grown_template(potential, system, old, new.positions)
-                fresh = self._allocate(potential, start.positions, system, at_least=grown)
-                _log.info(
-                    "neighbour list overflow in the chunk from step %d: capacity %d -> %d, "
-                    "redoing the chunk",
-                    int(start.step),
-                    old.max_occupancy,
-                    fresh.max_occupancy,
-                )
-                start = eqx.tree_at(lambda s: s.neighbors, start, fresh)
-                start = _refresh_jit(potential, system, start, self.skin, True)
-            if not bool(jnp.all(jnp.isfinite(new.positions))) or not bool(
-                jnp.all(jnp.isfinite(new.velocities))
-            ):
-                raise FloatingPointError(
-                    f"non-finite positions/velocities between steps {int(start.step)} and "
-                    f"{int(new.step)}: the integration blew up (time step too large, overlapping "
-                    "atoms or a potential without a repulsive core?)"
-                )
-            st = new
-            recorded.append(frames)
-            done += n_chunk
-        signals = {f: jnp.concatenate([c[f] for c in recorded], axis=0) for f in fields}
+        st, signals = self._sample_chunks(
+            potential, system, state if batched else _batch(state), key, record, n_steps, stride
+        )
         traj = self._trajectory(signals, system, stride, batched)
         return traj, (st if batched else _unbatch(st))
 
@@ -506,6 +554,18 @@ class JaxMDBackend(AbstractBackend):
         if batched:
             return jax.vmap(build)(signals)
         return build({f: v[0] for f, v in signals.items()})
+
+
+@eqx.filter_jit
+def _health(state: MDState) -> tuple[Array, Array]:
+    """(any replica's neighbour list overflowed, all positions and velocities finite) as
+    scalars; on sharded input they are all-reduced, hence readable on every host."""
+    if state.neighbors is None:
+        overflow = jnp.zeros((), bool)
+    else:
+        overflow = jnp.any(state.neighbors.did_buffer_overflow != 0)
+    finite = jnp.all(jnp.isfinite(state.positions)) & jnp.all(jnp.isfinite(state.velocities))
+    return overflow, finite
 
 
 def _sample_arguments(record, n_steps, stride):

@@ -34,7 +34,6 @@ guide `docs/scaling.md`.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import equinox as eqx
@@ -52,13 +51,8 @@ from ..potentials._base import AbstractPotential, System
 from ._base import AbstractBackend, AbstractRecorder, MDState
 from ._jaxmd import (
     JaxMDBackend,
-    NeighborListOverflowError,
-    _refresh_jit,
-    _run_chunk,
     _sample_arguments,
 )
-
-_log = logging.getLogger(__name__)
 
 __all__ = ["ShardedBackend", "replica_mesh"]
 
@@ -99,18 +93,6 @@ def _gather(x: Array) -> np.ndarray:
     if not isinstance(x, jax.Array) or x.is_fully_addressable:
         return np.asarray(x)
     return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-
-
-@eqx.filter_jit
-def _health(state: MDState) -> tuple[Array, Array]:
-    """(any replica's neighbour list overflowed, all positions and velocities finite) as
-    scalars; on sharded input they are all-reduced, hence readable on every host."""
-    if state.neighbors is None:
-        overflow = jnp.zeros((), bool)
-    else:
-        overflow = jnp.any(state.neighbors.did_buffer_overflow != 0)
-    finite = jnp.all(jnp.isfinite(state.positions)) & jnp.all(jnp.isfinite(state.velocities))
-    return overflow, finite
 
 
 class ShardedBackend(AbstractBackend):
@@ -264,70 +246,17 @@ class ShardedBackend(AbstractBackend):
         record, fields, n_steps, stride = _sample_arguments(record, n_steps, stride)
         self._check_state(state)
         inner._check_cutoff(potential, system)
-        st = self.shard(state)
-        uses = inner._uses_neighbors(potential, system)
-        if uses and (
-            st.neighbors is None or not inner._list_matches(potential, system, st.neighbors)
-        ):
-            st = eqx.tree_at(
-                lambda s: s.neighbors,
-                st,
-                self._allocate(potential, st.positions, system),
-                is_leaf=lambda x: x is None,
-            )
-            st = _refresh_jit(potential, system, st, inner.skin, True)
-        chunk = max(stride, (inner.chunk_steps // stride) * stride)
-        recorded: list[dict] = []
-        done = 0
-        while done < n_steps:
-            n_chunk = min(chunk, n_steps - done)
-            start = st
-            for attempt in range(inner.max_reallocations + 1):
-                new, frames = _run_chunk(
-                    inner.integrator,
-                    potential,
-                    system,
-                    start,
-                    key,
-                    record,
-                    n_chunk // stride,
-                    stride,
-                    inner.skin,
-                )
-                overflow, finite = _health(new)
-                if not (uses and bool(overflow)):
-                    break
-                if attempt == inner.max_reallocations:
-                    raise NeighborListOverflowError(
-                        f"neighbour list still overflows after {inner.max_reallocations} "
-                        f"reallocations in the chunk starting at step {int(start.step)}; the "
-                        "system is probably collapsing (check the time step and potential) or "
-                        "raise max_reallocations / capacity_multiplier."
-                    )
-                # As in JaxMDBackend.sample: reallocate from the post-overflow positions
-                # (capacity grown at least geometrically), redo the chunk from its start.
-                old = start.neighbors
-                grown = inner._grown_template(potential, system, old, _gather(new.positions))
-                fresh = self._allocate(potential, start.positions, system, at_least=grown)
-                _log.info(
-                    "neighbour list overflow in the chunk from step %d: capacity %d -> %d, "
-                    "redoing the chunk",
-                    int(start.step),
-                    old.max_occupancy,
-                    fresh.max_occupancy,
-                )
-                start = eqx.tree_at(lambda s: s.neighbors, start, fresh)
-                start = _refresh_jit(potential, system, start, inner.skin, True)
-            if not bool(finite):
-                raise FloatingPointError(
-                    f"non-finite positions/velocities between steps {int(start.step)} and "
-                    f"{int(new.step)}: the integration blew up (time step too large, overlapping "
-                    "atoms or a potential without a repulsive core?)"
-                )
-            st = new
-            recorded.append(frames)
-            done += n_chunk
-        signals = {f: jnp.concatenate([c[f] for c in recorded], axis=0) for f in fields}
+        st, signals = inner._sample_chunks(
+            potential,
+            system,
+            self.shard(state),
+            key,
+            record,
+            n_steps,
+            stride,
+            allocate=self._allocate,
+            gather=_gather,
+        )
         n_replicas = st.positions.shape[0]
         traj = inner._trajectory(signals, system, stride, True)
         return self.shard(traj, n_replicas), st

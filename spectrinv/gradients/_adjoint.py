@@ -6,7 +6,6 @@ loss needs and a few KB per anchor), at about the cost of BPTT in time.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import equinox as eqx
@@ -23,11 +22,8 @@ from ..backends._jaxmd import (
     JaxMDBackend,
     NeighborListOverflowError,
     _batch,
-    _first,
     _fractional,
     _jaxmd_context,
-    _refresh_jit,
-    _run_chunk,
     _unbatch,
 )
 from ._base import AbstractGradient, GradientError, GradientResult, Objective, check_gradient
@@ -201,17 +197,7 @@ class Adjoint(AbstractGradient):
         backend._check_cutoff(potential, system)
         batched = state.batched
         st = state if batched else _batch(state)
-        uses = backend._uses_neighbors(potential, system)
-        if uses and (
-            st.neighbors is None or not backend._list_matches(potential, system, st.neighbors)
-        ):
-            st = eqx.tree_at(
-                lambda s: s.neighbors,
-                st,
-                backend._allocate(potential, st.positions, system),
-                is_leaf=lambda x: x is None,
-            )
-            st = _refresh_jit(potential, system, st, backend.skin, True)
+        st = backend._ensure_list(potential, system, st)
 
         # ---------------------------------------------------------------- forward
         k_anchor = self.anchor_every
@@ -221,8 +207,15 @@ class Adjoint(AbstractGradient):
         anchors = [(st.positions, st.velocities)]
         chunks = []
         for length in lengths:
-            st, frames = _forward_interval(
-                backend, potential, system, st, key, record, length, self.stride, uses
+            st, frames = backend._checked_chunk(
+                potential,
+                system,
+                st,
+                key,
+                record,
+                length // self.stride,
+                self.stride,
+                what="Adjoint forward pass",
             )
             anchors.append((st.positions, st.velocities))
             chunks.append(frames)
@@ -347,65 +340,11 @@ def _loss_and_cotangent(objective, backend, system, signals, stride, batched):
     return loss, observed, sig_bar
 
 
-def _forward_interval(backend, potential, system, st, key, record, length, stride, uses):
-    """`length` steps from `st` with `_run_chunk`, reallocating and redoing on overflow
-    (the rule of `JaxMDBackend.sample`). Returns `(state, frames)`."""
-    start = st
-    for attempt in range(backend.max_reallocations + 1):
-        new, frames = _run_chunk(
-            backend.integrator,
-            potential,
-            system,
-            start,
-            key,
-            record,
-            length // stride,
-            stride,
-            backend.skin,
-        )
-        overflow = uses and bool(np.any(np.asarray(new.neighbors.did_buffer_overflow)))
-        if not overflow:
-            break
-        if attempt == backend.max_reallocations:
-            raise NeighborListOverflowError(
-                f"Adjoint forward pass: neighbour list still overflows after "
-                f"{backend.max_reallocations} reallocations from step {int(start.step)}"
-            )
-        fresh = _grow(
-            backend,
-            potential,
-            system,
-            new.positions,
-            start.neighbors,
-            start_positions=start.positions,
-        )
-        start = eqx.tree_at(lambda s: s.neighbors, start, fresh)
-        start = _refresh_jit(potential, system, start, backend.skin, True)
-    if not bool(jnp.all(jnp.isfinite(new.positions))) or not bool(
-        jnp.all(jnp.isfinite(new.velocities))
-    ):
-        raise FloatingPointError(
-            f"Adjoint forward pass: non-finite positions/velocities between steps "
-            f"{int(start.step)} and {int(new.step)} (time step too large or overlapping atoms?)"
-        )
-    return new, frames
-
-
-def _grow(backend, potential, system, positions, old_batched, start_positions=None):
-    """A larger list (capacity × (multiplier + 0.25) at least, and enough for `positions`),
-    built at `start_positions` (default `positions`)."""
-    old = _first(old_batched)
-    grown = _first(backend._allocate(potential, positions, system))
-    n_max = system.n_atoms - 1
-    grow = backend.capacity_multiplier + 0.25
-    cl_caps = [c for c in (grown.cell_list_capacity, old.cell_list_capacity) if c]
-    grown = dataclasses.replace(
-        grown,
-        max_occupancy=min(n_max, max(grown.max_occupancy, int(np.ceil(old.max_occupancy * grow)))),
-        cell_list_capacity=int(np.ceil(max(cl_caps) * grow)) if cl_caps else None,
-    )
-    at = positions if start_positions is None else start_positions
-    return backend._allocate(potential, at, system, at_least=grown)
+def _grow(backend, potential, system, positions, old_batched):
+    """A larger list for the backward pass after an overflow at `positions`, with the
+    backend's growth rule (`JaxMDBackend._grown_template`), built at `positions`."""
+    grown = backend._grown_template(potential, system, old_batched, positions)
+    return backend._allocate(potential, positions, system, at_least=grown)
 
 
 # ----------------------------------------------------------------------------- backward

@@ -36,7 +36,7 @@ import equinox as eqx
 import jax
 import numpy as np
 
-from ..backends._jaxmd import JaxMDBackend, NeighborListOverflowError, _first, _refresh_jit
+from ..backends._jaxmd import JaxMDBackend, NeighborListOverflowError, _refresh_jit
 from ._base import AbstractGradient, GradientResult, Objective, check_gradient, tree_mean
 
 __all__ = [
@@ -146,23 +146,11 @@ def _check_steps(n_steps: Any, stride: Any, what: str) -> tuple[int, int]:
     return int(n_steps), int(stride)
 
 
-def _with_list(backend: JaxMDBackend, potential, system, state):
-    """`state` (batched) with a neighbour list built for this box and cutoff (as `sample`
-    does: a missing or stale list is allocated afresh)."""
-    if not backend._uses_neighbors(potential, system):
-        return state
-    if state.neighbors is not None and backend._list_matches(potential, system, state.neighbors):
-        return state
-    nbrs = backend._allocate(potential, state.positions, system)
-    state = eqx.tree_at(lambda s: s.neighbors, state, nbrs, is_leaf=lambda x: x is None)
-    return _refresh_jit(potential, system, state, backend.skin, True)
-
-
 def _grown_list(backend: JaxMDBackend, potential, system, start, failed_positions):
     """`start` (batched) with a larger neighbour list after an overflow: allocated from the
     post-overflow positions (the configuration that did not fit), capacity grown at least
     geometrically, then rebuilt at the start positions — as `JaxMDBackend.sample` does."""
-    old = _first(start.neighbors)
+    old = start.neighbors
     grown = backend._grown_template(potential, system, old, failed_positions)
     fresh = backend._allocate(potential, start.positions, system, at_least=grown)
     _log.info(
@@ -326,7 +314,7 @@ class BPTT(AbstractGradient):
             )
             return (loss, observed, final, grad), final.positions, overflowed
 
-        start = _with_list(backend, potential, system, _batch(state))
+        start = backend._ensure_list(potential, system, _batch(state))
         (loss, observed, final, grad), _ = _redo_on_overflow(
             backend, potential, system, start, attempt, "BPTT"
         )
