@@ -12,7 +12,8 @@ Methods (each configuration in its own subprocess, so peak RSS is per method):
 - `bptt_sqrt`: checkpointed BPTT with √T blocks — `spectrinv.gradients._bptt.BPTT` with
   `SqrtCheckpoint()` when that module exists, otherwise a `jax.checkpoint`-per-block scan
   written here;
-- `adjoint`: `spectrinv.gradients._adjoint.Adjoint` (`--anchor-every` steps per anchor).
+- `adjoint`: `spectrinv.gradients._adjoint.Adjoint` (`--anchor-every` steps per anchor;
+  default: the Adjoint's own default, 1000 steps in float64).
 
 Each worker runs its computation once to compile (warm-up), then `--repeats` timed runs
 (best kept); the wall time excludes compilation. Peak memory is the worker's
@@ -211,7 +212,7 @@ def worker(method: str, n_atoms: int, n_steps: int, stride: int, anchor_every: i
     elif method == "adjoint":
         from spectrinv.gradients._adjoint import Adjoint
 
-        strategy = Adjoint(n_steps, stride=stride, anchor_every=anchor_every)
+        strategy = Adjoint(n_steps, stride=stride, anchor_every=anchor_every or None)
 
         def compute():
             res = strategy(
@@ -287,7 +288,7 @@ def run_one(args, method: str, n_steps: int) -> dict:
         "--stride",
         str(args.stride),
         "--anchor-every",
-        str(args.anchor_every),
+        str(args.anchor_every or 0),
         "--repeats",
         str(args.repeats),
     ]
@@ -370,7 +371,12 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, nargs="*", default=[1000, 10000])
     parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
     parser.add_argument("--stride", type=int, default=100, help="steps between frames")
-    parser.add_argument("--anchor-every", type=int, default=100, help="Adjoint anchor interval")
+    parser.add_argument(
+        "--anchor-every",
+        type=int,
+        default=None,
+        help="Adjoint anchor interval (default: Adjoint's own, 1000 steps in float64)",
+    )
     parser.add_argument("--repeats", type=int, default=1, help="timed runs (best is kept)")
     parser.add_argument("--mem-limit", type=float, default=6.0, help="GB per worker (RSS)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per worker")
@@ -399,7 +405,8 @@ def main(argv=None):
 
     print(
         f"# LJ argon, {args.atoms} atoms, float64, dt = {DT_FS} fs, stride {args.stride}, "
-        f"adjoint anchors every {args.anchor_every} steps; {platform.processor() or '?'} "
+        f"adjoint anchors every {args.anchor_every or 'default (1000)'} steps; "
+        f"{platform.processor() or '?'} "
         f"x{os.cpu_count()} CPUs, jax on CPU",
         flush=True,
     )

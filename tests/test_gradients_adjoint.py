@@ -305,3 +305,7 @@ def test_bad_input(lj_setup):
     with pytest.raises(UnitError, match="max_reconstruction_error"):
         Adjoint(100, max_reconstruction_error=1e-4)
     assert Adjoint(100, stride=10, anchor_every=95).anchor_every == 90
+    # default interval by precision, rounded to the stride
+    assert Adjoint(2010, stride=30).anchor_interval(jnp.float64) == 990
+    assert Adjoint(2010, stride=30).anchor_interval(jnp.float32) == 90
+    assert Adjoint(2010, stride=30, anchor_every=300).anchor_interval(jnp.float32) == 300

@@ -54,9 +54,11 @@ class Adjoint(AbstractGradient):
     over replicas for a batched state (`[replica, atom, 3]`) and the identity otherwise.
 
     **Forward.** `n_steps` velocity-Verlet steps storing only the recorded signals and
-    *anchors* $(r, v)$ every `anchor_every` steps (`[replica, atom, 3]` each, 48 bytes per
-    atom in float64). The cotangents $\bar s_k = \partial L/\partial s_k$ of the recorded
-    signals come from one `jax.vjp` of `loss ∘ observe`.
+    *anchors* $(r, v, F)$ every `anchor_every` steps (`[replica, atom, 3]` each, 72 bytes
+    per atom in float64; the forces come free with the forward state and spare a force
+    evaluation and a neighbour rebuild per anchor in the backward pass). The cotangents
+    $\bar s_k = \partial L/\partial s_k$ of the recorded signals come from one `jax.vjp`
+    of `loss ∘ observe`.
 
     **Backward (the discrete adjoint).** With $a = \Delta t/2$, half-step velocities
     $u_{n+1/2} = v_n + a M^{-1}F(r_n)$, $r_{n+1} = r_n + \Delta t\,u_{n+1/2}$,
@@ -96,16 +98,17 @@ class Adjoint(AbstractGradient):
     `max_reconstruction_error` a `ReconstructionError` is raised (a silently wrong gradient
     is worse than none): use a smaller `anchor_every` or float64.
 
-    **Cost** (500-atom LJ, float64, 2-core CPU shared with other jobs, so ±30 %): the
-    backward step costs ≈ 2.4 force evaluations (the VJP of the force is reverse over
-    reverse; a forward-over-reverse Hessian-vector product measured no faster with the
-    replica axis), so a whole call takes ≈ 2.3–4.5 × the forward run (`benchmarks/
-    gradients.py`); peak memory 984 MB at 10³ steps and 1013 MB at 10⁴ (the whole process;
-    plain BPTT runs out of memory at 10³ steps with a 6 GB limit).
+    **Cost** (500-atom LJ, float64, idle 2-core CPU, default anchors): a whole call takes
+    ≈ 2.9 × the forward run at 10³ and 10⁴ steps (`benchmarks/gradients.py`; a backward
+    step is one force VJP, reverse over reverse, ≈ 2.5 × a forward step); peak memory grows
+    by 1 % from 10³ to 10⁴ steps (plain BPTT runs out of memory at 10³ steps with a 6 GB
+    limit). See docs/benchmarks.md.
 
-    **Neighbour lists.** The backward pass rebuilds lists for the reconstructed positions by
-    the forward rule (rebuild when an atom moved more than skin/2), starting with a fresh
-    build at every anchor and the capacity of the forward run's final list. The lists differ
+    **Neighbour lists.** The backward pass carries the forward run's final list (largest
+    capacity, valid at the final positions) through all intervals and rebuilds it for the
+    reconstructed positions by the forward rule (rebuild when an atom moved more than
+    skin/2 since the last build), so it rebuilds about as often as the forward run (a
+    rebuild costs ≈ 20 force evaluations for 500 atoms on a CPU). The lists differ
     from the forward ones only in when they are rebuilt (a list covering r_c + skin gives the
     same forces, up to summation order). An overflow (sticky flag checked per interval) makes
     the interval be redone with a larger list (`NeighborListOverflowError` after the
@@ -115,7 +118,10 @@ class Adjoint(AbstractGradient):
     - `n_steps`: steps per call (a multiple of `stride`);
     - `stride`: steps between recorded frames;
     - `anchor_every`: steps between anchors (rounded down to a multiple of `stride`, at
-      least `stride`; default 100). Memory O(`n_steps`/`anchor_every`) anchors;
+      least `stride`). Default `None`: 1000 steps for float64 positions, 100 for float32
+      (reconstruction errors measured above: ≈ 1e-14 nm and ≈ 3e-8 nm on return). Memory
+      O(`n_steps`/`anchor_every`) anchors; fewer, longer intervals also save a little
+      time (one compiled call per interval);
     - `max_reconstruction_error`: largest tolerated RMS position error of the reconstruction
       on arrival at an anchor (length Quantity; default 1e-4 nm; `None` disables the check,
       the diagnostic is still reported).
@@ -136,26 +142,30 @@ class Adjoint(AbstractGradient):
 
     n_steps: int = eqx.field(static=True)
     stride: int = eqx.field(static=True)
-    anchor_every: int = eqx.field(static=True)
+    anchor_every: int | None = eqx.field(static=True)
     max_reconstruction_error: float | None = eqx.field(static=True)
 
     def __init__(
         self,
         n_steps: int,
         stride: int = 1,
-        anchor_every: int = 100,
+        anchor_every: int | None = None,
         max_reconstruction_error: Any = _DEFAULT_TOLERANCE,
     ):
-        n_steps, stride, anchor_every = int(n_steps), int(stride), int(anchor_every)
+        n_steps, stride = int(n_steps), int(stride)
         if stride < 1 or n_steps < stride or n_steps % stride:
             raise ValueError(
                 f"n_steps ({n_steps}) must be a positive multiple of stride ({stride})"
             )
-        if anchor_every < 1:
-            raise ValueError(f"anchor_every must be >= 1, got {anchor_every}")
         self.n_steps = n_steps
         self.stride = stride
-        self.anchor_every = max(stride, (anchor_every // stride) * stride)
+        if anchor_every is None:
+            self.anchor_every = None
+        else:
+            anchor_every = int(anchor_every)
+            if anchor_every < 1:
+                raise ValueError(f"anchor_every must be >= 1, got {anchor_every}")
+            self.anchor_every = self._round(anchor_every)
         if max_reconstruction_error is None:
             self.max_reconstruction_error = None
         else:
@@ -165,6 +175,16 @@ class Adjoint(AbstractGradient):
                     f"max_reconstruction_error must be >= 0, got {max_reconstruction_error}"
                 )
             self.max_reconstruction_error = tol
+
+    def _round(self, steps: int) -> int:
+        return max(self.stride, (steps // self.stride) * self.stride)
+
+    def anchor_interval(self, dtype: Any) -> int:
+        """Steps between anchors for positions of `dtype` (`anchor_every`, or the
+        default for that precision)."""
+        if self.anchor_every is not None:
+            return self.anchor_every
+        return self._round(1000 if jnp.dtype(dtype) == jnp.float64 else 100)
 
     # ------------------------------------------------------------------------------ call
     def __call__(
@@ -200,11 +220,13 @@ class Adjoint(AbstractGradient):
         st = backend._ensure_list(potential, system, st)
 
         # ---------------------------------------------------------------- forward
-        k_anchor = self.anchor_every
+        k_anchor = self.anchor_interval(st.positions.dtype)
         lengths = [k_anchor] * (self.n_steps // k_anchor)
         if self.n_steps % k_anchor:
             lengths.append(self.n_steps % k_anchor)
-        anchors = [(st.positions, st.velocities)]
+        # anchors (r, v, F): the forces at an anchor come free with the forward state (those
+        # of the start state may be stale, e.g. from other parameters: recomputed at the end)
+        anchors = [(st.positions, st.velocities, None)]
         chunks = []
         for length in lengths:
             st, frames = backend._checked_chunk(
@@ -217,7 +239,7 @@ class Adjoint(AbstractGradient):
                 self.stride,
                 what="Adjoint forward pass",
             )
-            anchors.append((st.positions, st.velocities))
+            anchors.append((st.positions, st.velocities, st.forces))
             chunks.append(frames)
         fields = [r.field for r in record]
         signals = {f: jnp.concatenate([c[f] for c in chunks], axis=0) for f in fields}
@@ -228,8 +250,12 @@ class Adjoint(AbstractGradient):
         )
 
         # --------------------------------------------------------------- backward
-        template = st.neighbors  # the final forward list: largest capacity, no overflow
+        # The final forward list (largest capacity, no overflow, valid at the final positions
+        # with its reference positions) is carried through the whole backward pass and
+        # rebuilt by the forward rule only: no extra rebuild per anchor.
+        nbrs, ref = st.neighbors, st.reference_positions
         dtype = st.positions.dtype
+        dt = backend.integrator.timestep
         lam = jnp.zeros_like(st.positions)
         mu = jnp.zeros_like(st.positions)
         theta_bar = jax.tree.map(jnp.zeros_like, params)
@@ -237,11 +263,10 @@ class Adjoint(AbstractGradient):
         frame_end = self.n_steps // self.stride
         starts = np.cumsum([0] + lengths)
         for j in reversed(range(len(lengths))):
-            r_top, v_top = anchors[j + 1]
+            r_top, v_top, f_top = anchors[j + 1]
             frames_here = lengths[j] // self.stride
             sig_bar_here = {f: sig_bar[f][frame_end - frames_here : frame_end] for f in fields}
             frame_end -= frames_here
-            nbrs = template
             for attempt in range(backend.max_reallocations + 1):
                 out = _backward_interval(
                     params,
@@ -250,17 +275,19 @@ class Adjoint(AbstractGradient):
                     record,
                     r_top,
                     v_top,
+                    f_top,
                     nbrs,
+                    ref,
                     lam,
                     mu,
                     theta_bar,
                     sig_bar_here,
-                    backend.integrator.timestep,
+                    dt,
                     backend.skin,
                     self.stride,
                     frames_here,
                 )
-                r_rec, u_rec, lam_new, mu_new, theta_new, overflow = out
+                r_rec, u_rec, lam_new, mu_new, theta_new, nbrs_new, ref_new, overflow = out
                 if not bool(overflow):
                     break
                 if attempt == backend.max_reallocations:
@@ -270,13 +297,16 @@ class Adjoint(AbstractGradient):
                         f"step {int(starts[j + 1])}"
                     )
                 nbrs = _grow(backend, potential, system, r_top, nbrs)
-            lam, mu, theta_bar = lam_new, mu_new, theta_new
+                ref = r_top
+            lam, mu, theta_bar, nbrs, ref = lam_new, mu_new, theta_new, nbrs_new, ref_new
             # arrival at the earlier anchor: compare with the stored state, then re-anchor
-            r_anchor, v_anchor = anchors[j]
-            u_anchor, bad = _half_velocity(
-                params, static, system, r_anchor, v_anchor, nbrs, backend.integrator.timestep
-            )
-            _raise_if_overflow(bad, int(starts[j]))
+            r_anchor, v_anchor, f_anchor = anchors[j]
+            if f_anchor is None:  # the start state: forces recomputed (and θ's initial term)
+                theta_bar, f_anchor, bad = _initial_term(
+                    params, static, system, r_anchor, nbrs, ref, mu, theta_bar, dt, backend.skin
+                )
+                _raise_if_overflow(bad, 0)
+            u_anchor = _half_kick(system, v_anchor, f_anchor, dt)
             e_r, e_u = _recon_errors(r_rec, u_rec, r_anchor, u_anchor)
             err_r, err_u = max(err_r, float(e_r)), max(err_u, float(e_u))
             tol = self.max_reconstruction_error
@@ -286,20 +316,8 @@ class Adjoint(AbstractGradient):
                     f"{int(starts[j])} with an RMS position error of {err_r:.3g} nm (> "
                     f"max_reconstruction_error = {tol:.3g} nm) after {lengths[j]} reverse steps "
                     f"in {jnp.dtype(dtype).name}: chaotic growth of rounding errors. Use a "
-                    f"smaller anchor_every (now {self.anchor_every}) or float64 positions."
+                    f"smaller anchor_every (now {k_anchor}) or float64 positions."
                 )
-        # position 0: the initial forces depend on θ too (half kick with κ = Δt/2)
-        theta_bar, bad = _initial_term(
-            params,
-            static,
-            system,
-            anchors[0][0],
-            nbrs,
-            mu,
-            theta_bar,
-            backend.integrator.timestep,
-        )
-        _raise_if_overflow(bad, 0)
         grad = theta_bar
         norm = check_gradient(loss, grad, what="Adjoint")
         diagnostics = dict(
@@ -413,12 +431,24 @@ def _add(a, b):
 
 
 @eqx.filter_jit
-def _half_velocity(params, static, system, r, v, nbrs, dt):
-    """u_{1/2} = v + (Δt/2) F(r)/m at an anchor (fresh neighbour list from `nbrs`)."""
-    if nbrs is not None:
-        nbrs = _rebuild(r, nbrs, system.box)
-    f = _force_fn(static, system, nbrs)(r, params)
-    return v + (0.5 * dt) * f * _inv_mass(system, r.dtype), _overflowed(nbrs)
+def _half_kick(system, v, f, dt):
+    """u_{1/2} = v + (Δt/2) F/m at an anchor."""
+    return v + (0.5 * dt) * f * _inv_mass(system, v.dtype)
+
+
+def _checked_list(r, nbrs, ref, box, skin):
+    """The list `nbrs` (built at `ref`), rebuilt at `r` when an atom moved more than
+    skin/2 since `ref` (the forward run's rule). Returns `(nbrs, ref)`."""
+    if nbrs is None:
+        return nbrs, ref
+    moved = jnp.sum((r - ref) ** 2, axis=-1)
+    need = jnp.max(moved) > (0.5 * skin) ** 2
+    return jax.lax.cond(
+        need,
+        lambda a_: (_rebuild(a_[0], a_[1], box), a_[0]),
+        lambda a_: (a_[1], a_[2]),
+        (r, nbrs, ref),
+    )
 
 
 @jax.jit
@@ -438,7 +468,9 @@ def _backward_interval(
     record,
     r_top,
     v_top,
+    f_top,
     nbrs,
+    ref,
     lam,
     mu,
     theta_bar,
@@ -449,41 +481,21 @@ def _backward_interval(
     n_frames,
 ):
     """Reverse one anchor interval of `n_frames * stride` steps from the later anchor
-    `(r_top, v_top)` (positions n = m, …, m − K + 1), accumulating the adjoint.
+    `(r_top, v_top)` with forces `f_top` (positions n = m, …, m − K + 1), accumulating the
+    adjoint; `nbrs` (built at `ref`) is checked and rebuilt by the forward rule.
 
-    Returns `(r, u, λ, μ, θ̄, overflowed)` with `r`, `u` the reconstructed r_{m−K} and
-    u_{m−K+1/2}."""
+    Returns `(r, u, λ, μ, θ̄, nbrs, ref, overflowed)` with `r`, `u` the reconstructed
+    r_{m−K} and u_{m−K+1/2}."""
     dtype = r_top.dtype
     inv_m = _inv_mass(system, dtype)
     a = 0.5 * dt
     box = system.box
-    uses = nbrs is not None
-    if uses:
-        nbrs = _rebuild(r_top, nbrs, box)
-        ref = r_top
-    else:
-        ref = None
-
-    def neighbours(r, nb, ref):
-        if not uses:
-            return nb, ref
-        moved = jnp.sum((r - ref) ** 2, axis=-1)
-        need = jnp.max(moved) > (0.5 * skin) ** 2
-        return jax.lax.cond(
-            need,
-            lambda a_: (_rebuild(a_[0], a_[1], box), a_[0]),
-            lambda a_: (a_[1], a_[2]),
-            (r, nb, ref),
-        )
-
-    # u_{m+1/2} from the anchor velocities (one extra force per interval)
-    f_top = _force_fn(static, system, nbrs)(r_top, params)
-    u_top = v_top + a * f_top * inv_m
+    u_top = v_top + a * f_top * inv_m  # u_{m+1/2}
 
     def position(carry, cot):
         """Process position n: carry holds r_n, u_{n+1/2}, λ_{n+1}, μ_{n+1/2}, θ̄."""
         r, u, lam, mu, tb, nb, ref = carry
-        nb, ref = neighbours(r, nb, ref)
+        nb, ref = _checked_list(r, nb, ref, box, skin)
         # one linearisation of F at r_n serves the reconstruction and both half kicks
         f, f_vjp = jax.vjp(_force_fn(static, system, nb), r, params)
         v = u - a * f * inv_m
@@ -516,15 +528,15 @@ def _backward_interval(
 
     carry = (r_top, u_top, lam, mu, theta_bar, nbrs, ref)
     carry, _ = jax.lax.scan(frame, carry, sig_bar, length=n_frames, reverse=True)
-    r, u, lam, mu, tb, nb, _ = carry
-    return r, u, lam, mu, tb, _overflowed(nb)
+    r, u, lam, mu, tb, nb, ref = carry
+    return r, u, lam, mu, tb, nb, ref, _overflowed(nb)
 
 
 @eqx.filter_jit
-def _initial_term(params, static, system, r0, nbrs, mu, theta_bar, dt):
-    """θ̄ += (∂_θ F(r_0))ᵀ M⁻¹ (Δt/2) μ_{1/2}: the initial forces' dependence on θ."""
-    if nbrs is not None:
-        nbrs = _rebuild(r0, nbrs, system.box)
-    _, f_vjp = jax.vjp(lambda p: _force_fn(static, system, nbrs)(r0, p), params)
+def _initial_term(params, static, system, r0, nbrs, ref, mu, theta_bar, dt, skin):
+    """θ̄ += (∂_θ F(r_0))ᵀ M⁻¹ (Δt/2) μ_{1/2}: the initial forces' dependence on θ.
+    Returns `(θ̄, F(r_0), overflowed)`."""
+    nbrs, _ = _checked_list(r0, nbrs, ref, system.box, skin)
+    f0, f_vjp = jax.vjp(lambda p: _force_fn(static, system, nbrs)(r0, p), params)
     (jth,) = f_vjp((0.5 * dt) * mu * _inv_mass(system, r0.dtype))
-    return _add(theta_bar, jth), _overflowed(nbrs)
+    return _add(theta_bar, jth), f0, _overflowed(nbrs)
