@@ -59,17 +59,14 @@ import time
 from pathlib import Path
 
 import _setup  # noqa: F401  (import path: see benchmarks/_setup.py)
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from observables import RDF, GaussianKernel, Quantity
+from observables import Quantity
 from observables._units import BOLTZMANN
-from spectrinv.backends import JaxMDBackend, Langevin, Positions
-from spectrinv.gradients import Objective
+from spectrinv.backends import Positions
 from spectrinv.gradients._reweighting import Reweighting
-from spectrinv.potentials import ForceShifted, LennardJones
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PYTHON = ".venv-chemtrain/bin/python"  # relative to the working directory
@@ -112,41 +109,8 @@ def check_chemtrain(python: str) -> None:
 def ours(frames: int, stride: int, repeats: int, seed: int = 0) -> dict:
     """Our side: reference trajectory, `Reweighting` cache and the timed gradient."""
     dtype = jnp.float32
-    n_cells = 4
-    lattice, system = RW.lattice(n_cells, dtype)
-    lj = LennardJones(
-        Quantity(RW.SIGMA, "nm"),
-        Quantity(RW.EPS, "kJ/mol"),
-        Quantity(2.5 * RW.SIGMA, "nm"),
-        truncation=ForceShifted(),
-    )
-    lj = jax.tree.map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, lj)
-    backend = JaxMDBackend(
-        Langevin(Quantity(RW.DT_FS, "fs"), Quantity(RW.T_K, "K"), Quantity(RW.FRICTION, "1/ps")),
-        skin=Quantity(SKIN, "nm"),
-    )
-    key = jax.random.key(seed)
-    state = backend.init(
-        lj, system, Quantity(lattice, "nm"), temperature=Quantity(RW.T_K, "K"), key=key
-    )
-    _, state = backend.sample(
-        lj,
-        system,
-        state,
-        key,
-        EQUILIBRATION_STEPS,
-        stride=EQUILIBRATION_STEPS,
-        record=(Positions(),),
-    )
-    rdf = RDF(Quantity(1.0, "nm"), bins=100, kernel=GaussianKernel(Quantity(0.01, "nm")))
-    r = np.asarray(rdf.bin_centers.m_as("nm"))
-    target = jnp.asarray(1.0 + np.exp(-(((r - 0.38) / 0.05) ** 2)), dtype)
-
-    def loss(g):
-        return jnp.sum((g - target) ** 2)
-
-    objective = Objective(rdf, loss, record=(Positions(),))
-    params, static = eqx.partition(lj, eqx.is_inexact_array)
+    prob = RW.problem(4, dtype, seed)
+    system, lj, backend, state, key, objective, params, static, lattice, target = prob
     n_steps = frames * stride
 
     def sample():

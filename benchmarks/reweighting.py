@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import time
+from typing import Any, NamedTuple
 
 import _setup  # noqa: F401  (import path: see benchmarks/_setup.py)
 import equinox as eqx
@@ -78,7 +79,23 @@ def best(fn, repeats: int) -> float:
     return min(times)
 
 
-def measure(n_cells: int, frames: int, stride: int, repeats: int, dtype) -> dict:
+class Problem(NamedTuple):
+    system: Any
+    lj: Any
+    backend: Any
+    state: Any
+    key: Any
+    objective: Any
+    params: Any
+    static: Any
+    start: Any  # the fcc lattice positions (nm) the run started from
+    target: Any  # the target g(r)
+
+
+def problem(n_cells: int, dtype, seed: int = 0) -> Problem:
+    """The benchmark problem (shared with benchmarks/chemtrain_difftre.py): fcc LJ argon,
+    2000 Langevin steps of equilibration, Gaussian-kernel RDF objective against a fixed
+    target, parameters (σ, ε)."""
     pos, system = lattice(n_cells, dtype)
     lj = LennardJones(
         Quantity(SIGMA, "nm"),
@@ -90,7 +107,7 @@ def measure(n_cells: int, frames: int, stride: int, repeats: int, dtype) -> dict
     backend = JaxMDBackend(
         Langevin(Quantity(DT_FS, "fs"), Quantity(T_K, "K"), Quantity(FRICTION, "1/ps"))
     )
-    key = jax.random.key(0)
+    key = jax.random.key(seed)
     state = backend.init(lj, system, Quantity(pos, "nm"), temperature=Quantity(T_K, "K"), key=key)
     _, state = backend.sample(lj, system, state, key, 2000, stride=2000, record=(Positions(),))
     rdf = RDF(Quantity(1.0, "nm"), bins=100, kernel=GaussianKernel(Quantity(0.01, "nm")))
@@ -102,6 +119,12 @@ def measure(n_cells: int, frames: int, stride: int, repeats: int, dtype) -> dict
 
     objective = Objective(rdf, loss, record=(Positions(),))
     params, static = eqx.partition(lj, eqx.is_inexact_array)
+    return Problem(system, lj, backend, state, key, objective, params, static, pos, target)
+
+
+def measure(n_cells: int, frames: int, stride: int, repeats: int, dtype) -> dict:
+    system, lj, backend, state, key, objective, params, static, pos, _ = problem(n_cells, dtype)
+    rdf, loss = objective.observe, objective.loss
     n_steps = frames * stride
 
     # reference trajectory (forward MD) and its cache
