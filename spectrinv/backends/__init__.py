@@ -13,6 +13,12 @@ from ._base import (
     Stress as Stress,
     Velocities as Velocities,
 )
+from ._energy import (
+    EnergyDrift as EnergyDrift,
+    energy_drift as energy_drift,
+    shadow_energy as shadow_energy,
+    total_energy as total_energy,
+)
 from ._integrators import (
     AbstractIntegrator as AbstractIntegrator,
     Langevin as Langevin,
