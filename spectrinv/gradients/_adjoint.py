@@ -22,8 +22,7 @@ from ..backends._jaxmd import (
     JaxMDBackend,
     NeighborListOverflowError,
     _batch,
-    _fractional,
-    _jaxmd_context,
+    _checked_lists,
     _unbatch,
 )
 from ._base import AbstractGradient, GradientError, GradientResult, Objective, check_gradient
@@ -370,12 +369,6 @@ def _inv_mass(system, dtype):
     return (1.0 / system.masses)[..., None].astype(dtype)
 
 
-def _rebuild(positions, nbrs, box):
-    frac = _fractional(positions, box)
-    with _jaxmd_context():
-        return jax.vmap(lambda s, n: n.update(s))(frac, nbrs)
-
-
 def _force_fn(static, system, nbrs):
     """`F(r, params)` for batched positions `[replica, atom, 3]` with the lists `nbrs`."""
 
@@ -436,21 +429,6 @@ def _half_kick(system, v, f, dt):
     return v + (0.5 * dt) * f * _inv_mass(system, v.dtype)
 
 
-def _checked_list(r, nbrs, ref, box, skin):
-    """The list `nbrs` (built at `ref`), rebuilt at `r` when an atom moved more than
-    skin/2 since `ref` (the forward run's rule). Returns `(nbrs, ref)`."""
-    if nbrs is None:
-        return nbrs, ref
-    moved = jnp.sum((r - ref) ** 2, axis=-1)
-    need = jnp.max(moved) > (0.5 * skin) ** 2
-    return jax.lax.cond(
-        need,
-        lambda a_: (_rebuild(a_[0], a_[1], box), a_[0]),
-        lambda a_: (a_[1], a_[2]),
-        (r, nbrs, ref),
-    )
-
-
 @jax.jit
 def _recon_errors(r_rec, u_rec, r_ref, u_ref):
     e_r = jnp.sqrt(jnp.mean(jnp.sum((r_rec - r_ref) ** 2, axis=-1)))
@@ -495,7 +473,7 @@ def _backward_interval(
     def position(carry, cot):
         """Process position n: carry holds r_n, u_{n+1/2}, λ_{n+1}, μ_{n+1/2}, θ̄."""
         r, u, lam, mu, tb, nb, ref = carry
-        nb, ref = _checked_list(r, nb, ref, box, skin)
+        nb, ref = _checked_lists(r, nb, ref, box, skin)
         # one linearisation of F at r_n serves the reconstruction and both half kicks
         f, f_vjp = jax.vjp(_force_fn(static, system, nb), r, params)
         v = u - a * f * inv_m
@@ -536,7 +514,7 @@ def _backward_interval(
 def _initial_term(params, static, system, r0, nbrs, ref, mu, theta_bar, dt, skin):
     """θ̄ += (∂_θ F(r_0))ᵀ M⁻¹ (Δt/2) μ_{1/2}: the initial forces' dependence on θ.
     Returns `(θ̄, F(r_0), overflowed)`."""
-    nbrs, _ = _checked_list(r0, nbrs, ref, system.box, skin)
+    nbrs, _ = _checked_lists(r0, nbrs, ref, system.box, skin)
     f0, f_vjp = jax.vjp(lambda p: _force_fn(static, system, nbrs)(r0, p), params)
     (jth,) = f_vjp((0.5 * dt) * mu * _inv_mass(system, r0.dtype))
     return _add(theta_bar, jth), f0, _overflowed(nbrs)
