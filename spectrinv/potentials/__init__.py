@@ -7,6 +7,7 @@ from ._base import (
     minimum_image as minimum_image,
     neighbor_pairs as neighbor_pairs,
     perpendicular_widths as perpendicular_widths,
+    switch_c2 as switch_c2,
 )
 from ._dipole import (
     AbstractDipoleModel as AbstractDipoleModel,
@@ -32,6 +33,7 @@ from ._pair import (
     Morse as Morse,
     NeuralPair as NeuralPair,
     Shifted as Shifted,
+    Switched as Switched,
     TabulatedPair as TabulatedPair,
     Truncated as Truncated,
 )

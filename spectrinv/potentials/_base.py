@@ -132,6 +132,14 @@ def neighbor_pairs(
     return dr, mask, idx
 
 
+def switch_c2(r: Array, r_on: float, r_off: float) -> Array:
+    """The quintic switch S(r) = 1 − 10x³ + 15x⁴ − 6x⁵, x = (r − r_on)/(r_off − r_on) clipped
+    to [0, 1]: S = 1 below `r_on`, 0 beyond `r_off`, with S' and S'' zero at both ends, so
+    S(r)·u(r) of a smooth u is twice continuously differentiable (C²) everywhere."""
+    x = jnp.clip((r - r_on) / (r_off - r_on), 0.0, 1.0)
+    return 1.0 - x**3 * (10.0 - 15.0 * x + 6.0 * x**2)
+
+
 class AbstractPotential(eqx.Module):
     """An energy model U(positions; θ) in kJ/mol.
 

@@ -41,7 +41,7 @@ from jaxtyping import Array, Bool, Float, Int
 
 from observables._units import EPSILON0, Quantity, to_magnitude
 
-from ._base import AbstractPotential, System, minimum_image
+from ._base import AbstractPotential, System, minimum_image, switch_c2
 
 __all__ = [
     "AbstractElectrostatics",
@@ -309,8 +309,14 @@ class DampedShiftedForce(AbstractElectrostatics):
     Accuracy at a given R_c degrades for α ≳ 2.5 nm⁻¹.
     Fennell & Gezelter recommend α ≈ 0.2 Å⁻¹ with R_c = 9–12 Å (their §IV, Figs. 5–8).
 
+    **Switch (optional).** `switch_width=w` multiplies each pair term by the quintic switch
+    S(r) of `switch_c2` over [R_c − w, R_c]. The DSF pair term is only C¹ at R_c (its second
+    derivative jumps), so every crossing of the cutoff in an MD step is a small random energy
+    error; the switch makes it C² and removes that energy diffusion (docs/water-validation.md).
+    It changes forces only for R_c − w < r < R_c.
+
     **Arguments:** `alpha` (inverse length Quantity, default 0.2 Å⁻¹), `cutoff` (length
-    Quantity). Static, not fitted.
+    Quantity), `switch_width` (length Quantity or `None`, 0 < w < R_c). Static, not fitted.
 
     ??? cite
         C. J. Fennell and J. D. Gezelter, "Is the Ewald summation still necessary? Pairwise
@@ -320,10 +326,20 @@ class DampedShiftedForce(AbstractElectrostatics):
 
     alpha: float = eqx.field(static=True)
     real_cutoff: float = eqx.field(static=True)
+    switch_width: float | None = eqx.field(static=True, default=None)
 
-    def __init__(self, alpha: Any, cutoff: Any):
+    def __init__(self, alpha: Any, cutoff: Any, switch_width: Any = None):
         self.alpha = _float(alpha, "1/nm", "alpha")
         self.real_cutoff = _float(cutoff, "nm", "cutoff")
+        if switch_width is None:
+            self.switch_width = None
+        else:
+            self.switch_width = _float(switch_width, "nm", "switch_width")
+            if not 0 < self.switch_width < self.real_cutoff:
+                raise ValueError(
+                    f"switch_width must lie in (0, cutoff = {self.real_cutoff} nm), got "
+                    f"{self.switch_width} nm"
+                )
 
     @property
     def cutoff(self) -> float:
@@ -337,6 +353,8 @@ class DampedShiftedForce(AbstractElectrostatics):
         r, mask = pairs.distances(rc)
         qq = charges[pairs.i] * charges[pairs.j]
         pair = qq * (erfc(a * r) / r - shift + slope * (r - rc))
+        if self.switch_width is not None:
+            pair = pair * switch_c2(r, rc - self.switch_width, rc)
         e_pair = pairs.weight * jnp.sum(jnp.where(mask, pair, 0.0))
         # self term over "molecular" charges: Σ q_i² + 2 Σ_excl q_i q_j (= Σ_mol Q_mol² when all
         # intramolecular pairs are excluded), so an isolated neutral molecule has U = 0.

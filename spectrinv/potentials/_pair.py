@@ -58,10 +58,11 @@ from jaxtyping import Array, Float
 
 from observables._units import BOLTZMANN, UnitError, check_dimensionality, to_internal, ureg
 
-from ._base import AbstractPotential, System, neighbor_pairs
+from ._base import AbstractPotential, System, neighbor_pairs, switch_c2
 
 __all__ = [
     "AbstractTruncation",
+    "Switched",
     "Shifted",
     "ForceShifted",
     "Truncated",
@@ -126,6 +127,32 @@ class ForceShifted(AbstractTruncation):
         rc = jnp.full_like(r, r_cut)
         phi_c, dphi_c = jax.jvp(phi, (rc,), (jnp.ones_like(r),))
         return phi(r) - phi_c - (r - rc) * dphi_c
+
+
+class Switched(AbstractTruncation):
+    """u(r) = S(r) [φ(r) − φ(r_c)] with the quintic switch S of `switch_c2` acting over the
+    last `width` before r_c: energy, force *and* force derivative continuous (C²), which
+    is what long NVE runs need to conserve energy to ≲ 10⁻⁵ per ns (with `ForceShifted` the
+    jump of u'' at r_c makes every crossing of the cutoff a small random energy error; see
+    docs/water-validation.md). Forces are modified only for r_c − width < r < r_c.
+
+    **Arguments:** `width`: length Quantity, 0 < width < r_c (checked when used).
+    """
+
+    width: float = eqx.field(static=True)
+
+    def __init__(self, width: Any):
+        self.width = float(_length(width, "width"))
+        if not self.width > 0:
+            raise ValueError(f"Switched width must be positive, got {self.width} nm")
+
+    def __call__(self, phi, r, r_cut):
+        if not self.width < r_cut:
+            raise ValueError(
+                f"Switched width {self.width} nm must be smaller than the cutoff {r_cut} nm"
+            )
+        shifted = phi(r) - phi(jnp.full_like(r, r_cut))
+        return switch_c2(r, r_cut - self.width, r_cut) * shifted
 
 
 class Truncated(AbstractTruncation):
