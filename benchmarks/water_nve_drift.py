@@ -1,15 +1,18 @@
 """float64 NVE energy conservation of flexible water (SPC/Fw) on `JaxMDBackend`.
 
 Protocol: `n` SPC/Fw molecules (`water_box`, 0.997 g/cm³) with damped-shifted-force
-electrostatics (α = 2 nm⁻¹, R_c = `--cutoff`, default 0.6 nm) and the O–O Lennard-Jones
-force-shifted at the same cutoff (energy *and* force continuous, as energy conservation
-needs), float64; 2 ps Langevin (BAOAB, 298.15 K, γ = 5 ps⁻¹, Δt = 0.5 fs) from the lattice,
-then `--ps` of velocity-Verlet NVE at `--dt` fs, total energy (all-pairs potential + kinetic)
-on frames every 10 fs. Drift: the estimator of `tests/test_backend.py::_drift_per_ns`
-(difference of the mean energies of the first and last quarter of 20 blocks per time
-between them, relative to |⟨E⟩|, with a standard error from the block scatter).
+electrostatics (α = `--alpha`, default 2 nm⁻¹, R_c = `--cutoff`, default 0.6 nm) and the O–O
+Lennard-Jones cut at the same R_c: force-shifted (C¹), or with `--switch W` both terms
+multiplied by a quintic switch over [R_c − W, R_c] (C²). float64; 2 ps Langevin (BAOAB,
+298.15 K, γ = 5 ps⁻¹, Δt = 0.5 fs) from the lattice, then `--ps` of velocity-Verlet NVE at
+`--dt` fs, frames every 10 fs. Energies: total H and shadow H̃
+(`spectrinv.backends.shadow_energy`); drift of each: `spectrinv.backends.energy_drift`
+(least-squares slope of 20 block means relative to |⟨E⟩|, with its standard error).
+`--save` writes both series.
 
-Usage: `python benchmarks/water_nve_drift.py --molecules 64 --ps 400`.
+Usage: `python benchmarks/water_nve_drift.py --molecules 64 --ps 400 --switch 0.1` (the C²
+switch; without `--switch` DSF and LJ are force-shifted, C¹). Results and their reading:
+docs/water-validation.md.
 """
 
 from __future__ import annotations

@@ -166,8 +166,10 @@ class FlexibleWater(AbstractPotential):
     `lj_cutoff` and shifted to zero there (`lj_truncation=Shifted()`, default; pass
     `ForceShifted()` from `spectrinv.potentials` to make the force continuous too, for
     NVE energy conservation: 48 molecules, DSF, float64, dt = 0.5 fs, 10 ps: total-energy
-    slope 0.055 kJ/mol/ps with `Shifted()`, −0.0008 ± 0.014 with `ForceShifted()`).
-    With `tail_correction=True` a mean-field correction
+    slope 0.055 kJ/mol/ps with `Shifted()`, −0.0008 ± 0.014 with `ForceShifted()`). For
+    drifts below 10⁻⁵ per ns use `Switched(width)` together with
+    `DampedShiftedForce(..., switch_width=width)`: both C² at the cutoff
+    (docs/water-validation.md). With `tail_correction=True` a mean-field correction
     restores the energy and pressure of the untruncated, unshifted LJ for g(r) = 1
     (as GROMACS `DispCorr = EnerPres` does for shifted potentials):
     U_corr = (8/3)π N_O ρ_O ε σ³ [(σ/r_c)⁹/3 − (σ/r_c)³] + (2/3)π N_O ρ_O r_c³ u(r_c)
