@@ -51,7 +51,6 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -275,14 +274,7 @@ def main() -> None:
             "load",
             "atoms",
         )
-        meta = dict(
-            python=platform.python_version(),
-            jax=jax.__version__,
-            machine=platform.machine(),
-            cpus=os.cpu_count(),
-            devices=[str(d) for d in jax.devices()],
-            args=vars(args),
-        )
+        meta = RW.machine_meta(args)
         result = dict(
             meta=meta,
             ours={k: mine[k] for k in keep},

@@ -182,6 +182,18 @@ def measure(n_cells: int, frames: int, stride: int, repeats: int, dtype) -> dict
     )
 
 
+def machine_meta(args) -> dict:
+    """Python, jax, machine, CPU count, devices and the command-line arguments (for JSON)."""
+    return dict(
+        python=platform.python_version(),
+        jax=jax.__version__,
+        machine=platform.machine(),
+        cpus=os.cpu_count(),
+        devices=[str(d) for d in jax.devices()],
+        args=vars(args),
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
@@ -218,16 +230,8 @@ def main() -> None:
             f"{r['load']:>5.1f}"
         )
     if args.json:
-        meta = dict(
-            python=platform.python_version(),
-            jax=jax.__version__,
-            machine=platform.machine(),
-            cpus=os.cpu_count(),
-            devices=[str(d) for d in jax.devices()],
-            args=vars(args),
-        )
         with open(args.json, "w") as fh:
-            json.dump(dict(meta=meta, rows=rows), fh, indent=2)
+            json.dump(dict(meta=machine_meta(args), rows=rows), fh, indent=2)
 
 
 if __name__ == "__main__":
