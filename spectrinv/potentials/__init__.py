@@ -40,6 +40,7 @@ from ._pair import (
 from ._polarizability import (
     AbstractPolarizabilityModel as AbstractPolarizabilityModel,
     BondPolarizability as BondPolarizability,
+    DipoleInducedDipole as DipoleInducedDipole,
 )
 from ._silicon import (
     EDIP as EDIP,
