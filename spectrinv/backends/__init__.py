@@ -1,6 +1,7 @@
 """MD engines behind one interface: `JaxMDBackend` (default, differentiable) and
 `OpenMMBackend` (sampling only)."""
 
+from ._barostat import BarostatState as BarostatState, MonteCarloBarostat as MonteCarloBarostat
 from ._base import (
     AbstractBackend as AbstractBackend,
     AbstractRecorder as AbstractRecorder,

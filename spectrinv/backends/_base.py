@@ -41,7 +41,9 @@ class MDState(eqx.Module):
     - `thermostat`: integrator-specific extra state (e.g. Nosé–Hoover chain) or `None`;
     - `neighbors`: jax-md `Dense` neighbour list (batched with the replicas) or `None`;
     - `reference_positions`: positions at the last neighbour rebuild;
-    - `step`: number of steps taken (int scalar).
+    - `step`: number of steps taken (int scalar);
+    - `barostat`: `BarostatState` (current box per replica, move statistics) under a
+      barostat (NPT), else `None`; the box is then `barostat.box`, not `system.box`.
 
     A state's neighbour list is tied to the box (and cutoff + skin) it was built for: after
     changing `system.box` or the potential's cutoff, build a new state with `init`.
@@ -55,6 +57,7 @@ class MDState(eqx.Module):
     neighbors: Any
     reference_positions: Float[Array, "... atom 3"]
     step: Array
+    barostat: Any = None
 
     @property
     def batched(self) -> bool:

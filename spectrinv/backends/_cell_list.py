@@ -22,11 +22,18 @@ error code flags `CELL_LIST_OVERFLOW` / `NEIGHBOR_LIST_OVERFLOW` when either is 
 an update ORs its flags into those of the list it updates, so an overflow at any rebuild
 during a run is still visible at its end.
 
-Cells: `floor(w_d / r_list)` cells along each cell vector, w_d the perpendicular width of
-the box, so every pair within r_list lies in the same or adjacent cells (mod the number of
-cells; the offsets are de-duplicated when there are fewer than three cells along a vector).
-Distances use the minimum image in fractional coordinates, s − round(s), mapped to Cartesian
-by the cell matrix (rows are the cell vectors).
+Cells: `floor(w_d / (r_list (1 + cell_margin)))` cells along each cell vector, w_d the
+perpendicular width of the box, so every pair within r_list lies in the same or adjacent
+cells (mod the number of cells; the offsets are de-duplicated when there are fewer than
+three cells along a vector). Distances use the minimum image in fractional coordinates,
+s − round(s), mapped to Cartesian by the cell matrix (rows are the cell vectors).
+
+**Changing boxes** (NPT): `update(frac, nbrs, box=...)` builds the list in another box of
+the same shape (same sparsity pattern of the cell matrix) with the grid of the allocation
+box. The grid stays valid while every direction with three or more cells keeps cells at
+least r_list wide; `cell_margin` leaves room for the box to shrink by that fraction. When a
+box makes the grid invalid the update sets `CELL_SIZE_TOO_SMALL` (the list may miss pairs)
+and the backend reallocates for the new box, as for an overflow.
 """
 
 from __future__ import annotations
@@ -57,12 +64,14 @@ class Grid(NamedTuple):
     r_list: float
 
 
-def grid(box: np.ndarray, r_list: float) -> Grid:
-    """Cells of edge ≥ `r_list` for a concrete box (`[3]` edges or `[3, 3]` rows)."""
+def grid(box: np.ndarray, r_list: float, cell_margin: float = 0.0) -> Grid:
+    """Cells of edge ≥ `r_list (1 + cell_margin)` for a concrete box (`[3]` edges or
+    `[3, 3]` rows)."""
     box = np.asarray(box, dtype=float)
     cell = np.diag(box) if box.ndim == 1 else box
     orthorhombic = box.ndim == 1 or bool(np.all(cell == np.diag(np.diag(cell))))
-    shape = tuple(int(n) for n in np.maximum(1, np.floor(perpendicular_widths(box) / r_list)))
+    edge = r_list * (1.0 + cell_margin)
+    shape = tuple(int(n) for n in np.maximum(1, np.floor(perpendicular_widths(box) / edge)))
     offsets = [np.unique(np.array([-1, 0, 1]) % n) for n in shape]
     index = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), -1).reshape(-1, 3)
     shifts = np.array(list(itertools.product(*offsets)))
@@ -95,9 +104,10 @@ def _cells(frac: jax.Array, g: Grid, capacity: int):
     return atoms, valid, order, sorted_cells, starts, counts
 
 
-def _pair_r2(frac: jax.Array, atoms: jax.Array, g: Grid):
+def _pair_r2(frac: jax.Array, atoms: jax.Array, g: Grid, cell: jax.Array):
     """Squared minimum-image distances `[cell, slot, candidate]` between the atoms of each
-    cell and those of its neighbour cells, and the candidate indices `[cell, candidate]`."""
+    cell and those of its neighbour cells, and the candidate indices `[cell, candidate]`.
+    `cell`: `[3, 3]` cell vectors (rows) with the zero pattern of `g.cell`."""
     n_cells, capacity = atoms.shape
     pad = jnp.concatenate([frac, jnp.full((1, 3), 0.5, frac.dtype)])
     table = jnp.asarray(g.neighbours)
@@ -108,13 +118,14 @@ def _pair_r2(frac: jax.Array, atoms: jax.Array, g: Grid):
     for a in range(3):
         d = other[a][:, None, :] - own[a][:, :, None]
         ds.append(d - jnp.floor(d + 0.5))
-    h = np.asarray(g.cell)
+    pattern = np.asarray(g.cell) != 0
+    h = cell.astype(frac.dtype)
     r2 = jnp.zeros(ds[0].shape, frac.dtype)
     for x in range(3):
         if g.orthorhombic:
-            comp = ds[x] * jnp.asarray(h[x, x], frac.dtype)
+            comp = ds[x] * h[x, x]
         else:
-            comp = sum(ds[a] * jnp.asarray(h[a, x], frac.dtype) for a in range(3) if h[a, x])
+            comp = sum(ds[a] * h[a, x] for a in range(3) if pattern[a, x])
         r2 = r2 + comp * comp
     return r2, candidates
 
@@ -140,11 +151,13 @@ def _compact(mask: jax.Array, candidates: jax.Array, n_blocks: int, width: int, 
     return idx.reshape(rows, width), count
 
 
-def _build(frac: jax.Array, g: Grid, capacity: int, width: int):
-    """(idx `[atom, width]`, neighbours per atom, largest cell count) of one configuration."""
+def _build(frac: jax.Array, g: Grid, capacity: int, width: int, cell=None):
+    """(idx `[atom, width]`, neighbours per atom, largest cell count) of one configuration
+    in the box `cell` (`[3, 3]` rows; default: the grid's own)."""
     n = frac.shape[0]
     atoms, valid, order, sorted_cells, starts, counts = _cells(frac, g, capacity)
-    r2, candidates = _pair_r2(frac, atoms, g)
+    cell = jnp.asarray(g.cell) if cell is None else cell
+    r2, candidates = _pair_r2(frac, atoms, g, cell)
     n_cells = atoms.shape[0]
     mask = (
         (r2 < jnp.asarray(g.r_list**2, r2.dtype))
@@ -162,18 +175,46 @@ def _build(frac: jax.Array, g: Grid, capacity: int, width: int):
     return idx, count, jnp.max(counts)
 
 
-def neighbor_list_fns(box: np.ndarray, r_list: float, capacity_multiplier: float):
+def cell_matrix(box: jax.Array) -> jax.Array:
+    """`[3, 3]` cell vectors (rows) of a `[3]` orthorhombic or `[3, 3]` box."""
+    return jnp.diag(box) if box.ndim == 1 else box
+
+
+def grid_fits(g: Grid, box: jax.Array) -> jax.Array:
+    """Whether the cells of `g` are still at least r_list wide in `box` (traceable) along
+    every direction with three or more cells (with fewer, all cells are searched)."""
+    h = cell_matrix(box)
+    volume = jnp.abs(jnp.linalg.det(h))
+    cross = jnp.stack([jnp.cross(h[(i + 1) % 3], h[(i + 2) % 3]) for i in range(3)])
+    widths = volume / jnp.linalg.norm(cross, axis=-1)
+    shape = np.asarray(g.shape)
+    edge = widths / jnp.asarray(shape, widths.dtype)
+    return jnp.all(jnp.where(jnp.asarray(shape >= 3), edge >= g.r_list, True))
+
+
+def neighbor_list_fns(
+    box: np.ndarray, r_list: float, capacity_multiplier: float, cell_margin: float = 0.0
+):
     """`partition.NeighborListFns` (allocate, update) for fractional coordinates in this
     box; `allocate` sizes cells and rows from the configuration times
-    `capacity_multiplier`."""
-    g = grid(box, r_list)
+    `capacity_multiplier`. `update(frac, nbrs, box=None)` takes another box of the same
+    shape (see the module docstring); `cell_margin` sizes the cells for boxes up to that
+    fraction narrower."""
+    g = grid(box, r_list, cell_margin)
     n_cells = g.neighbours.shape[0]
 
-    def update(frac, nbrs, **unused):
-        idx, count, fullest = _build(frac, g, nbrs.cell_list_capacity, nbrs.max_occupancy)
+    def update(frac, nbrs, box=None, **unused):
+        if box is None:
+            idx, count, fullest = _build(frac, g, nbrs.cell_list_capacity, nbrs.max_occupancy)
+            too_small = jnp.zeros((), bool)
+        else:
+            h = cell_matrix(jnp.asarray(box)).astype(frac.dtype)
+            idx, count, fullest = _build(frac, g, nbrs.cell_list_capacity, nbrs.max_occupancy, h)
+            too_small = ~grid_fits(g, h)
         # sticky, as in jax-md: an overflow at any rebuild of a chunk stays flagged
         error = nbrs.error.update(PEC.CELL_LIST_OVERFLOW, fullest > nbrs.cell_list_capacity)
         error = error.update(PEC.NEIGHBOR_LIST_OVERFLOW, jnp.max(count) > nbrs.max_occupancy)
+        error = error.update(PEC.CELL_SIZE_TOO_SMALL, too_small)
         return dataclasses.replace(nbrs, idx=idx, reference_position=frac, error=error)
 
     def allocate(frac, extra_capacity: int = 0, **unused):

@@ -36,10 +36,12 @@ potential's parameters change (as in a fit) and gradients include the initial fo
 **Frames.** Frame k holds the state after (k + 1)·stride steps (the start state is not
 repeated); `Trajectory.timestep` = stride·Δt.
 
-**NPT** is not provided: jax-md's NPT integrators (`npt_nose_hoover`) keep fractional
-positions and the box inside their own closure state and change the box every step, which
-would also require reallocating cell lists when the box shrinks; it does not fit the
-Cartesian-state/fixed-box design here cleanly and was left for later.
+**NPT**: `barostat=MonteCarloBarostat(pressure)` with a thermostatted integrator
+(`Langevin`, `NoseHooverChain`). The box then lives in the state (`state.barostat.box`, one
+per replica) and changes inside the jitted scan; neighbour lists are rebuilt in the
+current box, and a box that shrinks beyond the cells' margin is treated like an overflow
+(reallocated and the chunk redone). Every frame records its box. Gradient strategies do
+not support a barostat (the accept/reject step is not differentiable).
 """
 
 from __future__ import annotations
@@ -61,8 +63,9 @@ from observables._trajectory import Trajectory
 from observables._units import BOLTZMANN, to_internal
 
 from ..potentials._base import AbstractPotential, System, perpendicular_widths
+from ._barostat import MonteCarloBarostat, box_volume, min_width, molecule_centres
 from ._base import AbstractBackend, AbstractRecorder, Frame, MDState, Positions, Velocities
-from ._cell_list import neighbor_list_fns
+from ._cell_list import PEC, grid, grid_fits, neighbor_list_fns
 from ._integrators import AbstractIntegrator
 
 
@@ -108,15 +111,31 @@ def _box_key(box: np.ndarray) -> tuple:
 
 
 @functools.lru_cache(maxsize=32)
-def _neighbor_fns(box_key: tuple, r_list: float, capacity_multiplier: float, dtype_name: str):
+def _neighbor_fns(
+    box_key: tuple,
+    r_list: float,
+    capacity_multiplier: float,
+    dtype_name: str,
+    cell_margin: float = 0.0,
+):
     """Neighbour-list functions on fractional coordinates for one (concrete) cell
     (`_cell_list.neighbor_list_fns`; `dtype_name` keys the cache per precision)."""
     shape, flat = box_key
-    return neighbor_list_fns(np.asarray(flat).reshape(shape), r_list, capacity_multiplier)
+    return neighbor_list_fns(
+        np.asarray(flat).reshape(shape), r_list, capacity_multiplier, cell_margin
+    )
 
 
 #: update function of every list we allocated -> (box key, list radius) it was built for.
 _LIST_ORIGIN: dict = {}
+
+#: error bits after which a list is incomplete: row or cell overflow, cells too small
+_LIST_INVALID = int(PEC.NEIGHBOR_LIST_OVERFLOW | PEC.CELL_LIST_OVERFLOW | PEC.CELL_SIZE_TOO_SMALL)
+
+
+def _list_invalid(nbrs) -> Array:
+    """Whether any of the (batched) lists missed pairs (overflow or cells too small)."""
+    return jnp.any((nbrs.error.code & _LIST_INVALID) != 0)
 
 
 def _fractional(positions: jax.Array, box: jax.Array) -> jax.Array:
@@ -129,6 +148,16 @@ def _fractional(positions: jax.Array, box: jax.Array) -> jax.Array:
 @jax.jit
 def _update_list(frac, nbrs):
     return nbrs.update(frac)
+
+
+@jax.jit
+def _update_list_in(frac, nbrs, box):
+    return nbrs.update(frac, box=box)
+
+
+def _boxes(state: MDState):
+    """The replicas' current boxes under a barostat (host array), else `None`."""
+    return None if state.barostat is None else np.asarray(state.barostat.box)
 
 
 def _stack(trees):
@@ -145,7 +174,9 @@ class JaxMDBackend(AbstractBackend):
     - `chunk_steps`: steps per jitted chunk between host-side overflow checks (rounded to a
       multiple of `stride`);
     - `max_reallocations`: reallocations allowed within one chunk before giving up;
-    - `capacity_multiplier`: headroom of a (re)allocated neighbour list.
+    - `capacity_multiplier`: headroom of a (re)allocated neighbour list;
+    - `barostat`: a `MonteCarloBarostat` for NPT (needs a thermostatted integrator), or
+      `None` (fixed box).
     """
 
     integrator: AbstractIntegrator
@@ -153,6 +184,7 @@ class JaxMDBackend(AbstractBackend):
     chunk_steps: int = eqx.field(static=True)
     max_reallocations: int = eqx.field(static=True)
     capacity_multiplier: float = eqx.field(static=True)
+    barostat: MonteCarloBarostat | None = None
 
     def __init__(
         self,
@@ -162,6 +194,7 @@ class JaxMDBackend(AbstractBackend):
         chunk_steps: int = 1000,
         max_reallocations: int = 5,
         capacity_multiplier: float = 1.25,
+        barostat: MonteCarloBarostat | None = None,
     ):
         if not isinstance(integrator, AbstractIntegrator):
             raise TypeError(
@@ -177,15 +210,28 @@ class JaxMDBackend(AbstractBackend):
         self.capacity_multiplier = float(capacity_multiplier)
         if self.chunk_steps < 1 or self.capacity_multiplier < 1:
             raise ValueError("chunk_steps must be >= 1 and capacity_multiplier >= 1")
+        if barostat is not None:
+            if not isinstance(barostat, MonteCarloBarostat):
+                raise TypeError(
+                    f"barostat must be a MonteCarloBarostat, got {type(barostat).__name__}"
+                )
+            if integrator.temperature is None:
+                raise ValueError(
+                    f"a barostat needs a thermostatted integrator (Langevin or "
+                    f"NoseHooverChain) for its temperature; {type(integrator).__name__} is "
+                    "NVE. Run NPT with a thermostat, then NVE at the resulting box if needed."
+                )
+        self.barostat = barostat
 
     # ---------------------------------------------------------------- neighbour lists
     def _uses_neighbors(self, potential: AbstractPotential, system: System) -> bool:
         return potential.cutoff is not None and system.box is not None
 
-    def _check_cutoff(self, potential, system):
+    def _check_cutoff(self, potential, system, box=None):
         if potential.cutoff is None or system.box is None:
             return
-        widths = perpendicular_widths(np.asarray(system.box))
+        box = system.box if box is None else box
+        widths = perpendicular_widths(np.asarray(box))
         if potential.cutoff > 0.5 * widths.min():
             raise ValueError(
                 f"cutoff {potential.cutoff} nm exceeds half the smallest perpendicular width of "
@@ -194,15 +240,31 @@ class JaxMDBackend(AbstractBackend):
                 "(replicate the cell) or a shorter cutoff."
             )
 
-    def _allocate(self, potential, positions, system, at_least=None):
+    def _allocate(self, potential, positions, system, at_least=None, boxes=None, grid_boxes=None):
         """Neighbour list(s) for `[replica, atom, 3]` positions with one common capacity
-        (neighbour and cell-list capacities no smaller than those of `at_least`)."""
-        box = np.asarray(system.box)
+        (neighbour and cell-list capacities no smaller than those of `at_least`).
+        `boxes`: the replicas' current boxes under a barostat; the cells are sized, with the
+        barostat's margin, for the smallest of `grid_boxes` (default: of `boxes`)."""
+        if boxes is None:
+            box = np.asarray(system.box)
+            margin = 0.0
+        else:
+            boxes = np.asarray(boxes)
+            sizing = boxes if grid_boxes is None else np.asarray(grid_boxes)
+            box = sizing[int(np.argmin(np.asarray(box_volume(jnp.asarray(sizing)))))]
+            margin = self.barostat.cell_margin
         r_list = float(potential.cutoff) + self.skin
         fns = _neighbor_fns(
-            _box_key(box), r_list, self.capacity_multiplier, jnp.dtype(positions.dtype).name
+            _box_key(box),
+            r_list,
+            self.capacity_multiplier,
+            jnp.dtype(positions.dtype).name,
+            margin,
         )
-        frac = _fractional(positions, jnp.asarray(box))
+        if boxes is None:
+            frac = _fractional(positions, jnp.asarray(box))
+        else:
+            frac = jax.vmap(_fractional)(positions, jnp.asarray(boxes))
         with _jaxmd_context():
             lists = [fns.allocate(frac[r]) for r in range(len(frac))]
         if at_least is not None:
@@ -211,17 +273,24 @@ class JaxMDBackend(AbstractBackend):
         caps = [n.cell_list_capacity for n in lists if n.cell_list_capacity is not None]
         cl_cap = max(caps) if caps else None
         template = dataclasses.replace(lists[0], max_occupancy=cap, cell_list_capacity=cl_cap)
-        _LIST_ORIGIN[template.update_fn] = (_box_key(box), r_list)
+        _LIST_ORIGIN[template.update_fn] = (_box_key(box), r_list, grid(box, r_list, margin))
         with _jaxmd_context():
-            return _stack([_update_list(frac[r], template) for r in range(len(frac))])
+            if boxes is None:
+                return _stack([_update_list(frac[r], template) for r in range(len(frac))])
+            return _stack(
+                [
+                    _update_list_in(frac[r], template, jnp.asarray(boxes[r]))
+                    for r in range(len(frac))
+                ]
+            )
 
-    def _grown_template(self, potential, system, old, failed_positions):
+    def _grown_template(self, potential, system, old, failed_positions, boxes=None):
         """Capacity for a list that overflowed: allocated from the post-overflow positions
         (the configuration that did not fit, `[replica, atom, 3]`) and at least
         (`capacity_multiplier` + 0.25) × the old capacity, so a system that keeps compressing
         is caught up with geometrically. `old` is the overflowed list, batched or not (only
         its capacities are read); returns a template for `_allocate(..., at_least=...)`."""
-        grown = _first(self._allocate(potential, failed_positions, system))
+        grown = _first(self._allocate(potential, failed_positions, system, boxes=boxes))
         grow = self.capacity_multiplier + 0.25
         cl_caps = [c for c in (grown.cell_list_capacity, old.cell_list_capacity) if c]
         return dataclasses.replace(
@@ -232,11 +301,17 @@ class JaxMDBackend(AbstractBackend):
             cell_list_capacity=int(np.ceil(max(cl_caps) * grow)) if cl_caps else None,
         )
 
-    def _list_matches(self, potential, system, nbrs) -> bool:
-        """Was `nbrs` built for this box and cutoff + skin? (a stale list is rebuilt)"""
+    def _list_matches(self, potential, system, nbrs, boxes=None) -> bool:
+        """Was `nbrs` built for this box and cutoff + skin? (a stale list is rebuilt).
+        Under a barostat (`boxes`, per replica): for this cutoff + skin, with cells that
+        still fit every replica's box."""
         origin = _LIST_ORIGIN.get(nbrs.update_fn)
-        wanted = (_box_key(np.asarray(system.box)), float(potential.cutoff) + self.skin)
-        return origin == wanted
+        r_list = float(potential.cutoff) + self.skin
+        if origin is None or origin[1] != r_list:
+            return False
+        if boxes is None:
+            return origin[0] == _box_key(np.asarray(system.box))
+        return all(bool(grid_fits(origin[2], jnp.asarray(b))) for b in np.asarray(boxes))
 
     def _ensure_list(self, potential, system, state, allocate=None):
         """`state` (batched) with a neighbour list built for this box and cutoff + skin: a
@@ -244,10 +319,16 @@ class JaxMDBackend(AbstractBackend):
         forces recomputed."""
         if not self._uses_neighbors(potential, system):
             return state
-        if state.neighbors is not None and self._list_matches(potential, system, state.neighbors):
+        boxes = _boxes(state)
+        if state.neighbors is not None and self._list_matches(
+            potential, system, state.neighbors, boxes
+        ):
             return state
         allocate = self._allocate if allocate is None else allocate
-        nbrs = allocate(potential, state.positions, system)
+        if boxes is None:
+            nbrs = allocate(potential, state.positions, system)
+        else:
+            nbrs = allocate(potential, state.positions, system, boxes=boxes)
         state = eqx.tree_at(lambda s: s.neighbors, state, nbrs, is_leaf=lambda x: x is None)
         return _refresh_jit(potential, system, state, self.skin, True)
 
@@ -282,6 +363,7 @@ class JaxMDBackend(AbstractBackend):
                 n_frames,
                 stride,
                 self.skin,
+                barostat=self.barostat,
             )
             overflow, finite = _health(new)
             if not bool(overflow):
@@ -294,8 +376,27 @@ class JaxMDBackend(AbstractBackend):
                     "max_reallocations / capacity_multiplier."
                 )
             old = start.neighbors
-            grown = self._grown_template(potential, system, old, gather(new.positions))
-            fresh = allocate(potential, start.positions, system, at_least=grown)
+            if start.barostat is None:
+                grown = self._grown_template(potential, system, old, gather(new.positions))
+                fresh = allocate(potential, start.positions, system, at_least=grown)
+            else:  # cells sized for the smallest box seen (failed or start)
+                boxes = np.concatenate([gather(new.barostat.box), gather(start.barostat.box)])
+                positions = gather(new.positions)
+                grown = self._grown_template(
+                    potential,
+                    system,
+                    old,
+                    np.concatenate([positions, gather(start.positions)]),
+                    boxes=boxes,
+                )
+                fresh = allocate(
+                    potential,
+                    start.positions,
+                    system,
+                    at_least=grown,
+                    boxes=_boxes(start),
+                    grid_boxes=boxes,
+                )
             _log.info(
                 "%s: neighbour list overflow from step %d: capacity %d -> %d, redoing it",
                 what,
@@ -335,6 +436,7 @@ class JaxMDBackend(AbstractBackend):
         done = 0
         while done < n_steps:
             n_chunk = min(chunk, n_steps - done)
+            start = st
             st, frames = self._checked_chunk(
                 potential,
                 system,
@@ -346,9 +448,13 @@ class JaxMDBackend(AbstractBackend):
                 allocate=allocate,
                 gather=gather,
             )
+            if self.barostat is not None:
+                st = eqx.tree_at(
+                    lambda s: s.barostat, st, self.barostat.adapted(st.barostat, start.barostat)
+                )
             recorded.append(frames)
             done += n_chunk
-        fields = [r.field for r in record]
+        fields = [r.field for r in record] + (["box"] if self.barostat is not None else [])
         return st, {f: jnp.concatenate([c[f] for c in recorded], axis=0) for f in fields}
 
     # ------------------------------------------------------------------------- init
@@ -400,8 +506,15 @@ class JaxMDBackend(AbstractBackend):
             vel_b = jnp.zeros_like(pos_b)
         if not bool(jnp.all(jnp.isfinite(vel_b))):
             raise ValueError("velocities contain non-finite values")
+        barostat, boxes = None, None
+        if self.barostat is not None:
+            if system.box is None:
+                raise ValueError("a barostat needs a periodic system (system.box is None)")
+            self.barostat.molecular(system)  # raises for molecular scaling without topology
+            barostat = self.barostat.init_state(system.box, pos_b.shape[0], dtype)
+            boxes = np.asarray(barostat.box)
         nbrs = (
-            self._allocate(potential, pos_b, system)
+            self._allocate(potential, pos_b, system, boxes=boxes)
             if self._uses_neighbors(potential, system)
             else None
         )
@@ -409,7 +522,7 @@ class JaxMDBackend(AbstractBackend):
             wanted = min(int(neighbor_capacity), system.n_atoms - 1)
             if _first(nbrs).max_occupancy < wanted:
                 template = dataclasses.replace(_first(nbrs), max_occupancy=wanted)
-                nbrs = self._allocate(potential, pos_b, system, at_least=template)
+                nbrs = self._allocate(potential, pos_b, system, at_least=template, boxes=boxes)
         n_dof = 3 * system.n_atoms - 3
         state = MDState(
             positions=pos_b,
@@ -420,6 +533,7 @@ class JaxMDBackend(AbstractBackend):
             neighbors=nbrs,
             reference_positions=pos_b,
             step=jnp.zeros((), jnp.int32),
+            barostat=barostat,
         )
         state = _refresh_jit(potential, system, state, self.skin, True)
         return state if batched else _unbatch(state)
@@ -447,11 +561,30 @@ class JaxMDBackend(AbstractBackend):
         record, fields, n_steps, stride = _sample_arguments(record, n_steps, stride)
         self._check_cutoff(potential, system)
         batched = state.batched
-        st, signals = self._sample_chunks(
-            potential, system, state if batched else _batch(state), key, record, n_steps, stride
-        )
+        state = self._with_barostat_state(system, state if batched else _batch(state))
+        st, signals = self._sample_chunks(potential, system, state, key, record, n_steps, stride)
         traj = self._trajectory(signals, system, stride, batched)
         return traj, (st if batched else _unbatch(st))
+
+    def _with_barostat_state(self, system, state: MDState) -> MDState:
+        """A batched state checked against this backend's barostat: a fixed-box state gets
+        a fresh `BarostatState` at `system.box`; an NPT state needs a barostat."""
+        if self.barostat is None and state.barostat is not None:
+            raise ValueError(
+                "this state comes from an NPT run (state.barostat is set) but the backend has "
+                "no barostat. To continue at the final box: system = eqx.tree_at(lambda s: "
+                "s.box, system, state.barostat.box[0]) (for replica 0), then backend.init(...) "
+                "with state.positions and state.velocities."
+            )
+        if self.barostat is not None and state.barostat is None:
+            if system.box is None:
+                raise ValueError("a barostat needs a periodic system (system.box is None)")
+            self.barostat.molecular(system)
+            bs = self.barostat.init_state(
+                system.box, state.positions.shape[0], state.positions.dtype
+            )
+            state = eqx.tree_at(lambda s: s.barostat, state, bs, is_leaf=lambda x: x is None)
+        return state
 
     def run(
         self,
@@ -494,7 +627,7 @@ class JaxMDBackend(AbstractBackend):
                 f"checkpoint_blocks must be positive frame counts, got {checkpoint_blocks}"
             )
         batched = state.batched
-        st = state if batched else _batch(state)
+        st = self._with_barostat_state(system, state if batched else _batch(state))
         new, frames = _run_chunk(
             self.integrator,
             potential,
@@ -506,11 +639,12 @@ class JaxMDBackend(AbstractBackend):
             stride,
             self.skin,
             checkpoint_blocks,
+            barostat=self.barostat,
         )
         if new.neighbors is None:
             overflowed = jnp.zeros((), bool)
         else:
-            overflowed = jnp.any(new.neighbors.did_buffer_overflow != 0)
+            overflowed = _list_invalid(new.neighbors)
         traj = self._trajectory(frames, system, stride, batched)
         return traj, (new if batched else _unbatch(new)), overflowed
 
@@ -523,7 +657,7 @@ class JaxMDBackend(AbstractBackend):
             positions = sig.pop("positions")
             return Trajectory.from_internal(
                 positions,
-                box=system.box,
+                box=sig.pop("box", system.box),
                 timestep=jnp.asarray(dt, positions.dtype),
                 masses=system.masses,
                 species=system.species,
@@ -544,7 +678,7 @@ def _health(state: MDState) -> tuple[Array, Array]:
     if state.neighbors is None:
         overflow = jnp.zeros((), bool)
     else:
-        overflow = jnp.any(state.neighbors.did_buffer_overflow != 0)
+        overflow = _list_invalid(state.neighbors)
     finite = jnp.all(jnp.isfinite(state.positions)) & jnp.all(jnp.isfinite(state.velocities))
     return overflow, finite
 
@@ -584,45 +718,67 @@ def _map_state(state: MDState, f) -> MDState:
 
 
 # --------------------------------------------------------------------- jitted kernels
-def _rebuilt_lists(positions, nbrs, box):
-    """The batched lists `nbrs` rebuilt at batched positions `[replica, atom, 3]`."""
-    frac = _fractional(positions, box)
+def _rebuilt_lists(positions, nbrs, box, boxes=None):
+    """The batched lists `nbrs` rebuilt at batched positions `[replica, atom, 3]`, in `box`
+    or, under a barostat, in each replica's own box (`boxes`)."""
     with _jaxmd_context():
-        return jax.vmap(lambda s, n: n.update(s))(frac, nbrs)
+        if boxes is None:
+            frac = _fractional(positions, box)
+            return jax.vmap(lambda s, n: n.update(s))(frac, nbrs)
+        return jax.vmap(lambda p, n, b: n.update(_fractional(p, b), box=b))(positions, nbrs, boxes)
 
 
-def _checked_lists(positions, nbrs, ref, box, skin: float, force=False):
+def _checked_lists(positions, nbrs, ref, box, skin: float, force=False, boxes=None):
     """`(nbrs, ref)`: the batched lists `nbrs` (built at `ref`), rebuilt at `positions`
     when any atom of any replica moved more than skin/2 since `ref`, or when `force`. The
-    one rebuild rule of the forward run, the adjoint's backward pass and the recorders."""
+    one rebuild rule of the forward run, the adjoint's backward pass and the recorders.
+    `boxes`: per-replica boxes under a barostat."""
     if nbrs is None:
         return nbrs, ref
     if force:
-        return _rebuilt_lists(positions, nbrs, box), positions
+        return _rebuilt_lists(positions, nbrs, box, boxes), positions
     moved = jnp.sum((positions - ref) ** 2, axis=-1)
     need = jnp.max(moved) > (0.5 * skin) ** 2
     return jax.lax.cond(
         need,
-        lambda a: (_rebuilt_lists(a[0], a[1], box), a[0]),
+        lambda a: (_rebuilt_lists(a[0], a[1], box, boxes), a[0]),
         lambda a: (a[1], a[2]),
         (positions, nbrs, ref),
     )
 
 
+def _in_box(system: System, box) -> System:
+    """`system` with another box (a replica's current box under a barostat)."""
+    return system if box is None else eqx.tree_at(lambda s: s.box, system, box)
+
+
 def _refresh(potential, system, state: MDState, skin: float, force_rebuild=False) -> MDState:
     """Energies and forces at `state.positions` (batched), rebuilding the neighbour list when
-    any atom of any replica moved more than skin/2 since the last rebuild."""
+    any atom of any replica moved more than skin/2 since the last rebuild. Under a
+    barostat each replica is evaluated in its own box (`state.barostat.box`)."""
+    boxes = None if state.barostat is None else state.barostat.box
     nbrs, ref = _checked_lists(
-        state.positions, state.neighbors, state.reference_positions, system.box, skin, force_rebuild
+        state.positions,
+        state.neighbors,
+        state.reference_positions,
+        system.box,
+        skin,
+        force_rebuild,
+        boxes,
     )
 
-    def one(pos, nb):
-        return jax.value_and_grad(potential.energy)(pos, system, nb)
+    def one(pos, nb, box):
+        return jax.value_and_grad(potential.energy)(pos, _in_box(system, box), nb)
 
-    if nbrs is None:
-        energy, grad = jax.vmap(lambda p: one(p, None))(state.positions)
+    if boxes is None:
+        if nbrs is None:
+            energy, grad = jax.vmap(lambda p: one(p, None, None))(state.positions)
+        else:
+            energy, grad = jax.vmap(lambda p, nb: one(p, nb, None))(state.positions, nbrs)
+    elif nbrs is None:
+        energy, grad = jax.vmap(lambda p, b: one(p, None, b))(state.positions, boxes)
     else:
-        energy, grad = jax.vmap(one)(state.positions, nbrs)
+        energy, grad = jax.vmap(one)(state.positions, nbrs, boxes)
     return eqx.tree_at(
         lambda s: (s.potential_energy, s.forces, s.neighbors, s.reference_positions),
         state,
@@ -656,9 +812,75 @@ def _scan_blocks(body, carry, length: int, blocks: tuple[int, ...]):
     return carry, ys
 
 
+def _volume_move(barostat, integrator, potential, system, state, key, skin):
+    """One Monte Carlo volume move of every replica (`_barostat` module docstring)."""
+    bs = state.barostat
+    pos = state.positions
+    dtype = pos.dtype
+    n_rep = pos.shape[0]
+    k_move, k_accept = jax.random.split(key)
+    log_ratio = jax.random.uniform(k_move, (n_rep,), dtype, -1.0, 1.0) * bs.log_step
+    scale = jnp.exp(log_ratio / 3)
+    box_scale = scale.reshape((n_rep,) + (1,) * (bs.box.ndim - 1))
+    new_box = bs.box * box_scale
+    if barostat.molecular(system):
+        centres, n_units = jax.vmap(lambda p, b: molecule_centres(p, system, b))(pos, bs.box)
+        new_pos = pos + (scale - 1)[:, None, None] * centres
+    else:
+        new_pos = pos * scale[:, None, None]
+        n_units = jnp.full((n_rep,), pos.shape[-2])
+    trial = eqx.tree_at(
+        lambda s: (s.positions, s.barostat.box), state, (new_pos, new_box.astype(bs.box.dtype))
+    )
+    trial = _refresh(potential, system, trial, skin, True)
+    kt = BOLTZMANN * integrator.temperature
+    volume, new_volume = box_volume(bs.box), box_volume(new_box)
+    exponent = (
+        -(
+            trial.potential_energy
+            - state.potential_energy
+            + barostat.pressure * (new_volume - volume)
+        )
+        / kt
+        + (n_units + 1).astype(dtype) * log_ratio
+    )
+    accept = jnp.log(jax.random.uniform(k_accept, (n_rep,), dtype)) < exponent
+    if potential.cutoff is not None:  # the minimum image needs r_c <= half the width
+        widths = jax.vmap(min_width)(new_box)
+        accept = accept & (widths >= 2 * potential.cutoff)
+
+    def pick(new, old):
+        if not isinstance(new, jax.Array) or new.ndim == 0 or new.shape[0] != n_rep:
+            return old
+        return jnp.where(accept.reshape((n_rep,) + (1,) * (new.ndim - 1)), new, old)
+
+    step = state.step
+    chosen = jax.tree.map(pick, trial, state)
+    chosen = eqx.tree_at(lambda s: s.step, chosen, step)
+    if state.neighbors is not None:  # a trial list that missed pairs invalidates the chunk
+        code = chosen.neighbors.error.code | trial.neighbors.error.code
+        chosen = eqx.tree_at(lambda s: s.neighbors.error.code, chosen, code)
+    stats = chosen.barostat
+    return eqx.tree_at(
+        lambda s: (s.barostat.attempted, s.barostat.accepted),
+        chosen,
+        (stats.attempted + 1, stats.accepted + accept.astype(stats.accepted.dtype)),
+    )
+
+
 @eqx.filter_jit
 def _run_chunk(
-    integrator, potential, system, state, key, record, n_frames, stride, skin, checkpoint_blocks=()
+    integrator,
+    potential,
+    system,
+    state,
+    key,
+    record,
+    n_frames,
+    stride,
+    skin,
+    checkpoint_blocks=(),
+    barostat=None,
 ):
     refresh = functools.partial(_refresh, potential, system, skin=skin)
     masses = system.masses
@@ -669,24 +891,37 @@ def _run_chunk(
 
     def one_step(st, _):
         k = jax.random.fold_in(key, st.step)
-        st = integrator.step(st, refresh, masses, k)
+        if barostat is None:
+            st = integrator.step(st, refresh, masses, k)
+        else:
+            k, k_volume = jax.random.split(k)
+            st = integrator.step(st, refresh, masses, k)
+            st = jax.lax.cond(
+                (st.step + 1) % barostat.frequency == 0,
+                lambda s: _volume_move(barostat, integrator, potential, system, s, k_volume, skin),
+                lambda s: s,
+                st,
+            )
         return eqx.tree_at(lambda s: s.step, st, st.step + 1), None
 
     def one_frame(st, _):
         st, _ = jax.lax.scan(one_step, st, None, length=stride)
 
-        def rec(pos, vel, frc, epot, nb):
-            frame = Frame(pos, vel, frc, epot, nb, system)
+        def rec(pos, vel, frc, epot, nb, box):
+            frame = Frame(pos, vel, frc, epot, nb, _in_box(system, box))
             return {r.field: r(frame, potential) for r in record}
 
+        boxes = None if st.barostat is None else st.barostat.box
         if st.neighbors is None:
-            out = jax.vmap(lambda p, v, f, e: rec(p, v, f, e, None))(
-                st.positions, st.velocities, st.forces, st.potential_energy
+            out = jax.vmap(lambda p, v, f, e, b: rec(p, v, f, e, None, b))(
+                st.positions, st.velocities, st.forces, st.potential_energy, boxes
             )
         else:
             out = jax.vmap(rec)(
-                st.positions, st.velocities, st.forces, st.potential_energy, st.neighbors
+                st.positions, st.velocities, st.forces, st.potential_energy, st.neighbors, boxes
             )
+        if boxes is not None:
+            out["box"] = boxes
         return st, out
 
     if not checkpoint_blocks:

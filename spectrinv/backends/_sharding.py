@@ -127,6 +127,11 @@ class ShardedBackend(AbstractBackend):
                 "ShardedBackend wraps a JaxMDBackend (e.g. ShardedBackend(JaxMDBackend("
                 f"VelocityVerlet(Quantity(2, 'fs'))))), got {type(backend).__name__}"
             )
+        if backend.barostat is not None:
+            raise NotImplementedError(
+                "ShardedBackend does not run a barostat (NPT) yet: its list reallocation "
+                "assumes one fixed box. Run NPT replicas with JaxMDBackend (batched state)."
+            )
         self.backend = backend
         self.mesh = replica_mesh(devices)
 

@@ -25,7 +25,14 @@ from ..backends._jaxmd import (
     _checked_lists,
     _unbatch,
 )
-from ._base import AbstractGradient, GradientError, GradientResult, Objective, check_gradient
+from ._base import (
+    AbstractGradient,
+    GradientError,
+    GradientResult,
+    Objective,
+    check_gradient,
+    require_fixed_box,
+)
 
 __all__ = ["Adjoint", "ReconstructionError"]
 
@@ -203,6 +210,7 @@ class Adjoint(AbstractGradient):
                 f"Adjoint needs a JaxMDBackend (a differentiable, time-reversible engine), got "
                 f"{type(backend).__name__}; use Reweighting for sampling-only backends"
             )
+        require_fixed_box(backend, "Adjoint")
         if not isinstance(backend.integrator, VelocityVerlet):
             raise TypeError(
                 f"Adjoint needs JaxMDBackend(VelocityVerlet(...)) (time-reversible NVE), got "

@@ -181,6 +181,16 @@ def check_gradient(loss: Any, grad: Any, *, what: str, explode_norm: float = 1e8
     return norm
 
 
+def require_fixed_box(backend: Any, strategy: str) -> None:
+    """Gradient strategies need a fixed box: a barostat's accept/reject step has no
+    derivative, and NPT reweighting would need the PV term."""
+    if getattr(backend, "barostat", None) is not None:
+        raise ValueError(
+            f"{strategy} does not support a barostat (NPT): run NPT to find the box, then "
+            "fit at that fixed box (JaxMDBackend without barostat, System with the new box)."
+        )
+
+
 def backend_temperature(backend: Any) -> float:
     """The thermostat temperature (K) of a backend's integrator; error if it has none."""
     t = getattr(getattr(backend, "integrator", None), "temperature", None)

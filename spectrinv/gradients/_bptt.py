@@ -37,7 +37,14 @@ import jax
 import numpy as np
 
 from ..backends._jaxmd import JaxMDBackend, NeighborListOverflowError, _refresh_jit
-from ._base import AbstractGradient, GradientResult, Objective, check_gradient, tree_mean
+from ._base import (
+    AbstractGradient,
+    GradientResult,
+    Objective,
+    check_gradient,
+    require_fixed_box,
+    tree_mean,
+)
 
 __all__ = [
     "AbstractCheckpoint",
@@ -132,6 +139,7 @@ def _require_jaxmd(backend: Any, strategy: str) -> None:
             f"{type(backend).__name__}. Sampling-only backends (e.g. OpenMMBackend) can only be "
             "used with gradients.Reweighting (time-independent observables)."
         )
+    require_fixed_box(backend, strategy)
 
 
 def _check_steps(n_steps: Any, stride: Any, what: str) -> tuple[int, int]:

@@ -94,7 +94,14 @@ from observables._units import BOLTZMANN, Quantity, to_internal
 from ..backends._base import Positions
 from ..backends._jaxmd import _box_key, _fractional, _jaxmd_context, _neighbor_fns
 from ..potentials._base import perpendicular_widths
-from ._base import AbstractGradient, GradientResult, Objective, backend_temperature, check_gradient
+from ._base import (
+    AbstractGradient,
+    GradientResult,
+    Objective,
+    backend_temperature,
+    check_gradient,
+    require_fixed_box,
+)
 
 __all__ = ["Reweighting", "ReweightingCache"]
 
@@ -341,6 +348,7 @@ class Reweighting(AbstractGradient):
         key: Any,
         cache: Any = None,
     ) -> GradientResult:
+        require_fixed_box(backend, "Reweighting")
         _check_objective(objective)
         integrator = getattr(backend, "integrator", None)
         if getattr(integrator, "ensemble", "NVT") != "NVT":
