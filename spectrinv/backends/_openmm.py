@@ -18,6 +18,14 @@ frames equal `JaxMDBackend`'s to round-off (tested); for the thermostatted integ
 recorded velocities are OpenMM's (half-step) ones. Not differentiable: use it with
 reweighting gradients. Runs in float64 internally (Reference platform) or OpenMM's
 platform precision (`CPU`: mixed single/double); the returned arrays are float64.
+
+NPT: `barostat=MonteCarloBarostat(...)` adds OpenMM's own `MonteCarloBarostat` (isotropic
+Monte Carlo volume moves every `frequency` steps at the barostat's pressure and the
+thermostat's temperature; OpenMM proposes steps uniform in V and tunes them itself, so
+`volume_step` and `adapt` are not used). Only atomic scaling is available here (the
+supported potentials have no bonds). Frames then carry their box and the final state's
+`barostat.box` is the box to continue from; OpenMM does not report move statistics, so
+`attempted`/`accepted` stay 0.
 """
 
 from __future__ import annotations
@@ -30,10 +38,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from observables._trajectory import Trajectory
-from observables._units import to_internal
+from observables._units import Quantity, to_internal
 
 from ..potentials._base import AbstractPotential, System, perpendicular_widths
 from ..potentials._pair import ForceShifted, LennardJones, LorentzBerthelot, Shifted, Truncated
+from ._barostat import BarostatState, MonteCarloBarostat
 from ._base import AbstractBackend, MDState, Positions, Velocities
 from ._integrators import AbstractIntegrator, Langevin, NoseHooverChain, VelocityVerlet
 from ._jaxmd import maxwell_boltzmann
@@ -57,19 +66,42 @@ class OpenMMBackend(AbstractBackend):
     **Arguments:** `integrator` (the same integrator objects as `JaxMDBackend`),
     `platform` (`"CPU"`, `"Reference"`, `"CUDA"`, `"OpenCL"`), `properties` (platform
     properties, e.g. `{"Threads": "2"}` or `{"Precision": "double"}` on CUDA).
-    Only positions and velocities can be recorded.
+    Only positions and velocities can be recorded. `barostat`: a `MonteCarloBarostat`
+    (atomic scaling) for NPT with a thermostatted integrator (module docstring).
     """
 
     integrator: AbstractIntegrator
     platform: str = eqx.field(static=True)
     properties: tuple[tuple[str, str], ...] = eqx.field(static=True)
+    barostat: MonteCarloBarostat | None = None
 
-    def __init__(self, integrator: AbstractIntegrator, platform: str = "CPU", properties=None):
+    def __init__(
+        self,
+        integrator: AbstractIntegrator,
+        platform: str = "CPU",
+        properties=None,
+        barostat: MonteCarloBarostat | None = None,
+    ):
         if not isinstance(integrator, AbstractIntegrator):
             raise TypeError(f"integrator must be an AbstractIntegrator, got {integrator!r}")
         self.integrator = integrator
         self.platform = str(platform)
         self.properties = tuple(sorted((properties or {}).items()))
+        if barostat is not None:
+            if not isinstance(barostat, MonteCarloBarostat):
+                raise TypeError(
+                    f"barostat must be a MonteCarloBarostat, got {type(barostat).__name__}"
+                )
+            if integrator.temperature is None:
+                raise ValueError(
+                    "a barostat needs a thermostatted integrator (Langevin or NoseHooverChain)"
+                )
+            if barostat.scaling == "molecular":
+                raise NotImplementedError(
+                    "OpenMMBackend's barostat scales atoms (its potentials have no bonds); "
+                    "use MonteCarloBarostat(..., scaling='atomic')"
+                )
+        self.barostat = barostat
 
     # ------------------------------------------------------------------ system building
     def _system(self, potential: AbstractPotential, system: System):
@@ -137,6 +169,15 @@ class OpenMMBackend(AbstractBackend):
         force.setUseSwitchingFunction(False)
         force.setUseLongRangeCorrection(False)
         sys_.addForce(force)
+        if self.barostat is not None:
+            bar = float(to_internal(Quantity(1.0, "bar"), "pressure", "bar"))
+            sys_.addForce(
+                mm.MonteCarloBarostat(
+                    self.barostat.pressure / bar,
+                    self.integrator.temperature,
+                    self.barostat.frequency,
+                )
+            )
         return sys_
 
     def _integrator(self, seed: int):
@@ -157,9 +198,11 @@ class OpenMMBackend(AbstractBackend):
     def _context(self, potential, system, seed=1):
         mm = _openmm()
         platform = mm.Platform.getPlatformByName(self.platform)
-        return mm.Context(
-            self._system(potential, system), self._integrator(seed), platform, dict(self.properties)
-        )
+        sys_ = self._system(potential, system)
+        for i in range(sys_.getNumForces()):
+            if isinstance(sys_.getForce(i), mm.MonteCarloBarostat):
+                sys_.getForce(i).setRandomNumberSeed(seed)
+        return mm.Context(sys_, self._integrator(seed), platform, dict(self.properties))
 
     # ------------------------------------------------------------------------- public
     def energy_and_forces(
@@ -195,7 +238,13 @@ class OpenMMBackend(AbstractBackend):
         else:
             vel = np.zeros_like(pos)
         energy, forces = self.energy_and_forces(potential, system, pos)
-        return _state(pos, vel, forces, energy, 0)
+        state = _state(pos, vel, forces, energy, 0)
+        if self.barostat is not None:
+            box = np.asarray(system.box, dtype=float)
+            state = eqx.tree_at(
+                lambda s: s.barostat, state, _barostat_state(box), is_leaf=lambda x: x is None
+            )
+        return state
 
     def sample(self, potential, system, state, key, n_steps, *, stride=1, record=None):
         """Run OpenMM for `n_steps`, recording positions (unwrapped) and velocities every
@@ -209,6 +258,14 @@ class OpenMMBackend(AbstractBackend):
         if stride < 1 or n_steps % stride or n_steps < stride:
             raise ValueError(f"n_steps ({n_steps}) must be a positive multiple of stride")
         seed = int(jax.random.randint(key, (), 1, 2**31 - 1))
+        if state.barostat is not None:
+            if self.barostat is None:
+                raise ValueError(
+                    "this state comes from an NPT run (state.barostat is set) but the backend "
+                    "has no barostat; build a System with state.barostat.box to continue at "
+                    "fixed volume"
+                )
+            system = eqx.tree_at(lambda s: s.box, system, jnp.asarray(state.barostat.box))
         ctx = self._context(potential, system, seed)
         ctx.setPositions(np.asarray(state.positions, dtype=float))
         ctx.setVelocities(np.asarray(state.velocities, dtype=float))
@@ -218,11 +275,13 @@ class OpenMMBackend(AbstractBackend):
         # v(t) = v_reported + (Δt/2) F(t)/m, which makes the frames identical to JaxMDBackend.
         sync = isinstance(self.integrator, VelocityVerlet)
         half_kick = 0.5 * self.integrator.timestep / np.asarray(system.masses, float)[:, None]
-        pos, vel = [], []
+        pos, vel, boxes = [], [], []
         for _ in range(n_steps // stride):
             integ.step(stride)
             st = ctx.getState(getPositions=True, getVelocities=True, getForces=sync)
             pos.append(np.asarray(st.getPositions(asNumpy=True)._value))
+            if self.barostat is not None:
+                boxes.append(_box_like(st, np.asarray(system.box)))
             v = np.asarray(st.getVelocities(asNumpy=True)._value)
             if sync:
                 v = v + half_kick * np.asarray(st.getForces(asNumpy=True)._value)
@@ -231,10 +290,17 @@ class OpenMMBackend(AbstractBackend):
         energy = st.getPotentialEnergy().value_in_unit(st.getPotentialEnergy().unit)
         forces = np.asarray(st.getForces(asNumpy=True)._value)
         final = _state(pos[-1], vel[-1], forces, float(energy), int(state.step) + n_steps)
+        if boxes:
+            final = eqx.tree_at(
+                lambda s: s.barostat,
+                final,
+                _barostat_state(boxes[-1]),
+                is_leaf=lambda x: x is None,
+            )
         extra = {"velocities": jnp.asarray(np.stack(vel))} if "velocities" in fields else {}
         traj = Trajectory.from_internal(
             jnp.asarray(np.stack(pos)),
-            box=system.box,
+            box=jnp.asarray(np.stack(boxes)) if boxes else system.box,
             timestep=jnp.asarray(self.integrator.timestep * stride),
             masses=system.masses,
             species=system.species,
@@ -243,6 +309,21 @@ class OpenMMBackend(AbstractBackend):
             **extra,
         )
         return traj, final
+
+
+def _box_like(st, like: np.ndarray) -> np.ndarray:
+    """The OpenMM state's box in the shape of `like` (`[3]` edges or `[3, 3]` rows)."""
+    h = np.asarray(st.getPeriodicBoxVectors(asNumpy=True)._value, dtype=float)
+    return np.diag(h).copy() if like.ndim == 1 else h
+
+
+def _barostat_state(box: np.ndarray) -> BarostatState:
+    return BarostatState(
+        box=jnp.asarray(box),
+        log_step=jnp.asarray(np.nan),
+        attempted=jnp.zeros((), jnp.int32),
+        accepted=jnp.zeros((), jnp.int32),
+    )
 
 
 def _np_matrix(potential, name: str) -> np.ndarray:
