@@ -161,6 +161,10 @@ def test_openmm_samples_the_same_npt_volume(jaxmd_lj_npt):
     ours = volumes(jaxmd_lj_npt[0])
     theirs = volumes(lj_liquid_npt(OpenMMBackend, properties={"Threads": "1"})[0])
     combined = np.hypot(block_sem(ours), block_sem(theirs))
+    print(
+        f"NPT volume: jax-md {ours.mean():.3f} +- {block_sem(ours):.3f}, OpenMM "
+        f"{theirs.mean():.3f} +- {block_sem(theirs):.3f} nm3"
+    )
     assert combined < 0.01 * ours.mean()  # resolves a 1 % density difference
     assert abs(ours.mean() - theirs.mean()) < 4 * combined, (ours.mean(), theirs.mean())
 
