@@ -227,11 +227,10 @@ class JaxMDBackend(AbstractBackend):
     def _uses_neighbors(self, potential: AbstractPotential, system: System) -> bool:
         return potential.cutoff is not None and system.box is not None
 
-    def _check_cutoff(self, potential, system, box=None):
+    def _check_cutoff(self, potential, system):
         if potential.cutoff is None or system.box is None:
             return
-        box = system.box if box is None else box
-        widths = perpendicular_widths(np.asarray(box))
+        widths = perpendicular_widths(np.asarray(system.box))
         if potential.cutoff > 0.5 * widths.min():
             raise ValueError(
                 f"cutoff {potential.cutoff} nm exceeds half the smallest perpendicular width of "
