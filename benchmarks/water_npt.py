@@ -102,8 +102,12 @@ def main(args=ARGS):
     traj, state = npt.sample(model, system, state, k_npt, n_npt, stride=stride)
     wall = time.time() - t0
     box = np.asarray(traj.box, float)
-    density = n * MASS_WATER / (np.prod(box, -1) * G_CM3_TO_DA_NM3)
-    keep = density[int(round(args.discard / PS_PER_FRAME)) :]
+    volume = np.prod(box, -1)
+    density = n * MASS_WATER / (volume * G_CM3_TO_DA_NM3)
+    start = int(round(args.discard / PS_PER_FRAME))
+    keep, v = density[start:], volume[start:]
+    kt_joule = 1.380649e-23 * args.temperature
+    kappa = v.var() * 1e-27 / (kt_joule * v.mean()) * 1e5  # 1/bar
     blocks = np.array_split(keep, 5)
     sem = np.std([b.mean() for b in blocks], ddof=1) / np.sqrt(5)
     print(
@@ -120,7 +124,8 @@ def main(args=ARGS):
     print(
         f"density over the last {args.npt - args.discard:.0f} ps: {keep.mean():.4f} +- "
         f"{sem:.4f} g/cm3 (5 blocks: {', '.join(f'{b.mean():.4f}' for b in blocks)}); "
-        f"std of instantaneous {keep.std():.4f}"
+        f"std of instantaneous {keep.std():.4f}; kappa_T = <dV^2>/(kT<V>) = "
+        f"{kappa * 1e6:.1f}e-6 /bar"
     )
     print("density every 10 ps:", " ".join(f"{x:.4f}" for x in density[:: int(10 / PS_PER_FRAME)]))
 
