@@ -101,8 +101,7 @@ def main(args=ARGS):
     t0 = time.time()
     traj, state = npt.sample(model, system, state, k_npt, n_npt, stride=stride)
     wall = time.time() - t0
-    box = np.asarray(traj.box, float)
-    volume = np.prod(box, -1)
+    volume = np.asarray(traj.volume, float)
     density = n * MASS_WATER / (volume * G_CM3_TO_DA_NM3)
     start = int(round(args.discard / PS_PER_FRAME))
     keep, v = density[start:], volume[start:]

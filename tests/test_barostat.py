@@ -86,8 +86,8 @@ def block_sem(x, n_blocks=20):
 
 
 def volumes(traj):
-    box = np.asarray(traj.box)
-    return np.prod(box, -1) if box.shape[-1] == 3 and box.ndim == 2 else np.linalg.det(box)
+    assert np.asarray(traj.box).shape[-2:] == (3, 3)  # NPT frames carry [3, 3] cells
+    return np.asarray(traj.volume)
 
 
 @pytest.mark.parametrize(
@@ -172,7 +172,7 @@ def test_openmm_samples_the_same_npt_volume(jaxmd_lj_npt):
 def test_lists_follow_a_box_that_shrinks_past_the_cell_margin():
     """A dilute gas under high pressure: the box shrinks by far more than the cells'
     margin; the lists are reallocated and the energies stay exact (vs all pairs)."""
-    pos, length = fcc(3, 0.9)  # 108 atoms in 2.7 nm: 4 cells of ≥ 0.55 nm · 1.1
+    pos, length = fcc(3, 0.9)  # 108 atoms in 2.7 nm: 4 cells of ≥ 0.55 nm · 1.05
     system = gas_system(len(pos), np.full(3, length))
     lj = LennardJones(SIGMA, EPS, Quantity(0.45, "nm"), truncation=ForceShifted())
     baro = MonteCarloBarostat(Quantity(3000, "bar"), frequency=2, volume_step=0.05)
@@ -220,6 +220,7 @@ def test_triclinic_cell_keeps_its_shape_and_replicas_have_their_own_box():
         np.testing.assert_allclose(ratio, ratio[0], rtol=1e-12)
     assert not np.allclose(boxes[0], boxes[1])
     assert np.asarray(traj.box).shape == (2, 20, 3, 3)
+    np.testing.assert_allclose(np.asarray(traj.box)[:, -1], boxes)
 
 
 def test_molecular_move_keeps_molecules_rigid_and_scales_their_centres():
@@ -281,7 +282,26 @@ def test_npt_state_needs_a_barostat_and_bad_input_is_refused():
     fixed = nvt.init(IdealGas(), system, pos)
     traj, after = npt.sample(IdealGas(), system, fixed, jax.random.key(0), 50, stride=25)
     assert int(after.barostat.attempted) == 2
-    assert np.asarray(traj.box).shape == (2, 3)
+    assert np.asarray(traj.box).shape == (2, 3, 3)  # not read as one triclinic cell
+    np.testing.assert_allclose(float(traj.volume[-1]), np.prod(after.barostat.box), rtol=1e-12)
+
+
+def test_three_orthorhombic_replicas_are_not_one_triclinic_cell():
+    """`[3, 3]` of three replicas' edges has the shape of one cell matrix: volumes and
+    the recorded boxes must still be per replica."""
+    system = gas_system(4, np.full(3, 2.0))
+    baro = MonteCarloBarostat(Quantity(200, "bar"), frequency=1, scaling="atomic")
+    backend = JaxMDBackend(langevin(), barostat=baro)
+    pos = np.random.default_rng(2).uniform(0, 2, (3, 4, 3))
+    state = backend.init(IdealGas(), system, Quantity(pos, "nm"))
+    traj, state = backend.sample(IdealGas(), system, state, jax.random.key(0), 300, stride=100)
+    edges = np.asarray(state.barostat.box)
+    assert edges.shape == (3, 3) and np.all(edges[:, :1] == edges)  # cubic, per replica
+    assert np.asarray(traj.box).shape == (3, 3, 3, 3)
+    np.testing.assert_allclose(np.asarray(traj.volume)[:, -1], np.prod(edges, -1), rtol=1e-12)
+    assert len(np.unique(edges[:, 0])) == 3
+    # the ideal-gas law holds per replica on average: ln V moves were weighed per replica
+    assert np.all(np.asarray(state.barostat.accepted) > 0)
 
 
 def test_gradient_strategies_refuse_a_barostat():

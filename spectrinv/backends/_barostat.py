@@ -85,8 +85,10 @@ class MonteCarloBarostat(eqx.Module):
     - `volume_step`: initial δ_max of ln V (default 0.01, i.e. ±1 % in volume);
     - `adapt`: tune δ_max between chunks towards 25–75 % acceptance (default True);
     - `cell_margin`: the neighbour cells are sized for boxes up to this fraction narrower
-      than the one they were allocated in (default 0.1); a box that shrinks further makes
-      the backend reallocate the list (and recompile its step) once.
+      than the smallest box seen so far (default 0.05); a box that shrinks further makes
+      the backend reallocate the list (and recompile its step) once. Larger margins mean
+      fewer reallocations while the volume equilibrates but larger cells, hence slower
+      rebuilds (cells hold r_list·(1 + margin) rather than r_list).
 
     Use: `JaxMDBackend(Langevin(...), barostat=MonteCarloBarostat(Quantity(1, "bar")))`;
     the current box is `state.barostat.box` and every frame of the returned `Trajectory`
@@ -108,7 +110,7 @@ class MonteCarloBarostat(eqx.Module):
         scaling: str = "auto",
         volume_step: float = 0.01,
         adapt: bool = True,
-        cell_margin: float = 0.1,
+        cell_margin: float = 0.05,
     ):
         self.pressure = float(to_internal(pressure, "pressure", "pressure"))
         if not np.isfinite(self.pressure):
@@ -161,9 +163,10 @@ class MonteCarloBarostat(eqx.Module):
 
 
 def box_volume(box: Array) -> Array:
-    """Volume of `[..., 3]` edges or `[..., 3, 3]` rows (nm³)."""
-    if box.shape[-1] == 3 and (box.ndim == 1 or box.shape[-2:] != (3, 3)):
-        return jnp.prod(box, axis=-1)
+    """Volume of one box, `[3]` edges or `[3, 3]` rows (nm³); `jax.vmap` it for several
+    (a stack of three orthorhombic boxes has the shape of one triclinic box)."""
+    if box.ndim == 1:
+        return jnp.prod(box)
     return jnp.abs(jnp.linalg.det(box))
 
 

@@ -40,7 +40,9 @@ repeated); `Trajectory.timestep` = stride·Δt.
 (`Langevin`, `NoseHooverChain`). The box then lives in the state (`state.barostat.box`, one
 per replica) and changes inside the jitted scan; neighbour lists are rebuilt in the
 current box, and a box that shrinks beyond the cells' margin is treated like an overflow
-(reallocated and the chunk redone). Every frame records its box. Gradient strategies do
+(reallocated and the chunk redone). Every frame records its box, always as `[3, 3]` cell
+vectors (rows), so `Trajectory.box` is `[frame, 3, 3]` (a stack of `[3]` edges of three
+frames would read as one triclinic cell). Gradient strategies do
 not support a barostat (the accept/reject step is not differentiable).
 """
 
@@ -65,7 +67,7 @@ from observables._units import BOLTZMANN, to_internal
 from ..potentials._base import AbstractPotential, System, perpendicular_widths
 from ._barostat import MonteCarloBarostat, box_volume, min_width, molecule_centres
 from ._base import AbstractBackend, AbstractRecorder, Frame, MDState, Positions, Velocities
-from ._cell_list import PEC, grid, grid_fits, neighbor_list_fns
+from ._cell_list import PEC, cell_matrix, grid, grid_fits, neighbor_list_fns
 from ._integrators import AbstractIntegrator
 
 
@@ -250,7 +252,7 @@ class JaxMDBackend(AbstractBackend):
         else:
             boxes = np.asarray(boxes)
             sizing = boxes if grid_boxes is None else np.asarray(grid_boxes)
-            box = sizing[int(np.argmin(np.asarray(box_volume(jnp.asarray(sizing)))))]
+            box = sizing[int(np.argmin(np.asarray(jax.vmap(box_volume)(jnp.asarray(sizing)))))]
             margin = self.barostat.cell_margin
         r_list = float(potential.cutoff) + self.skin
         fns = _neighbor_fns(
@@ -283,21 +285,40 @@ class JaxMDBackend(AbstractBackend):
                 ]
             )
 
-    def _grown_template(self, potential, system, old, failed_positions, boxes=None):
+    def _grown_template(
+        self,
+        potential,
+        system,
+        old,
+        failed_positions,
+        boxes=None,
+        grid_boxes=None,
+        overflowed=None,
+    ):
         """Capacity for a list that overflowed: allocated from the post-overflow positions
         (the configuration that did not fit, `[replica, atom, 3]`) and at least
         (`capacity_multiplier` + 0.25) × the old capacity, so a system that keeps compressing
         is caught up with geometrically. `old` is the overflowed list, batched or not (only
-        its capacities are read); returns a template for `_allocate(..., at_least=...)`."""
-        grown = _first(self._allocate(potential, failed_positions, system, boxes=boxes))
+        its capacities are read); returns a template for `_allocate(..., at_least=...)`.
+        `overflowed` (error bits): grow geometrically only the capacity that overflowed (a
+        list redone because a barostat shrank the box below its cells needs new cells, not
+        longer rows); `None` grows both. `boxes`, `grid_boxes`: as in `_allocate`."""
+        grown = _first(
+            self._allocate(potential, failed_positions, system, boxes=boxes, grid_boxes=grid_boxes)
+        )
         grow = self.capacity_multiplier + 0.25
+        rows = overflowed is None or bool(overflowed & PEC.NEIGHBOR_LIST_OVERFLOW)
+        cells = overflowed is None or bool(overflowed & PEC.CELL_LIST_OVERFLOW)
         cl_caps = [c for c in (grown.cell_list_capacity, old.cell_list_capacity) if c]
         return dataclasses.replace(
             grown,
             max_occupancy=min(
-                system.n_atoms - 1, max(grown.max_occupancy, int(np.ceil(old.max_occupancy * grow)))
+                system.n_atoms - 1,
+                max(grown.max_occupancy, int(np.ceil(old.max_occupancy * (grow if rows else 1)))),
             ),
-            cell_list_capacity=int(np.ceil(max(cl_caps) * grow)) if cl_caps else None,
+            cell_list_capacity=(
+                int(np.ceil(max(cl_caps) * (grow if cells else 1))) if cl_caps else None
+            ),
         )
 
     def _list_matches(self, potential, system, nbrs, boxes=None) -> bool:
@@ -378,15 +399,23 @@ class JaxMDBackend(AbstractBackend):
             if start.barostat is None:
                 grown = self._grown_template(potential, system, old, gather(new.positions))
                 fresh = allocate(potential, start.positions, system, at_least=grown)
-            else:  # cells sized for the smallest box seen (failed or start)
+            else:
+                # cells sized for the smallest box seen (start, frames, end), shrunk by the
+                # largest trial move, so that trial boxes fit the new cells as well
                 boxes = np.concatenate([gather(new.barostat.box), gather(start.barostat.box)])
-                positions = gather(new.positions)
+                seen = gather(frames["box"]).reshape(-1, 3, 3)  # recorded as cell matrices
+                if boxes.ndim == 2:  # orthorhombic edges
+                    seen = np.diagonal(seen, axis1=1, axis2=2)
+                shrink = np.exp(-np.max(gather(start.barostat.log_step)) / 3)
+                seen = np.concatenate([boxes, seen]) * shrink
                 grown = self._grown_template(
                     potential,
                     system,
                     old,
-                    np.concatenate([positions, gather(start.positions)]),
+                    np.concatenate([gather(new.positions), gather(start.positions)]),
                     boxes=boxes,
+                    grid_boxes=seen,
+                    overflowed=int(np.bitwise_or.reduce(gather(new.neighbors.error.code).ravel())),
                 )
                 fresh = allocate(
                     potential,
@@ -394,7 +423,7 @@ class JaxMDBackend(AbstractBackend):
                     system,
                     at_least=grown,
                     boxes=_boxes(start),
-                    grid_boxes=boxes,
+                    grid_boxes=seen,
                 )
             _log.info(
                 "%s: neighbour list overflow from step %d: capacity %d -> %d, redoing it",
@@ -833,7 +862,7 @@ def _volume_move(barostat, integrator, potential, system, state, key, skin):
     )
     trial = _refresh(potential, system, trial, skin, True)
     kt = BOLTZMANN * integrator.temperature
-    volume, new_volume = box_volume(bs.box), box_volume(new_box)
+    volume, new_volume = jax.vmap(box_volume)(bs.box), jax.vmap(box_volume)(new_box)
     exponent = (
         -(
             trial.potential_energy
@@ -919,8 +948,8 @@ def _run_chunk(
             out = jax.vmap(rec)(
                 st.positions, st.velocities, st.forces, st.potential_energy, st.neighbors, boxes
             )
-        if boxes is not None:
-            out["box"] = boxes
+        if boxes is not None:  # as [3, 3] rows: a stack of [3] edges can look like one cell
+            out["box"] = jax.vmap(cell_matrix)(boxes)
         return st, out
 
     if not checkpoint_blocks:

@@ -23,7 +23,8 @@ NPT: `barostat=MonteCarloBarostat(...)` adds OpenMM's own `MonteCarloBarostat` (
 Monte Carlo volume moves every `frequency` steps at the barostat's pressure and the
 thermostat's temperature; OpenMM proposes steps uniform in V and tunes them itself, so
 `volume_step` and `adapt` are not used). Only atomic scaling is available here (the
-supported potentials have no bonds). Frames then carry their box and the final state's
+supported potentials have no bonds). Frames then carry their box (`[frame, 3, 3]`) and the
+final state's
 `barostat.box` is the box to continue from; OpenMM does not report move statistics, so
 `attempted`/`accepted` stay 0.
 """
@@ -280,8 +281,8 @@ class OpenMMBackend(AbstractBackend):
             integ.step(stride)
             st = ctx.getState(getPositions=True, getVelocities=True, getForces=sync)
             pos.append(np.asarray(st.getPositions(asNumpy=True)._value))
-            if self.barostat is not None:
-                boxes.append(_box_like(st, np.asarray(system.box)))
+            if self.barostat is not None:  # [3, 3] rows, as JaxMDBackend records them
+                boxes.append(np.asarray(st.getPeriodicBoxVectors(asNumpy=True)._value, float))
             v = np.asarray(st.getVelocities(asNumpy=True)._value)
             if sync:
                 v = v + half_kick * np.asarray(st.getForces(asNumpy=True)._value)
@@ -294,7 +295,7 @@ class OpenMMBackend(AbstractBackend):
             final = eqx.tree_at(
                 lambda s: s.barostat,
                 final,
-                _barostat_state(boxes[-1]),
+                _barostat_state(_box_like(boxes[-1], np.asarray(system.box))),
                 is_leaf=lambda x: x is None,
             )
         extra = {"velocities": jnp.asarray(np.stack(vel))} if "velocities" in fields else {}
@@ -311,9 +312,8 @@ class OpenMMBackend(AbstractBackend):
         return traj, final
 
 
-def _box_like(st, like: np.ndarray) -> np.ndarray:
-    """The OpenMM state's box in the shape of `like` (`[3]` edges or `[3, 3]` rows)."""
-    h = np.asarray(st.getPeriodicBoxVectors(asNumpy=True)._value, dtype=float)
+def _box_like(h: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Cell vectors `h` (rows) in the shape of `like` (`[3]` edges or `[3, 3]` rows)."""
     return np.diag(h).copy() if like.ndim == 1 else h
 
 
