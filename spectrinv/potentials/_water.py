@@ -168,9 +168,11 @@ class FlexibleWater(AbstractPotential):
     NVE energy conservation: 48 molecules, DSF, float64, dt = 0.5 fs, 10 ps: total-energy
     slope 0.055 kJ/mol/ps with `Shifted()`, −0.0008 ± 0.014 with `ForceShifted()`). For
     drifts below 10⁻⁵ per ns use `Switched(width)` together with
-    `DampedShiftedForce(..., switch_width=width)`: both C² at the cutoff
-    (docs/water-validation.md). With `tail_correction=True` a mean-field correction
-    restores the energy and pressure of the untruncated, unshifted LJ for g(r) = 1
+    `DampedShiftedForce(..., switch_width=width)`: both C² at the cutoff. With a 0.1 nm
+    switch, float64 and dt = 0.25 fs, 64 molecules drifted −9.0·10⁻⁷ ± 2.4·10⁻⁷ per ns
+    over 600 ps, measured on the shadow energy (docs/water-validation.md). With
+    `tail_correction=True` a mean-field correction restores the energy and pressure of
+    the untruncated, unshifted LJ for g(r) = 1
     (as GROMACS `DispCorr = EnerPres` does for shifted potentials):
     U_corr = (8/3)π N_O ρ_O ε σ³ [(σ/r_c)⁹/3 − (σ/r_c)³] + (2/3)π N_O ρ_O r_c³ u(r_c)
     (tail beyond r_c, then the shift removed inside it), ρ_O = N_O / V. It depends on the
