@@ -164,6 +164,22 @@ class MonteCarloBarostat(eqx.Module):
         return eqx.tree_at(lambda s: s.log_step, state, jnp.asarray(new))
 
 
+def checked_barostat(barostat: Any, integrator: Any) -> MonteCarloBarostat | None:
+    """`barostat` (or `None`) checked for a backend running `integrator`: a
+    `MonteCarloBarostat` needs the temperature of a thermostat."""
+    if barostat is None:
+        return None
+    if not isinstance(barostat, MonteCarloBarostat):
+        raise TypeError(f"barostat must be a MonteCarloBarostat, got {type(barostat).__name__}")
+    if integrator.temperature is None:
+        raise ValueError(
+            f"a barostat needs a thermostatted integrator (Langevin or NoseHooverChain) for "
+            f"its temperature; {type(integrator).__name__} is NVE. Run NPT with a "
+            "thermostat, then NVE at the resulting box if needed."
+        )
+    return barostat
+
+
 def box_volume(box: Array) -> Array:
     """Volume of one box, `[3]` edges or `[3, 3]` rows (nm³); `jax.vmap` it for several
     (a stack of three orthorhombic boxes has the shape of one triclinic box)."""

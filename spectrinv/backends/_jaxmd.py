@@ -65,7 +65,13 @@ from observables._trajectory import Trajectory
 from observables._units import BOLTZMANN, to_internal
 
 from ..potentials._base import AbstractPotential, System, perpendicular_widths
-from ._barostat import MonteCarloBarostat, box_volume, min_width, molecule_centres
+from ._barostat import (
+    MonteCarloBarostat,
+    box_volume,
+    checked_barostat,
+    min_width,
+    molecule_centres,
+)
 from ._base import AbstractBackend, AbstractRecorder, Frame, MDState, Positions, Velocities
 from ._cell_list import PEC, cell_matrix, grid, grid_fits, neighbor_list_fns
 from ._integrators import AbstractIntegrator
@@ -212,18 +218,7 @@ class JaxMDBackend(AbstractBackend):
         self.capacity_multiplier = float(capacity_multiplier)
         if self.chunk_steps < 1 or self.capacity_multiplier < 1:
             raise ValueError("chunk_steps must be >= 1 and capacity_multiplier >= 1")
-        if barostat is not None:
-            if not isinstance(barostat, MonteCarloBarostat):
-                raise TypeError(
-                    f"barostat must be a MonteCarloBarostat, got {type(barostat).__name__}"
-                )
-            if integrator.temperature is None:
-                raise ValueError(
-                    f"a barostat needs a thermostatted integrator (Langevin or "
-                    f"NoseHooverChain) for its temperature; {type(integrator).__name__} is "
-                    "NVE. Run NPT with a thermostat, then NVE at the resulting box if needed."
-                )
-        self.barostat = barostat
+        self.barostat = checked_barostat(barostat, integrator)
 
     # ---------------------------------------------------------------- neighbour lists
     def _uses_neighbors(self, potential: AbstractPotential, system: System) -> bool:

@@ -43,7 +43,7 @@ from observables._units import Quantity, to_internal
 
 from ..potentials._base import AbstractPotential, System, perpendicular_widths
 from ..potentials._pair import ForceShifted, LennardJones, LorentzBerthelot, Shifted, Truncated
-from ._barostat import BarostatState, MonteCarloBarostat
+from ._barostat import BarostatState, MonteCarloBarostat, checked_barostat
 from ._base import AbstractBackend, MDState, Positions, Velocities
 from ._integrators import AbstractIntegrator, Langevin, NoseHooverChain, VelocityVerlet
 from ._jaxmd import maxwell_boltzmann
@@ -88,20 +88,12 @@ class OpenMMBackend(AbstractBackend):
         self.integrator = integrator
         self.platform = str(platform)
         self.properties = tuple(sorted((properties or {}).items()))
-        if barostat is not None:
-            if not isinstance(barostat, MonteCarloBarostat):
-                raise TypeError(
-                    f"barostat must be a MonteCarloBarostat, got {type(barostat).__name__}"
-                )
-            if integrator.temperature is None:
-                raise ValueError(
-                    "a barostat needs a thermostatted integrator (Langevin or NoseHooverChain)"
-                )
-            if barostat.scaling == "molecular":
-                raise NotImplementedError(
-                    "OpenMMBackend's barostat scales atoms (its potentials have no bonds); "
-                    "use MonteCarloBarostat(..., scaling='atomic')"
-                )
+        barostat = checked_barostat(barostat, integrator)
+        if barostat is not None and barostat.scaling == "molecular":
+            raise NotImplementedError(
+                "OpenMMBackend's barostat scales atoms (its potentials have no bonds); "
+                "use MonteCarloBarostat(..., scaling='atomic')"
+            )
         self.barostat = barostat
 
     # ------------------------------------------------------------------ system building
