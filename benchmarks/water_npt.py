@@ -15,8 +15,10 @@ over the rest with a 5-block standard error. Results and discussion: docs/water-
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
+from pathlib import Path
 
 import _setup  # noqa: F401  (import path: see benchmarks/_setup.py)
 
@@ -58,18 +60,20 @@ from spectrinv.backends import (  # noqa: E402
 )
 from spectrinv.potentials import DampedShiftedForce, spc_fw, water_box  # noqa: E402
 
-MASS_WATER = 15.9994 + 2 * 1.008  # Da (the masses used by water_box)
-G_CM3_TO_DA_NM3 = 602.214076
 PS_PER_FRAME = 0.1
 
 
-def _cast(tree, dtype):
-    def cast(x):
-        if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating):
-            return x.astype(dtype)
-        return x
+def _water_validation():
+    """benchmarks/water_validation.py (dtype cast, water mass, density units), by path."""
+    path = Path(__file__).parent / "water_validation.py"
+    spec = importlib.util.spec_from_file_location("_bench_water_validation", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    return jax.tree.map(cast, tree)
+
+WV = _water_validation()
+_cast, MASS_WATER, G_CM3_TO_DA_NM3 = WV._cast, WV.MASS_WATER, WV.G_CM3_TO_DA_NM3
 
 
 def main(args=ARGS):
@@ -121,7 +125,7 @@ def main(args=ARGS):
         f"{float(state.barostat.log_step):.4f}"
     )
     print(
-        f"density over the last {args.npt - args.discard:.0f} ps: {keep.mean():.4f} +- "
+        f"density over the last {len(keep) * PS_PER_FRAME:.0f} ps: {keep.mean():.4f} +- "
         f"{sem:.4f} g/cm3 (5 blocks: {', '.join(f'{b.mean():.4f}' for b in blocks)}); "
         f"std of instantaneous {keep.std():.4f}; kappa_T = <dV^2>/(kT<V>) = "
         f"{kappa * 1e6:.1f}e-6 /bar"

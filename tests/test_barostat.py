@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from pint import Quantity
 from scipy import stats
+from test_backend import ARGON, EPS, SIGMA, AllPairs, fcc
 
 from observables._units import BOLTZMANN, to_internal
 from spectrinv.backends import (
@@ -23,8 +24,6 @@ from spectrinv.backends._jaxmd import _LIST_ORIGIN, _batch, _volume_move
 from spectrinv.potentials import AbstractPotential, ForceShifted, LennardJones, System
 from spectrinv.potentials._base import Topology, neighbor_pairs
 
-ARGON = 39.948
-SIGMA, EPS = Quantity(3.405, "angstrom"), Quantity(0.99774, "kJ/mol")
 BAR = float(to_internal(Quantity(1, "bar"), "pressure", "p"))
 
 
@@ -37,25 +36,6 @@ class IdealGas(AbstractPotential):
 
     def energy(self, positions, system, neighbors=None):
         return jnp.zeros((), positions.dtype)
-
-
-class AllPairs(AbstractPotential):
-    """A pair potential evaluated over all pairs (no list): the reference energy."""
-
-    inner: LennardJones
-
-    @property
-    def cutoff(self):
-        return None
-
-    def energy(self, positions, system, neighbors=None):
-        return self.inner.energy(positions, system, None)
-
-
-def fcc(n, a):
-    g = np.stack(np.meshgrid(*[np.arange(n)] * 3, indexing="ij"), -1).reshape(-1, 3)
-    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    return ((g[:, None, :] + basis[None]) * a).reshape(-1, 3), n * a
 
 
 def gas_system(n, box, molecule=None):

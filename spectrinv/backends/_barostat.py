@@ -48,7 +48,11 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
+from observables import _pbc
 from observables._units import to_internal
+
+from ..potentials._base import minimum_image
+from ._cell_list import cell_matrix
 
 __all__ = ["MonteCarloBarostat", "BarostatState"]
 
@@ -190,19 +194,13 @@ def box_volume(box: Array) -> Array:
 
 def min_width(box: Array) -> Array:
     """Smallest perpendicular width of one `[3]` or `[3, 3]` box (traceable)."""
-    if box.ndim == 1:
-        return jnp.min(box)
-    volume = jnp.abs(jnp.linalg.det(box))
-    cross = jnp.stack([jnp.cross(box[(i + 1) % 3], box[(i + 2) % 3]) for i in range(3)])
-    return jnp.min(volume / jnp.linalg.norm(cross, axis=-1))
+    return jnp.min(_pbc.perpendicular_widths(cell_matrix(box)))
 
 
 def molecule_centres(positions: Array, system, box: Array) -> tuple[Array, Array]:
     """(centre of mass of each atom's molecule `[atom, 3]`, number of molecules) for one
     replica; molecules are made whole around their first atom by the minimum image in
     `box` first."""
-    from ..potentials._base import minimum_image
-
     mol = system.topology.molecule
     n = positions.shape[0]
     first = jax.ops.segment_min(jnp.arange(n), mol, num_segments=n)

@@ -46,6 +46,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from observables import _pbc
+
 from ..potentials._base import perpendicular_widths
 
 with jax.numpy_dtype_promotion("standard"):
@@ -183,10 +185,7 @@ def cell_matrix(box: jax.Array) -> jax.Array:
 def grid_fits(g: Grid, box: jax.Array) -> jax.Array:
     """Whether the cells of `g` are still at least r_list wide in `box` (traceable) along
     every direction with three or more cells (with fewer, all cells are searched)."""
-    h = cell_matrix(box)
-    volume = jnp.abs(jnp.linalg.det(h))
-    cross = jnp.stack([jnp.cross(h[(i + 1) % 3], h[(i + 2) % 3]) for i in range(3)])
-    widths = volume / jnp.linalg.norm(cross, axis=-1)
+    widths = _pbc.perpendicular_widths(cell_matrix(box))
     shape = np.asarray(g.shape)
     edge = widths / jnp.asarray(shape, widths.dtype)
     return jnp.all(jnp.where(jnp.asarray(shape >= 3), edge >= g.r_list, True))

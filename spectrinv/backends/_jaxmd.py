@@ -877,9 +877,7 @@ def _volume_move(barostat, integrator, potential, system, state, key, skin):
             return old
         return jnp.where(accept.reshape((n_rep,) + (1,) * (new.ndim - 1)), new, old)
 
-    step = state.step
-    chosen = jax.tree.map(pick, trial, state)
-    chosen = eqx.tree_at(lambda s: s.step, chosen, step)
+    chosen = jax.tree.map(pick, trial, state)  # the scalar step is kept from `state`
     if state.neighbors is not None:  # a trial list that missed pairs invalidates the chunk
         code = chosen.neighbors.error.code | trial.neighbors.error.code
         chosen = eqx.tree_at(lambda s: s.neighbors.error.code, chosen, code)
