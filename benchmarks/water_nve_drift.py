@@ -24,8 +24,7 @@ import _setup  # noqa: F401  (import path: see benchmarks/_setup.py)
 import jax
 import numpy as np
 
-from observables import Quantity
-from observables._units import BOLTZMANN
+from observables import BOLTZMANN, Quantity
 from spectrinv.backends import (
     JaxMDBackend,
     Langevin,

@@ -119,6 +119,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from observables import (  # noqa: E402
+    BOLTZMANN,  # noqa: E402
     EinsteinDiffusion,
     Hann,
     IRSpectrum,
@@ -126,7 +127,6 @@ from observables import (  # noqa: E402
     SelfDiffusion,
     yeh_hummer_correction,
 )
-from observables._units import BOLTZMANN  # noqa: E402
 from spectrinv.backends import (  # noqa: E402
     Dipole,
     Frame,

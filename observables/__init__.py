@@ -28,6 +28,7 @@ from ._quantum import (
     Harmonic as Harmonic,
     Schofield as Schofield,
     Standard as Standard,
+    beta_hbar_omega as beta_hbar_omega,
 )
 from ._raman import RamanSpectra as RamanSpectra, RamanSpectrum as RamanSpectrum
 from ._rdf import (
@@ -37,14 +38,23 @@ from ._rdf import (
     Histogram as Histogram,
     RDFResult as RDFResult,
 )
-from ._spectrum import Spectrum as Spectrum, SpectrumError as SpectrumError
+from ._spectrum import (
+    Spectrum as Spectrum,
+    SpectrumError as SpectrumError,
+    axis_label as axis_label,
+    axis_scale as axis_scale,
+)
 from ._structure_factor import (
     AbstractRadialWindow as AbstractRadialWindow,
     Lorch as Lorch,
     NoRadialWindow as NoRadialWindow,
     structure_factor_from_rdf as structure_factor_from_rdf,
 )
-from ._trajectory import Trajectory as Trajectory, TrajectoryError as TrajectoryError
+from ._trajectory import (
+    PER_FRAME_FIELDS as PER_FRAME_FIELDS,
+    Trajectory as Trajectory,
+    TrajectoryError as TrajectoryError,
+)
 from ._transport import (
     YEH_HUMMER_XI as YEH_HUMMER_XI,
     AbstractCutoff as AbstractCutoff,
@@ -67,9 +77,14 @@ from ._transport import (
     yeh_hummer_correction as yeh_hummer_correction,
 )
 from ._units import (
+    BOLTZMANN as BOLTZMANN,
+    EPSILON0 as EPSILON0,
+    HBAR as HBAR,
     INTERNAL_UNITS as INTERNAL_UNITS,
+    SPEED_OF_LIGHT as SPEED_OF_LIGHT,
     Quantity as Quantity,
     UnitError as UnitError,
+    check_dimensionality as check_dimensionality,
     from_internal as from_internal,
     to_internal as to_internal,
     to_magnitude as to_magnitude,

@@ -40,6 +40,10 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "heat_flux": ("heat_flux", "frame 3"),
     "charge_current": ("charge_current", "frame 3"),
 }
+#: The `Trajectory` fields that carry one value per frame (leading axis = frame).
+PER_FRAME_FIELDS: tuple[str, ...] = tuple(
+    n for n, (_, shape) in _FIELDS.items() if shape.startswith("frame")
+)
 _SIGNALS = ("dipole", "polarizability", "stress", "heat_flux", "charge_current")
 _NPZ_FORMAT = "spectrinv-trajectory-1"
 

@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 
 import observables as ob
-from observables import Quantity
-from observables._spectrum import axis_scale
+from observables import Quantity, axis_scale
 
 from .cli import _EXTRA_COMMANDS, CLIError, _read, parse_quantity
 

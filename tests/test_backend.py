@@ -8,8 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from observables import Quantity, UnitError
-from observables._units import BOLTZMANN
+from observables import BOLTZMANN, Quantity, UnitError
 from spectrinv.backends import (
     Dipole,
     JaxMDBackend,

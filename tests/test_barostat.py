@@ -10,7 +10,7 @@ from pint import Quantity
 from scipy import stats
 from test_backend import ARGON, EPS, SIGMA, AllPairs, fcc
 
-from observables._units import BOLTZMANN, to_internal
+from observables import BOLTZMANN, to_internal
 from spectrinv.backends import (
     JaxMDBackend,
     Langevin,

@@ -59,8 +59,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from observables import RDF, Quantity, SelfDiffusion, Trajectory, correlate
-from observables._units import BOLTZMANN
+from observables import BOLTZMANN, RDF, Quantity, SelfDiffusion, Trajectory, correlate
 from spectrinv.backends import JaxMDBackend, Langevin, OpenMMBackend, VelocityVerlet
 from spectrinv.potentials import LennardJones, Shifted, System
 

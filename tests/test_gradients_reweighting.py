@@ -14,8 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from observables import RDF, GaussianKernel, Quantity, SelfDiffusion, Trajectory
-from observables._units import BOLTZMANN
+from observables import BOLTZMANN, RDF, GaussianKernel, Quantity, SelfDiffusion, Trajectory
 from spectrinv.backends import (
     AbstractBackend,
     JaxMDBackend,

@@ -8,8 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from observables import Quantity, correlate
-from observables._units import BOLTZMANN
+from observables import BOLTZMANN, Quantity, correlate
 from spectrinv.backends import JaxMDBackend, Langevin, OpenMMBackend, VelocityVerlet
 from spectrinv.gradients import Objective
 from spectrinv.gradients._truncated import Truncated

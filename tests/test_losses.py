@@ -17,6 +17,7 @@ from hypothesis import given, settings, strategies as st
 
 from observables import (
     RDF,
+    SPEED_OF_LIGHT,
     VDOS,
     IRSpectrum,
     Quantity,
@@ -27,7 +28,6 @@ from observables import (
     TransportResult,
     UnitError,
 )
-from observables._units import SPEED_OF_LIGHT
 from spectrinv.datasets import Dataset, load_dataset
 from spectrinv.gradients import Objective
 from spectrinv.losses import (

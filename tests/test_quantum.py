@@ -5,9 +5,16 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from observables import Classical, Harmonic, Quantity, Schofield, Standard
-from observables._quantum import beta_hbar_omega
-from observables._units import BOLTZMANN, HBAR
+from observables import (
+    BOLTZMANN,
+    HBAR,
+    Classical,
+    Harmonic,
+    Quantity,
+    Schofield,
+    Standard,
+    beta_hbar_omega,
+)
 
 QUANTUM = [Harmonic(), Standard(), Schofield()]
 

@@ -18,6 +18,10 @@ from hypothesis import given, settings, strategies as st
 matplotlib.use("Agg")
 
 from observables import (  # noqa: E402
+    BOLTZMANN,
+    EPSILON0,
+    HBAR,
+    SPEED_OF_LIGHT,
     VDOS,
     Classical,
     FromDipoleDerivative,
@@ -37,7 +41,6 @@ from observables import (  # noqa: E402
     TrajectoryError,
     UnitError,
 )
-from observables._units import BOLTZMANN, EPSILON0, HBAR, SPEED_OF_LIGHT  # noqa: E402
 
 CM_PER_PS = SPEED_OF_LIGHT * 1e-7  # speed of light in cm/ps
 

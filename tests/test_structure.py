@@ -11,10 +11,21 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from observables import Quantity, Trajectory, TrajectoryError, UnitError
-from observables._pbc import minimum_image, perpendicular_widths, wrap_positions
-from observables._rdf import RDF, GaussianKernel, Histogram, RDFResult
-from observables._structure_factor import Lorch, NoRadialWindow
+from observables import (
+    RDF,
+    GaussianKernel,
+    Histogram,
+    Lorch,
+    NoRadialWindow,
+    Quantity,
+    RDFResult,
+    Trajectory,
+    TrajectoryError,
+    UnitError,
+    minimum_image,
+    perpendicular_widths,
+    wrap_positions,
+)
 
 NM = "nm"
 

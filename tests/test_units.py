@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import observables as ob
-from observables._units import BOLTZMANN, EPSILON0, HBAR, SPEED_OF_LIGHT
+from observables import BOLTZMANN, EPSILON0, HBAR, SPEED_OF_LIGHT
 
 
 def test_internal_system_is_coherent():

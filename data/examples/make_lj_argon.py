@@ -19,8 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from observables import Quantity
-from observables._units import BOLTZMANN
+from observables import BOLTZMANN, Quantity
 from spectrinv.backends import JaxMDBackend, Langevin, VelocityVerlet
 from spectrinv.potentials import LennardJones, System
 

@@ -31,8 +31,11 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.abspath(os.path.join(HERE, "..", "..")))
 
-from observables import Quantity, Trajectory  # noqa: E402
-from observables._units import BOLTZMANN  # noqa: E402
+from observables import (  # noqa: E402
+    BOLTZMANN,  # noqa: E402
+    Quantity,
+    Trajectory,
+)
 from spectrinv.backends import (  # noqa: E402
     Dipole,
     JaxMDBackend,

@@ -48,8 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from observables import _pbc
-from observables._units import to_internal
+from observables import perpendicular_widths, to_internal
 
 from ..potentials._base import minimum_image
 from ._cell_list import cell_matrix
@@ -194,7 +193,7 @@ def box_volume(box: Array) -> Array:
 
 def min_width(box: Array) -> Array:
     """Smallest perpendicular width of one `[3]` or `[3, 3]` box (traceable)."""
-    return jnp.min(_pbc.perpendicular_widths(cell_matrix(box)))
+    return jnp.min(perpendicular_widths(cell_matrix(box)))
 
 
 def molecule_centres(positions: Array, system, box: Array) -> tuple[Array, Array]:

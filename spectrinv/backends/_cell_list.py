@@ -46,7 +46,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from observables import _pbc
+import observables as ob
 
 from ..potentials._base import perpendicular_widths
 
@@ -185,7 +185,7 @@ def cell_matrix(box: jax.Array) -> jax.Array:
 def grid_fits(g: Grid, box: jax.Array) -> jax.Array:
     """Whether the cells of `g` are still at least r_list wide in `box` (traceable) along
     every direction with three or more cells (with fewer, all cells are searched)."""
-    widths = _pbc.perpendicular_widths(cell_matrix(box))
+    widths = ob.perpendicular_widths(cell_matrix(box))
     shape = np.asarray(g.shape)
     edge = widths / jnp.asarray(shape, widths.dtype)
     return jnp.all(jnp.where(jnp.asarray(shape >= 3), edge >= g.r_list, True))

@@ -31,9 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from observables import Quantity
-from observables._trajectory import Trajectory
-from observables._units import from_internal, to_internal
+from observables import Quantity, Trajectory, from_internal, to_internal
 
 from ..potentials._base import AbstractPotential, System
 

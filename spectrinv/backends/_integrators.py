@@ -19,7 +19,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from observables._units import BOLTZMANN, to_internal
+from observables import BOLTZMANN, to_internal
 
 __all__ = ["AbstractIntegrator", "VelocityVerlet", "Langevin", "NoseHooverChain"]
 

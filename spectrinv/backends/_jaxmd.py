@@ -61,8 +61,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from observables._trajectory import Trajectory
-from observables._units import BOLTZMANN, to_internal
+from observables import BOLTZMANN, Trajectory, to_internal
 
 from ..potentials._base import AbstractPotential, System, perpendicular_widths
 from ._barostat import (

@@ -38,8 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from observables._trajectory import Trajectory
-from observables._units import Quantity, to_internal
+from observables import Quantity, Trajectory, to_internal
 
 from ..potentials._base import AbstractPotential, System, perpendicular_widths
 from ..potentials._pair import ForceShifted, LennardJones, LorentzBerthelot, Shifted, Truncated

@@ -44,8 +44,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 from jaxtyping import Array
 
-from observables._trajectory import Trajectory
-from observables._units import to_internal
+from observables import Trajectory, to_internal
 
 from ..potentials._base import AbstractPotential, System
 from ._base import AbstractBackend, AbstractRecorder, MDState

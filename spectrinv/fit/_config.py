@@ -59,7 +59,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from observables._units import Quantity, UnitError, ureg
+from observables import Quantity, UnitError, ureg
 
 __all__ = ["ConfigError", "FitConfig", "load_config", "parse_config"]
 

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from observables._units import Quantity
+from observables import Quantity
 
 from ..backends._jaxmd import JaxMDBackend
 from ..gradients._base import tree_norm

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import pint
 
-from observables._units import UnitError, ureg
+from observables import UnitError, ureg
 
 __all__ = [
     "parameter_names",

@@ -8,7 +8,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from observables._units import to_internal
+from observables import to_internal
 
 from ..backends._base import AbstractBackend
 from ..gradients._base import AbstractGradient, Objective

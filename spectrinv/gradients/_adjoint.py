@@ -13,8 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from observables import Quantity
-from observables._units import to_internal
+from observables import Quantity, to_internal
 
 from ..backends._base import Frame
 from ..backends._integrators import VelocityVerlet

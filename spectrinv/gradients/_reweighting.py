@@ -88,8 +88,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from observables._trajectory import _FIELDS, Trajectory
-from observables._units import BOLTZMANN, Quantity, to_internal
+from observables import BOLTZMANN, PER_FRAME_FIELDS, Quantity, Trajectory, to_internal
 
 from ..backends._base import Positions
 from ..backends._jaxmd import _box_key, _fractional, _jaxmd_context, _neighbor_fns
@@ -109,7 +108,6 @@ __all__ = ["Reweighting", "ReweightingCache"]
 #: cannot drop a pair sitting exactly at the cutoff.
 _LIST_MARGIN = 1e-6
 #: trajectory fields with a leading frame axis.
-_FRAME_FIELDS = tuple(n for n, (_, shape) in _FIELDS.items() if shape.startswith("frame"))
 
 
 class ReweightingCache(eqx.Module):
@@ -436,7 +434,7 @@ def _merge_replicas(trajectory: Trajectory) -> Trajectory:
         v = getattr(trajectory, f.name)
         if v is None or f.name == "species_names":
             continue
-        if f.name in _FRAME_FIELDS:
+        if f.name in PER_FRAME_FIELDS:
             fields[f.name] = v.reshape((-1,) + v.shape[2:])
         else:
             fields[f.name] = v[0]
@@ -533,7 +531,7 @@ def _per_frame_observables(observe, trajectory: Trajectory, batch_size: int):
     first = _observe_one_frame(observe, trajectory)
     if n >= 2:
         _check_frame_average(observe, trajectory, first)
-    names = [f for f in _FRAME_FIELDS if getattr(trajectory, f) is not None]
+    names = [f for f in PER_FRAME_FIELDS if getattr(trajectory, f) is not None]
     if trajectory.box_per_frame:
         names.append("box")
     try:

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from observables._units import BOLTZMANN, from_internal
+from observables import BOLTZMANN, from_internal
 
 from ..backends._base import Positions, Velocities
 from ..backends._integrators import VelocityVerlet

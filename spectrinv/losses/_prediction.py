@@ -42,10 +42,11 @@ from observables import (
     Spectrum,
     TransportResult,
     UnitError,
+    axis_label,
+    axis_scale,
+    to_magnitude,
     ureg,
 )
-from observables._spectrum import axis_label, axis_scale
-from observables._units import to_magnitude
 
 from ._base import LossError
 

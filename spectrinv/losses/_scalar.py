@@ -12,8 +12,7 @@ import numpy as np
 import pint
 from jaxtyping import Array, Float
 
-from observables import Quantity, UnitError, ureg
-from observables._units import to_magnitude
+from observables import Quantity, UnitError, to_magnitude, ureg
 
 from ._base import AbstractLoss, LossError, as_scalar, check_name, check_weight
 from ._prediction import unit_str, value_of

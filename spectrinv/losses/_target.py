@@ -15,9 +15,7 @@ from typing import Any
 import numpy as np
 import pint
 
-from observables import Quantity, UnitError, ureg
-from observables._spectrum import axis_scale
-from observables._units import to_magnitude
+from observables import Quantity, UnitError, axis_scale, to_magnitude, ureg
 
 from ._base import LossError
 from ._prediction import is_spectral, observable_units, unit_str

@@ -54,7 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from observables._units import Quantity, UnitError, to_magnitude
+from observables import Quantity, UnitError, to_magnitude
 
 from ..potentials._base import AbstractPotential, System, perpendicular_widths
 

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from observables import _pbc
+import observables as ob
 
 
 class Topology(eqx.Module):
@@ -89,7 +89,7 @@ def minimum_image(dr: Float[Array, "... 3"], box: Array | None) -> Float[Array, 
     box = box.astype(dr.dtype)
     if box.ndim == 1:
         return dr - box * jnp.round(dr / box)
-    return _pbc.minimum_image(dr, box)
+    return ob.minimum_image(dr, box)
 
 
 def perpendicular_widths(box: Any) -> np.ndarray:
@@ -100,7 +100,7 @@ def perpendicular_widths(box: Any) -> np.ndarray:
     box given as edge lengths `[3]` or cell vectors `[3, 3]`.)
     """
     b = np.asarray(box, dtype=float)
-    return b.copy() if b.ndim == 1 else _pbc.perpendicular_widths(b)
+    return b.copy() if b.ndim == 1 else ob.perpendicular_widths(b)
 
 
 def neighbor_pairs(

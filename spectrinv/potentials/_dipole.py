@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from observables._units import to_magnitude
+from observables import to_magnitude
 
 from ._base import System, minimum_image
 from ._electrostatics import _safe_norm

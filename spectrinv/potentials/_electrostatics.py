@@ -39,7 +39,7 @@ import numpy as np
 from jax.scipy.special import erf, erfc
 from jaxtyping import Array, Bool, Float, Int
 
-from observables._units import EPSILON0, Quantity, to_magnitude
+from observables import EPSILON0, Quantity, to_magnitude
 
 from ._base import AbstractPotential, System, minimum_image, switch_c2
 

@@ -7,7 +7,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from observables._units import Quantity, to_magnitude
+from observables import Quantity, to_magnitude
 
 from ._base import System
 

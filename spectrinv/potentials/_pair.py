@@ -56,7 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from observables._units import BOLTZMANN, UnitError, check_dimensionality, to_internal, ureg
+from observables import BOLTZMANN, UnitError, check_dimensionality, to_internal, ureg
 
 from ._base import AbstractPotential, System, neighbor_pairs, switch_c2
 

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float
 
-from observables._units import Quantity, to_magnitude
+from observables import Quantity, to_magnitude
 
 from ._base import System, minimum_image
 from ._electrostatics import _safe_norm

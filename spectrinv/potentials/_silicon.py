@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from observables._units import Quantity, to_magnitude
+from observables import Quantity, to_magnitude
 
 from ._base import AbstractPotential, System
 from ._electrostatics import minimum_image

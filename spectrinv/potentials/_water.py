@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from observables._units import Quantity, to_magnitude
+from observables import Quantity, to_magnitude
 
 from ._base import AbstractPotential, System, Topology, minimum_image
 from ._electrostatics import (
