@@ -190,3 +190,33 @@ def test_datasets_lists_every_bundled_dataset_and_shows_values(capsys):
     assert main(["datasets", "silicon_elastic_mcskimin1953"]) == 0
     out = capsys.readouterr().out
     assert "C11 = 165.7 GPa" in out and "not verified" in out
+
+
+def test_parser_has_every_subcommand_without_side_effect_imports():
+    """`build_parser()` alone (in a fresh interpreter) knows every subcommand, and the set of
+    subcommand modules is a fixed tuple rather than a list that imports append to."""
+    import subprocess
+    import sys
+
+    code = (
+        "from spectrinv.cli import build_parser;"
+        "sub = build_parser()._subparsers._group_actions[0];"
+        "print(' '.join(sub.choices))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["info", "datasets", "fit", "quickstart", "spectrum", "transport", "rdf"]
+    from spectrinv.cli._main import SUBCOMMAND_MODULES
+
+    assert isinstance(SUBCOMMAND_MODULES, tuple)
+
+
+def test_python_dash_m_runs_the_command_line():
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "spectrinv.cli", "datasets", "nope"], capture_output=True, text=True
+    )
+    assert run.returncode == 2 and "no dataset named 'nope'" in run.stderr

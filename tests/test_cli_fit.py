@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from spectrinv.cli import main
-from spectrinv.fit._config import ConfigError, load_config
+from spectrinv.fit import ConfigError, load_config
 
 CONFIG = """
 [fit]

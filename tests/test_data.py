@@ -9,7 +9,7 @@ import pytest
 
 import observables as ob
 import spectrinv
-from spectrinv._data import bundled_files, data_dir, data_path
+from spectrinv.datasets import bundled_files, data_dir, data_path
 
 
 def test_data_folder_found():

@@ -17,13 +17,13 @@ import pytest
 from hypothesis import given, strategies as st
 
 from observables import Quantity as Q, UnitError, ureg
-from spectrinv._data import data_dir
 from spectrinv.datasets import (
     Dataset,
     DatasetError,
     LinearBaseline,
     NoBaseline,
     PolynomialBaseline,
+    data_dir,
     dataset_files,
     dataset_metadata,
     list_datasets,

@@ -16,6 +16,12 @@ from ._baseline import (
     PolynomialBaseline as PolynomialBaseline,
 )
 from ._dataset import Dataset as Dataset, DatasetError as DatasetError
+from ._describe import describe as describe, summary_rows as summary_rows
+from ._files import (
+    bundled_files as bundled_files,
+    data_dir as data_dir,
+    data_path as data_path,
+)
 from ._jcamp import JCAMP_UNITS as JCAMP_UNITS
 from ._registry import (
     dataset_files as dataset_files,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._data import data_dir
+from ._files import data_dir
 from ._registry import dataset_files, dataset_metadata, list_datasets, load_dataset
 
 __all__ = ["conditions", "summary_rows", "describe"]

@@ -1,7 +1,7 @@
 """The bundled experimental datasets: `list_datasets`, `load_dataset`, `dataset_metadata`.
 
 A bundled dataset is a CSV file plus a TOML metadata file with the same stem, under the
-data folder (`spectrinv._data.data_dir()`), e.g. ``ir/water_segelstein_298K.{csv,toml}``. Its
+data folder (`spectrinv.datasets.data_dir()`), e.g. ``ir/water_segelstein_298K.{csv,toml}``. Its
 name is the path without suffix (``"ir/water_segelstein_298K"``); the bare stem works too
 when it is unique.
 
@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from .._data import data_dir
 from ._csv import read_columns
 from ._dataset import Dataset, DatasetError, _affine, parse_unit
+from ._files import data_dir
 
 __all__ = ["list_datasets", "load_dataset", "dataset_metadata", "dataset_files"]
 

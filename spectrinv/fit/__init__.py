@@ -2,6 +2,7 @@
 optax updates with bounds, checkpoints with exact resume, history and before/after plots."""
 
 from ._checkpoint import CheckpointError as CheckpointError
+from ._config import ConfigError as ConfigError, load_config as load_config
 from ._fit import FitResult as FitResult, default_optimizer as default_optimizer, fit as fit
 from ._params import (
     Interval as Interval,

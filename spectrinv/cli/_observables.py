@@ -19,14 +19,15 @@ import numpy as np
 import observables as ob
 from observables import Quantity, axis_scale
 
-from .cli import _EXTRA_COMMANDS, CLIError, _read, parse_quantity
+from ._common import (
+    CLIError,
+    add_trajectory_args,
+    parse_quantity,
+    progress,
+    read_trajectory_args,
+)
 
-
-def _progress(message: str):
-    """A spinner with elapsed time on stderr while a step runs (silent when not a terminal)."""
-    from rich.console import Console
-
-    return Console(stderr=True).status(message)
+__all__ = ["add_commands"]
 
 
 # ------------------------------------------------------------------------ option parsing
@@ -99,7 +100,7 @@ def _output(args: argparse.Namespace, default: str) -> Path:
 
 def _reference_spectrum(name: str) -> tuple[np.ndarray, np.ndarray, str]:
     """(x in cm⁻¹, n·α in cm⁻¹, label) of a bundled IR dataset (`spectrinv.datasets`)."""
-    from .datasets import DatasetError, dataset_files, load_dataset
+    from ..datasets import DatasetError, dataset_files, load_dataset
 
     try:
         csv_path, _ = dataset_files(name)
@@ -128,8 +129,8 @@ def _cmd_spectrum(args: argparse.Namespace) -> int:
         if args.kind != "ir":
             raise CLIError("--compare works with --kind ir (bundled IR datasets)")
         reference = _reference_spectrum(args.compare)
-    with _progress(f"reading {args.trajectory}"):
-        traj = _read(args)
+    with progress(f"reading {args.trajectory}"):
+        traj = read_trajectory_args(args)
     if args.dipoles:
         traj = traj.replace(dipole=_load_signal(args.dipoles, args.dipole_unit, (3,), "dipoles"))
     if args.polarizabilities:
@@ -147,7 +148,7 @@ def _cmd_spectrum(args: argparse.Namespace) -> int:
         obs = ob.VDOS(**kw)
     else:
         obs = ob.RamanSpectrum(args.temperature, quantum_correction=correction, **kw)
-    with _progress(f"computing the {args.kind} spectrum of {traj.n_frames} frames"):
+    with progress(f"computing the {args.kind} spectrum of {traj.n_frames} frames"):
         spectrum = obs(traj)
     if args.kind == "raman":
         spectrum = spectrum.as_dict()[args.raman_component]
@@ -209,8 +210,8 @@ def _cmd_transport(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with _progress(f"reading {args.trajectory}"):
-        traj = _read(args)
+    with progress(f"reading {args.trajectory}"):
+        traj = read_trajectory_args(args)
     kw: dict[str, Any] = {"n_blocks": args.blocks}
     if args.max_lag is not None:
         kw["max_lag"] = args.max_lag
@@ -232,7 +233,7 @@ def _cmd_transport(args: argparse.Namespace) -> int:
             obs, unit = ob.ThermalConductivity(args.temperature, **kw), "W/(m*K)"
         else:
             obs, unit = ob.IonicConductivity(args.temperature, **kw), "S/m"
-    with _progress(f"computing {args.kind} from {traj.n_frames} frames"):
+    with progress(f"computing {args.kind} from {traj.n_frames} frames"):
         result = obs.compute(traj)
     out = _output(args, f"{Path(args.trajectory).stem}_{args.kind}")
     t = result.time.m_as("ps")
@@ -263,8 +264,8 @@ def _cmd_rdf(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with _progress(f"reading {args.trajectory}"):
-        traj = _read(args)
+    with progress(f"reading {args.trajectory}"):
+        traj = read_trajectory_args(args)
     pair = None
     if args.pair:
         a, sep, b = args.pair.partition("-")
@@ -282,7 +283,7 @@ def _cmd_rdf(args: argparse.Namespace) -> int:
             raise CLIError("the trajectory has no box; an RDF needs periodic boundaries")
         r_max = Quantity(0.5 * float(np.min(widths)) * (1 - 1e-9), "nm")
     rdf = ob.RDF(r_max, bins=args.bins, pair=pair)
-    with _progress(f"computing g(r) over {traj.n_frames} frames"):
+    with progress(f"computing g(r) over {traj.n_frames} frames"):
         res = rdf.compute(traj)
     out = _output(args, f"{Path(args.trajectory).stem}_rdf")
     r = res.bin_centers.m_as("angstrom")
@@ -308,8 +309,9 @@ def _cmd_rdf(args: argparse.Namespace) -> int:
     return 0
 
 
-# ------------------------------------------------------------------------------ registry
-def _register(sub, add_trajectory_args) -> None:
+# ------------------------------------------------------------------------------ parsers
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Add `spectrum`, `transport` and `rdf` to the subcommand parsers."""
     p = sub.add_parser("spectrum", help="IR / Raman / VDOS spectrum of a trajectory")
     add_trajectory_args(p)
     p.add_argument("--kind", choices=("ir", "raman", "vdos"), required=True)
@@ -359,6 +361,3 @@ def _register(sub, add_trajectory_args) -> None:
     p.add_argument("--pair", help="partial g_ab(r), e.g. O-O or O-H (species names)")
     p.add_argument("--out", help="output path prefix (writes .csv and .png)")
     p.set_defaults(func=_cmd_rdf)
-
-
-_EXTRA_COMMANDS.append(_register)

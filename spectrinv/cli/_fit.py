@@ -11,17 +11,19 @@ import json
 import sys
 from pathlib import Path
 
-from .cli import _EXTRA_COMMANDS, CLIError
+from ._common import CLIError
 
-QUICKSTART = Path(__file__).resolve().parent / "fit" / "quickstart.toml"
+__all__ = ["QUICKSTART", "add_commands"]
+
+#: The TOML configuration `spectrinv quickstart` runs (shipped inside `spectrinv.fit`).
+QUICKSTART = Path(__file__).resolve().parents[1] / "fit" / "quickstart.toml"
 
 
 def _run(config_path: Path, args: argparse.Namespace, label: str) -> int:
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    from .fit import CheckpointError
-    from .fit._config import ConfigError, load_config
+    from ..fit import CheckpointError, ConfigError, load_config
 
     try:
         config = load_config(config_path)
@@ -80,7 +82,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _register(sub, add_trajectory_args) -> None:
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Add `fit` and `quickstart` to the subcommand parsers."""
     p = sub.add_parser(
         "fit",
         help="fit a potential to experimental data (TOML config); resumes from its checkpoint",
@@ -97,6 +100,3 @@ def _register(sub, add_trajectory_args) -> None:
     _add_common(p)
     p.add_argument("--show-config", action="store_true", help="print the config and exit")
     p.set_defaults(func=_cmd_quickstart)
-
-
-_EXTRA_COMMANDS.append(_register)

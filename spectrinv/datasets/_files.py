@@ -18,7 +18,7 @@ def data_dir() -> Path:
     packaged = Path(str(importlib.resources.files("spectrinv"))) / "data"
     if packaged.is_dir():
         return packaged
-    source = Path(__file__).resolve().parent.parent / "data"
+    source = Path(__file__).resolve().parents[2] / "data"
     if source.is_dir():
         return source
     raise FileNotFoundError(
