@@ -20,7 +20,8 @@ from ._base import AbstractLoss, LossError, check_name, check_weight
 from ._grid import on_grid
 from ._normalisation import Absolute, AbstractNormalisation, check_normalisation
 from ._prediction import curve_of
-from ._target import convert_x, curve_target, resolve_units
+from ._target import curve_target, resolve_units
+from ._units import convert_x
 
 __all__ = ["AbstractCurveLoss", "MeanSquaredError", "ChiSquared"]
 

@@ -31,7 +31,8 @@ from observables import ureg
 
 from ._base import LossError
 from ._grid import trapezoid
-from ._prediction import is_concrete, unit_str
+from ._prediction import is_concrete
+from ._units import unit_str
 
 __all__ = ["AbstractNormalisation", "Absolute", "AreaNormalised", "PeakNormalised"]
 

@@ -43,36 +43,14 @@ from observables import (
     TransportResult,
     UnitError,
     axis_label,
-    axis_scale,
     to_magnitude,
     ureg,
 )
 
 from ._base import LossError
+from ._units import convert_x, convert_y, is_spectral, same_unit, unit_str
 
 __all__ = ["observable_units", "unit_str", "same_unit", "curve_of", "value_of", "as_curve"]
-
-
-def unit_str(unit: Any) -> str:
-    """Canonical string of a unit (parseable by `observables.ureg`)."""
-    try:
-        u = unit if isinstance(unit, pint.Unit) else ureg.Unit(unit)
-    except (pint.errors.UndefinedUnitError, AttributeError, TypeError, ValueError) as err:
-        raise UnitError(f"cannot parse unit {unit!r}: {err}") from None
-    s = format(u, "~C")
-    return "dimensionless" if s == "" else s
-
-
-def same_unit(a: str, b: str) -> bool:
-    return ureg.Unit(a) == ureg.Unit(b)
-
-
-def is_spectral(unit: str) -> bool:
-    try:
-        axis_scale(unit)
-    except UnitError:
-        return False
-    return True
 
 
 def describe(observable: Any) -> str:
@@ -225,8 +203,6 @@ def as_curve(
     `(x, y)` tuple, or a plain array of y when `observable` fixes the grid (`RDF`).
     Returns `None` for values (scalars, transport results) and for arrays without a grid.
     """
-    from ._target import convert_x, convert_y
-
     if isinstance(observed, Spectrum):
         x, y = np.asarray(observed.x_magnitude), np.asarray(observed.y_magnitude)
         xu, yu, x_name = observed.x_unit, observed.y_unit, None

@@ -15,8 +15,9 @@ from jaxtyping import Array, Float
 from observables import Quantity, UnitError, to_magnitude, ureg
 
 from ._base import AbstractLoss, LossError, as_scalar, check_name, check_weight
-from ._prediction import unit_str, value_of
+from ._prediction import value_of
 from ._target import dataset_label, resolve_units
+from ._units import unit_str
 
 __all__ = ["RelativeError"]
 

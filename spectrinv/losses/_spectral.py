@@ -22,7 +22,7 @@ from ._curve import AbstractCurveLoss
 from ._grid import cumulative_trapezoid, trapezoid
 from ._normalisation import AreaNormalised
 from ._prediction import curve_of, is_concrete
-from ._target import convert_pair
+from ._units import convert_pair
 
 __all__ = ["Wasserstein1", "PeakPosition", "band_centroid"]
 

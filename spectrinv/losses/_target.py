@@ -13,14 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pint
 
-from observables import Quantity, UnitError, axis_scale, to_magnitude, ureg
+from observables import UnitError
 
 from ._base import LossError
-from ._prediction import is_spectral, observable_units, unit_str
+from ._prediction import observable_units
+from ._units import convert_pair, convert_x, convert_y, unit_str
 
-__all__ = ["resolve_units", "convert_x", "convert_y", "curve_target", "convert_bound"]
+__all__ = ["resolve_units", "curve_target"]
 
 
 def dataset_label(dataset: Any) -> str:
@@ -54,66 +54,6 @@ def resolve_units(
         None,
         "the prediction",
     )
-
-
-def convert_x(values: Any, src: str, dst: str, what: str) -> np.ndarray:
-    """Convert x magnitudes from `src` to `dst` (spectral relations where both are spectral)."""
-    values = np.asarray(values, dtype=float)
-    if is_spectral(src) and is_spectral(dst):
-        return values * (axis_scale(dst) / axis_scale(src))
-    try:
-        return np.asarray(ureg.Quantity(values, src).m_as(dst), dtype=float)
-    except pint.errors.DimensionalityError:
-        raise UnitError(
-            f"{what}: x in {unit_str(src)} ({ureg.Unit(src).dimensionality}) cannot be "
-            f"converted to {unit_str(dst)} ({ureg.Unit(dst).dimensionality})"
-        ) from None
-
-
-def convert_y(values: Any, src: str, dst: str, what: str) -> np.ndarray:
-    """Convert y magnitudes from `src` to `dst` (pint, molar variants as in
-    `observables.to_magnitude`); `UnitError` naming both units otherwise."""
-    try:
-        return np.asarray(
-            to_magnitude(ureg.Quantity(np.asarray(values, dtype=float), src), dst, "y"),
-            dtype=float,
-        )
-    except UnitError:
-        raise UnitError(
-            f"{what}: y in {unit_str(src)} ({ureg.Unit(src).dimensionality}) cannot be "
-            f"converted to {unit_str(dst)} ({ureg.Unit(dst).dimensionality})"
-        ) from None
-
-
-def convert_bound(q: Any, dst: str, name: str) -> float:
-    """A bound (`x_range` end, window edge) given as a Quantity, in the loss's x unit."""
-    if not isinstance(q, pint.Quantity):
-        raise UnitError(
-            f"{name} must be a Quantity (e.g. Quantity(1500, '1/cm')), got {q!r} "
-            f"({type(q).__name__}); the loss compares in {dst}"
-        )
-    m = np.asarray(q.magnitude, dtype=float)
-    if m.ndim != 0:
-        raise ValueError(f"{name} must be a single value, got shape {m.shape}")
-    return float(convert_x(m, unit_str(q.units), dst, name))
-
-
-def convert_pair(pair: Any, dst: str, name: str) -> tuple[float, float]:
-    """`(lo, hi)` from a pair of Quantities or a Quantity of shape [2], in `dst`; lo < hi."""
-    if isinstance(pair, pint.Quantity):
-        m = np.asarray(pair.magnitude, dtype=float)
-        if m.shape != (2,):
-            raise ValueError(f"{name} must hold two values (lo, hi), got shape {m.shape}")
-        lo, hi = (convert_bound(Quantity(v, pair.units), dst, name) for v in m)
-    elif isinstance(pair, tuple | list) and len(pair) == 2:
-        lo, hi = (convert_bound(v, dst, name) for v in pair)
-    else:
-        raise ValueError(
-            f"{name} must be (lo, hi) as two Quantities or a Quantity of two values, got {pair!r}"
-        )
-    if not lo < hi:
-        raise ValueError(f"{name} must have lo < hi, got {pair} ({lo:g} >= {hi:g} {dst})")
-    return lo, hi
 
 
 class CurveTarget:
