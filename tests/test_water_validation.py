@@ -1,26 +1,21 @@
-"""Reduced SPC/Fw validation run (benchmarks/water_validation.py): physics within generous
-bounds. Slow (a few minutes on 2 CPU cores); excluded from the default suite (`-m slow`)."""
+"""Reduced SPC/Fw validation run (`python -m benchmarks.validation.water_validation`):
+physics within generous bounds. Slow (a few minutes on 2 CPU cores); excluded from the default
+suite (`-m slow`)."""
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "benchmarks" / "validation" / "water_validation.py"
 
 
 def _load():
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location(
-            "water_validation", BENCH / "water_validation.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        if str(BENCH) in sys.path:
-            sys.path.remove(str(BENCH))
+    """The validation script as a module (it imports only installed packages)."""
+    spec = importlib.util.spec_from_file_location("water_validation", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     return module
 
 

@@ -21,7 +21,7 @@ what counts on a shared machine. Compilation is excluded (one warm-up call each)
 On CPU, `--devices D` fakes D host devices (`XLA_FLAGS=--xla_force_host_platform_device_count`);
 it must be set before JAX starts, which this script does. On GPU all GPUs are used.
 
-Usage: `python benchmarks/sharding.py --sizes 256 500 --replicas 4 --devices 4`.
+Usage: `python -m benchmarks.performance.sharding --sizes 256 500 --replicas 4 --devices 4`.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ args = parser.parse_args()
 if "XLA_FLAGS" not in os.environ:
     os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={args.devices}"
 
-import _setup  # noqa: E402, F401  (import path: see benchmarks/_setup.py)
 import equinox as eqx  # noqa: E402
 import jax  # noqa: E402
 

@@ -10,8 +10,8 @@ multiplied by a quintic switch over [R_c − W, R_c] (C²). float64; 2 ps Langev
 (least-squares slope of 20 block means relative to |⟨E⟩|, with its standard error).
 `--save` writes both series.
 
-Usage: `python benchmarks/water_nve_drift.py --molecules 64 --ps 400 --switch 0.1` (the C²
-switch; without `--switch` DSF and LJ are force-shifted, C¹). Results and their reading:
+Usage: `python -m benchmarks.validation.water_nve_drift --molecules 64 --ps 400 --switch 0.1`
+(the C² switch; without `--switch` DSF and LJ are force-shifted, C¹). Results and their reading:
 docs/water-validation.md.
 """
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import _setup  # noqa: F401  (import path: see benchmarks/_setup.py)
 import jax
 import numpy as np
 

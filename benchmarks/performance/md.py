@@ -24,7 +24,7 @@ timed run (float32 energy conservation, NVE); and the 1-minute load average befo
 measurement (the machine may be shared). Compilation is excluded (one warm-up run first);
 each number is the best of `--repeats` timed runs.
 
-Usage: `python benchmarks/md.py --quick --json out.json` (LJ 500, 864; water 216) or
+Usage: `python -m benchmarks.performance.md --quick --json out.json` (LJ 500, 864; water 216) or
 `--sizes 4000 32000 --steps 200 40 --water 216 4096 --water-steps 200 20`.
 """
 
@@ -36,7 +36,6 @@ import os
 import platform
 import time
 
-import _setup  # noqa: F401  (import path: see benchmarks/_setup.py)
 import equinox as eqx
 import jax
 import jax.numpy as jnp

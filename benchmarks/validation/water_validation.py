@@ -35,7 +35,7 @@ Protocol (all through `spectrinv.backends.JaxMDBackend`):
 
 Usage (the run recorded in docs/water-validation.md):
 
-    python benchmarks/water_validation.py --json water_validation.json
+    python -m benchmarks.validation.water_validation --json water_validation.json
 
 `--quick` runs a tiny version (a smoke test, not physics).
 """
@@ -49,8 +49,6 @@ import os
 import platform
 import sys
 import time
-
-import _setup  # noqa: F401  (import path: see benchmarks/_setup.py)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -19,7 +19,7 @@ BPTT time ÷ reweighting time (DiffTRe, Thaler & Zavadlav 2021, report ~100×; t
 grows with `stride`, since BPTT pays every step and reweighting every frame). The 1-minute
 load average is printed (the machine may be shared).
 
-Usage: `python benchmarks/reweighting.py --sizes 256 500 --frames 50 --stride 10
+Usage: `python -m benchmarks.performance.reweighting --sizes 256 500 --frames 50 --stride 10
 --json out.json`.
 """
 
@@ -32,7 +32,6 @@ import platform
 import time
 from typing import Any, NamedTuple
 
-import _setup  # noqa: F401  (import path: see benchmarks/_setup.py)
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -40,8 +39,7 @@ import numpy as np
 
 from observables import RDF, GaussianKernel, Quantity
 from spectrinv.backends import JaxMDBackend, Langevin, Positions
-from spectrinv.gradients import Objective
-from spectrinv.gradients._reweighting import Reweighting
+from spectrinv.gradients import Objective, Reweighting
 from spectrinv.potentials import ForceShifted, LennardJones, System
 
 SIGMA, EPS, MASS = 0.3405, 0.99774, 39.948
@@ -93,7 +91,7 @@ class Problem(NamedTuple):
 
 
 def problem(n_cells: int, dtype, seed: int = 0) -> Problem:
-    """The benchmark problem (shared with benchmarks/chemtrain_difftre.py): fcc LJ argon,
+    """The benchmark problem (shared with `chemtrain_difftre.py`): fcc LJ argon,
     2000 Langevin steps of equilibration, Gaussian-kernel RDF objective against a fixed
     target, parameters (σ, ε)."""
     pos, system = lattice(n_cells, dtype)

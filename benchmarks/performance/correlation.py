@@ -6,9 +6,9 @@ Task: the velocity autocorrelation ⟨v(0)·v(t)⟩ averaged over particles, for
 reported. The direct O(N²) sum is timed on a shorter series (`--direct-frames`) and the
 ratio is given at that size, because at 10⁵ frames it would take hours.
 
-    python benchmarks/correlation.py                  # 10^5 frames x 10^3 particles x 3
-    python benchmarks/correlation.py --quick          # 10^4 x 100 x 3
-    python benchmarks/correlation.py --json out.json
+    python -m benchmarks.performance.correlation                  # 10^5 frames x 10^3 particles x 3
+    python -m benchmarks.performance.correlation --quick          # 10^4 x 100 x 3
+    python -m benchmarks.performance.correlation --json out.json
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import json
 import platform
 import time
 
-import _setup  # noqa: F401  (import path: see benchmarks/_setup.py)
 import jax
 
 jax.config.update("jax_enable_x64", True)

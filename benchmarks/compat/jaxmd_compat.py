@@ -6,7 +6,7 @@ it: import jax_md, a 256-atom Lennard-Jones NVE run with a Dense neighbour list 
 relative energy drift, and whether jax-md's stock LJ gives NaN reverse-mode gradients w.r.t.
 sigma (a known issue our potentials avoid). Prints one line per version and writes JSON.
 
-    python benchmarks/jaxmd_compat.py --versions 0.6.2 0.10.2 --json compat.json
+    python -m benchmarks.compat.jaxmd_compat --versions 0.6.2 0.10.2 --json compat.json
 """
 
 from __future__ import annotations

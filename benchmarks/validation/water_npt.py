@@ -1,6 +1,6 @@
 """SPC/Fw density at 298 K and 1 bar from NPT (`MonteCarloBarostat`), float32 or float64.
 
-Protocol (the settings of `benchmarks/water_validation.py`, so the two density estimates
+Protocol (the settings of `benchmarks/validation/water_validation.py`, so the two density estimates
 can be compared): `--molecules` SPC/Fw molecules at 0.997 g/cm³, DSF electrostatics
 (α = 2 nm⁻¹, R_c = `--cutoff`), LJ shifted at R_c with the mean-field tail correction in
 the energy (`spc_fw(tail_correction=True)`: the barostat then feels the tail pressure, as
@@ -9,18 +9,14 @@ Langevin NPT at `--pressure` with molecular Monte Carlo volume moves every `--fr
 steps for `--npt` ps. The first `--discard` ps of NPT are dropped; the density is the mean
 over the rest with a 5-block standard error. Results and discussion: docs/water-validation.md.
 
-    python benchmarks/water_npt.py --npt 100 --discard 20
+    python -m benchmarks.validation.water_npt --npt 100 --discard 20
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
-from pathlib import Path
-
-import _setup  # noqa: F401  (import path: see benchmarks/_setup.py)
 
 
 def _parse(argv):
@@ -63,16 +59,8 @@ from spectrinv.potentials import DampedShiftedForce, spc_fw, water_box  # noqa: 
 PS_PER_FRAME = 0.1
 
 
-def _water_validation():
-    """benchmarks/water_validation.py (dtype cast, water mass, density units), by path."""
-    path = Path(__file__).parent / "water_validation.py"
-    spec = importlib.util.spec_from_file_location("_bench_water_validation", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from . import water_validation as WV  # noqa: E402  (dtype cast, water mass, density units)
 
-
-WV = _water_validation()
 _cast, MASS_WATER, G_CM3_TO_DA_NM3 = WV._cast, WV.MASS_WATER, WV.G_CM3_TO_DA_NM3
 
 

@@ -16,9 +16,9 @@ RDF: `observables.RDF` (all N² pairs per frame, `lax.map` over frames) vs `freu
 on LJ-like frames: a simple-cubic lattice at the LJ argon triple-point density
 ρσ³ = 0.8442 (σ = 0.34 nm) with independent Gaussian displacements (0.15σ) in every frame.
 
-    python benchmarks/observables.py                 # 1000 atoms x 100 frames
-    python benchmarks/observables.py --quick         # 512 atoms x 20 frames
-    python benchmarks/observables.py --json out.json
+    python -m benchmarks.performance.observables_vs_peers                 # 1000 atoms x 100 frames
+    python -m benchmarks.performance.observables_vs_peers --quick         # 512 atoms x 20 frames
+    python -m benchmarks.performance.observables_vs_peers --json out.json
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import subprocess
 import time
 from collections.abc import Callable
 
-import _setup  # noqa: F401  (import path: see benchmarks/_setup.py)
 import jax
 
 jax.config.update("jax_enable_x64", True)  # so that the float64 rows really are float64

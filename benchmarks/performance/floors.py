@@ -40,12 +40,12 @@ Hot paths (float32 unless stated; Lennard-Jones fcc argon perturbed by 0.01 nm n
   (6), force vector on both atoms (12) ≈ 85 flops; O–O pairs add the LJ 34; bonds/angles
   neglected. Bytes as for LJ.
 - `RDF histogram`: `observables.RDF` on 100 frames of 1000 atoms, 150 bins, r_max 1.5 nm
-  (float64, as in benchmarks/observables.py). Necessary per pair (i < j) and frame:
+  (float64, as in `observables_vs_peers.py`). Necessary per pair (i < j) and frame:
   displacement with minimum image (9), r² (5), compare with r_max² and bin index (√, ×, floor:
   4) = 18 flops; bytes: positions read (24 B per atom and frame); the histogram is tiny.
 
-Usage: `python benchmarks/floors.py [--json out.json] [--quick]`. Compilation is excluded
-(one warm-up call); each time is the best of `--repeats`. The 1-minute load average is
+Usage: `python -m benchmarks.performance.floors [--json out.json] [--quick]`. Compilation is
+excluded (one warm-up call); each time is the best of `--repeats`. The 1-minute load average is
 printed (a shared machine lowers the measured ceilings and raises the times alike).
 """
 
@@ -57,7 +57,6 @@ import os
 import platform
 import time
 
-import _setup  # noqa: F401  (import path: see benchmarks/_setup.py)
 import equinox as eqx
 import jax
 import jax.numpy as jnp

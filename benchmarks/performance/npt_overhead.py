@@ -10,18 +10,15 @@ that happens counts twice; best-of reports the run without one. Systems (float32
 (r_c = 2.5σ, Δt = 4 fs, 120 K, atomic scaling) and SPC/Fw water (DSF α = 2 nm⁻¹,
 r_c = 0.9 nm, Δt = 0.5 fs, 298 K, molecular scaling). Reports the ratio NPT/NVT steps/s.
 
-    python benchmarks/npt_overhead.py --lj 4000 --water 216
+    python -m benchmarks.performance.npt_overhead --lj 4000 --water 216
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import time
-from pathlib import Path
 
-import _setup  # noqa: F401  (import path: see benchmarks/_setup.py)
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,16 +27,8 @@ from observables import Quantity
 from spectrinv.backends import JaxMDBackend, Langevin, MonteCarloBarostat, Positions
 from spectrinv.potentials import DampedShiftedForce, LennardJones, System, spc_fw, water_box
 
+from . import md as MD  # fcc start, float32 cast, load average
 
-def _md_module():
-    """benchmarks/md.py (fcc start, float32 cast, load average), loaded by path."""
-    spec = importlib.util.spec_from_file_location("_bench_md", Path(__file__).parent / "md.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-MD = _md_module()
 SIGMA, _f32, fcc, load = MD.SIGMA, MD._f32, MD.fcc, MD.load
 
 

@@ -1,4 +1,4 @@
-"""chemtrain side of `benchmarks/chemtrain_difftre.py`; runs inside the chemtrain venv.
+"""chemtrain side of `benchmarks/performance/chemtrain_difftre.py`; runs inside the chemtrain venv.
 
 Not meant to be run by hand: `chemtrain_difftre.py` starts it as
 `<chemtrain python> chemtrain_worker.py IN.json OUT.json`, where `IN.json` holds the

@@ -1,6 +1,6 @@
 """chemtrain's DiffTRe gradient side by side with our `Reweighting`: LJ argon, RDF loss.
 
-The problem is the one of `benchmarks/reweighting.py`: 256 atoms (fcc start at
+The problem is the one of `benchmarks/performance/reweighting.py`: 256 atoms (fcc start at
 ρ* = 0.8442), σ = 0.3405 nm, ε = 0.99774 kJ/mol, r_c = 2.5σ force-shifted, skin 0.1 nm,
 Langevin (BAOAB) 120 K, γ = 5/ps, Δt = 4 fs, 2000 equilibration steps, then a reference of
 `frames` frames every `stride` steps; Gaussian-kernel RDF (100 bins to 1 nm, width 0.01 nm)
@@ -31,8 +31,8 @@ random streams).
 `jaxlib<=0.4.37`, `scipy<1.13`, `protobuf<=3.20`, `blackjax==0.3.0`; this project needs
 `jax>=0.10.2`, `jaxlib>=0.10.2`, `scipy>=1.17`, so pip reports `ResolutionImpossible`
 (`chemtrain 0.2.0 depends on jax<=0.4.37`). chemtrain therefore lives in its own venv and
-runs in `benchmarks/chemtrain_worker.py`, started here with that venv's python; parameters
-go to it as JSON (plus an `.npz` with our reference frames), timings come back as JSON.
+runs in `benchmarks/performance/chemtrain_worker.py`, started here with that venv's python;
+parameters go to it as JSON (plus an `.npz` with our reference frames), timings come back as JSON.
 Create the venv once (the pins are what plain `pip install chemtrain==0.2.0` resolved to
 on 2026-11-21, with scipy 1.12.0 and numpy 1.26.4):
 
@@ -41,14 +41,13 @@ on 2026-11-21, with scipy 1.12.0 and numpy 1.26.4):
 
 Usage (from the repository root; prints one table, the check and the 1-minute load):
 
-    python benchmarks/chemtrain_difftre.py --frames 50 --stride 10 \\
+    python -m benchmarks.performance.chemtrain_difftre --frames 50 --stride 10 \\
         --repeats 3 --json out.json [--chemtrain-python .venv-chemtrain/bin/python]
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import subprocess
@@ -57,14 +56,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import _setup  # noqa: F401  (import path: see benchmarks/_setup.py)
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from observables import BOLTZMANN, Quantity
 from spectrinv.backends import Positions
-from spectrinv.gradients._reweighting import Reweighting
+from spectrinv.gradients import Reweighting
+
+from . import reweighting as RW  # the problem's constants, lattice and timing helpers
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PYTHON = ".venv-chemtrain/bin/python"  # relative to the working directory
@@ -78,16 +78,7 @@ VENV_HELP = (
 )
 
 
-def _reweighting_module():
-    """`benchmarks/reweighting.py` (the problem's constants, lattice and timing helpers)."""
-    spec = importlib.util.spec_from_file_location("_bench_reweighting", HERE / "reweighting.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-RW = _reweighting_module()
-EQUILIBRATION_STEPS = 2000  # as in benchmarks/reweighting.py
+EQUILIBRATION_STEPS = 2000  # as in benchmarks/performance/reweighting.py
 SKIN = 0.1  # nm, JaxMDBackend's default, used by both codes
 
 

@@ -5,14 +5,13 @@ Thole-damped, α = (0.9, 0.4) Å³ for (O, H) and a = 0.5 (illustrative values, 
 parameters); `water_box(n, key=PRNGKey(0))` geometry; `jax.jit`, best of 20 calls. Run with
 `OPENBLAS_NUM_THREADS=1` on a shared CPU (docstring of `DipoleInducedDipole`):
 
-    OPENBLAS_NUM_THREADS=1 python benchmarks/polarizability_did.py
+    OPENBLAS_NUM_THREADS=1 python -m benchmarks.performance.polarizability_did
 """
 
 from __future__ import annotations
 
 import time
 
-import _setup  # noqa: F401  (import path: see benchmarks/_setup.py)
 import jax
 
 jax.config.update("jax_enable_x64", True)

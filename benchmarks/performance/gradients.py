@@ -27,8 +27,8 @@ the longest and shortest run (target ≤ 1.1) and its time / forward time (targe
 On a shared machine absolute times drift with the load; ratios between runs taken close
 together are what to trust (the 1-minute load average is printed per run).
 
-Usage: `python benchmarks/gradients.py --quick` (108 atoms; 200 and 1000 steps) or
-`python benchmarks/gradients.py --atoms 500 --steps 1000 10000 --json out.json`;
+Usage: `python -m benchmarks.performance.gradients --quick` (108 atoms; 200 and 1000 steps) or
+`python -m benchmarks.performance.gradients --atoms 500 --steps 1000 10000 --json out.json`;
 `--report out.json` prints the table of a saved run.
 """
 
@@ -44,11 +44,10 @@ import sys
 import time
 from pathlib import Path
 
-import _setup  # noqa: F401  (import path: see benchmarks/_setup.py)
-
 SIGMA_NM, EPS_KJ, MASS, CUTOFF_NM = 0.3405, 0.99774, 39.948, 0.85
 DT_FS, T_K = 4.0, 90.0
 METHODS = ("forward", "bptt", "bptt_sqrt", "adjoint")
+REPO_ROOT = Path(__file__).resolve().parents[2]  # workers run as `python -m` from here
 
 
 # ------------------------------------------------------------------------------ worker
@@ -278,7 +277,8 @@ def _rss_mb(pid: int) -> float:
 def run_one(args, method: str, n_steps: int) -> dict:
     cmd = [
         sys.executable,
-        str(Path(__file__).resolve()),
+        "-m",
+        "benchmarks.performance.gradients",
         "--worker",
         method,
         "--atoms",
@@ -292,7 +292,9 @@ def run_one(args, method: str, n_steps: int) -> dict:
         "--repeats",
         str(args.repeats),
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT
+    )
     limit_mb = args.mem_limit * 1024
     peak_seen, status = 0.0, None
     t0 = time.perf_counter()
