@@ -64,7 +64,8 @@ from observables import BOLTZMANN, Quantity
 from spectrinv.backends import Positions
 from spectrinv.gradients import Reweighting
 
-from . import reweighting as RW  # the problem's constants, lattice and timing helpers
+from .._harness import best_time, load
+from . import reweighting as RW  # the problem's constants and lattice
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PYTHON = ".venv-chemtrain/bin/python"  # relative to the working directory
@@ -107,13 +108,13 @@ def ours(frames: int, stride: int, repeats: int, seed: int = 0) -> dict:
             lj, system, state, key, n_steps, stride=stride, record=(Positions(),)
         )[0].positions
 
-    t_md = RW.best(sample, repeats)
+    t_md = best_time(sample, repeats)
     traj, _ = backend.sample(lj, system, state, key, n_steps, stride=stride, record=(Positions(),))
     rw = Reweighting(n_frames=frames, stride=stride)
     cache = rw.reference(
         objective, params, static, system=system, trajectory=traj, temperature=Quantity(RW.T_K, "K")
     )
-    t_rw = RW.best(
+    t_rw = best_time(
         lambda: rw.estimate(objective, params, static, system=system, cache=cache).grad, repeats
     )
     res = rw.estimate(objective, params, static, system=system, cache=cache)
@@ -132,7 +133,7 @@ def ours(frames: int, stride: int, repeats: int, seed: int = 0) -> dict:
 
     if step().diagnostics.get("resampled", False):
         raise RuntimeError("Reweighting resampled at the reference parameters")
-    t_step = RW.best(lambda: step().grad, repeats)
+    t_step = best_time(lambda: step().grad, repeats)
     return dict(
         md_forward_s=t_md,
         grad_s=t_rw,
@@ -148,7 +149,7 @@ def ours(frames: int, stride: int, repeats: int, seed: int = 0) -> dict:
         box=float(np.asarray(system.box)[0]),
         target=np.asarray(target, float),
         atoms=int(lattice.shape[0]),
-        load=RW.load(),
+        load=load(),
     )
 
 

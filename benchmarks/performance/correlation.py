@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 
 import jax
 
@@ -27,16 +26,7 @@ import tidynamics  # noqa: E402
 
 import observables as ob  # noqa: E402
 
-
-def best_time(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        if hasattr(out, "block_until_ready"):
-            out.block_until_ready()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from .._harness import best_time  # noqa: E402
 
 
 def ours(v: np.ndarray):
@@ -82,14 +72,14 @@ def main() -> None:
     ref = tidy(v[:, :2])  # warm tidynamics / numpy FFT plans
     np.testing.assert_allclose(np.asarray(ours_jit(v[:, :2])), ref, atol=1e-10)
     c_ours = np.asarray(ours_jit(v))  # compile at full size (excluded)
-    t_ours = best_time(lambda: ours_jit(v), args.repeat)
-    t_tidy = best_time(lambda: tidy(v), max(1, args.repeat - 2))
+    t_ours = best_time(lambda: ours_jit(v), args.repeat, warmup=0)
+    t_tidy = best_time(lambda: tidy(v), max(1, args.repeat - 2), warmup=0)
     np.testing.assert_allclose(c_ours, tidy(v[:, : args.particles]), atol=1e-10)
 
     vd = v[: args.direct_frames, : args.direct_particles]
     c_small = np.asarray(ours_jit(vd))
-    t_ours_small = best_time(lambda: ours_jit(vd), args.repeat)
-    t_direct = best_time(lambda: direct(vd), 1)
+    t_ours_small = best_time(lambda: ours_jit(vd), args.repeat, warmup=0)
+    t_direct = best_time(lambda: direct(vd), 1, warmup=0)
     np.testing.assert_allclose(c_small, direct(vd), atol=1e-10)
 
     rows = [

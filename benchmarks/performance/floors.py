@@ -55,7 +55,6 @@ import argparse
 import json
 import os
 import platform
-import time
 
 import equinox as eqx
 import jax
@@ -78,20 +77,14 @@ from spectrinv.potentials import (
     water_box,
 )
 
+from .._harness import best_time, load
+
 SIGMA, EPS, MASS, SKIN = 0.3405, 0.99774, 39.948, 0.1
 
 
 def best(fn, *args, repeats: int = 5, inner: int = 1) -> float:
     """Best wall time of `inner` back-to-back calls (seconds per call), after a warm-up."""
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            out = fn(*args)
-        jax.block_until_ready(out)
-        times.append((time.perf_counter() - t0) / inner)
-    return min(times)
+    return best_time(lambda: fn(*args), repeats, inner=inner)
 
 
 # ---------------------------------------------------------------------------- ceilings
@@ -165,7 +158,7 @@ def row(name, work, flops, nbytes, seconds, ceil, dtype_name, note="", gather=fl
         achieved_gflops=flops / seconds / 1e9,
         gather_s=gather,
         note=note,
-        load=os.getloadavg()[0],
+        load=load(),
     )
 
 
@@ -312,7 +305,7 @@ def main(argv=None) -> None:
     ceil = ceilings(args.quick)
     print(
         f"# {platform.processor() or platform.machine()} x{os.cpu_count()} CPUs, "
-        f"jax {jax.__version__} on {jax.devices()[0].platform}; load {os.getloadavg()[0]:.2f}"
+        f"jax {jax.__version__} on {jax.devices()[0].platform}; load {load():.2f}"
     )
     print(
         f"# ceilings: {ceil['peak_flops_float32'] / 1e9:.1f} GFLOP/s float32, "

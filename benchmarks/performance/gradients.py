@@ -44,6 +44,8 @@ import sys
 import time
 from pathlib import Path
 
+from .._harness import best_time, load
+
 SIGMA_NM, EPS_KJ, MASS, CUTOFF_NM = 0.3405, 0.99774, 39.948, 0.85
 DT_FS, T_K = 4.0, 90.0
 METHODS = ("forward", "bptt", "bptt_sqrt", "adjoint")
@@ -133,37 +135,19 @@ def _checkpointed_fallback(backend, system, state, key, static, n_steps, stride,
     return eqx.filter_jit(jax.value_and_grad(loss, has_aux=True))
 
 
-def worker(method: str, n_atoms: int, n_steps: int, stride: int, anchor_every: int, repeats):
+def _make_compute(method, lj, system, backend, state, key, n_steps, stride, anchor_every):
+    """The function timed for `method` (returns loss and gradient) and a note on it."""
     import equinox as eqx
     import jax
 
-    jax.config.update("jax_enable_x64", True)
-    import jax.numpy as jnp
-    import numpy as np
-
     from spectrinv.backends import Positions, Velocities
-    from spectrinv.gradients._base import Objective, tree_norm
+    from spectrinv.gradients._base import Objective
 
-    system, lj, backend, state = _setup_system(n_atoms)
     params, static = eqx.partition(lj, eqx.is_inexact_array)
     objective = Objective(_vacf, _sum_squares)
     record = (Positions(), Velocities())
-    key = jax.random.key(1)
-    note = ""
 
-    run = eqx.filter_jit(
-        lambda pot: backend.run(pot, system, state, key, n_steps, stride=stride, record=record)
-    )
-
-    def forward():
-        traj, _, overflowed = jax.block_until_ready(run(lj))
-        assert not bool(overflowed)
-        return _sum_squares(_vacf(traj)), None
-
-    if method == "forward":
-        compute = forward
-
-    elif method == "bptt":
+    if method == "bptt":
 
         def loss(p):
             traj, _, overflowed = backend.run(
@@ -178,37 +162,33 @@ def worker(method: str, n_atoms: int, n_steps: int, stride: int, anchor_every: i
             assert not bool(overflowed)
             return value, grad
 
-    elif method == "bptt_sqrt":
+        return compute, ""
+
+    if method == "bptt_sqrt":
         try:
             from spectrinv.gradients._bptt import BPTT, SqrtCheckpoint
-
-            strategy = BPTT(n_steps, stride=stride, checkpoint=SqrtCheckpoint())
-            note = "spectrinv BPTT(SqrtCheckpoint())"
-
-            def compute():
-                res = strategy(
-                    objective,
-                    params,
-                    static,
-                    backend=backend,
-                    system=system,
-                    state=state,
-                    key=key,
-                )
-                return jax.block_until_ready(res.loss), jax.block_until_ready(res.grad)
-
         except ImportError:
             grad_fn = _checkpointed_fallback(
                 backend, system, state, key, static, n_steps, stride, record
             )
-            note = "in-script jax.checkpoint blocks"
 
             def compute():
                 (value, overflowed), grad = jax.block_until_ready(grad_fn(params))
                 assert not bool(overflowed)
                 return value, grad
 
-    elif method == "adjoint":
+            return compute, "in-script jax.checkpoint blocks"
+        strategy = BPTT(n_steps, stride=stride, checkpoint=SqrtCheckpoint())
+
+        def compute():
+            res = strategy(
+                objective, params, static, backend=backend, system=system, state=state, key=key
+            )
+            return jax.block_until_ready(res.loss), jax.block_until_ready(res.grad)
+
+        return compute, "spectrinv BPTT(SqrtCheckpoint())"
+
+    if method == "adjoint":
         from spectrinv.gradients._adjoint import Adjoint
 
         strategy = Adjoint(n_steps, stride=stride, anchor_every=anchor_every or None)
@@ -220,27 +200,49 @@ def worker(method: str, n_atoms: int, n_steps: int, stride: int, anchor_every: i
             compute.diag = res.diagnostics
             return jax.block_until_ready(res.loss), jax.block_until_ready(res.grad)
 
+        return compute, ""
+
+    raise SystemExit(f"unknown method {method!r}; choose from {METHODS}")
+
+
+def worker(method: str, n_atoms: int, n_steps: int, stride: int, anchor_every: int, repeats):
+    import equinox as eqx
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    from spectrinv.backends import Positions, Velocities
+    from spectrinv.gradients._base import tree_norm
+
+    system, lj, backend, state = _setup_system(n_atoms)
+    key = jax.random.key(1)
+    record = (Positions(), Velocities())
+    run = eqx.filter_jit(
+        lambda pot: backend.run(pot, system, state, key, n_steps, stride=stride, record=record)
+    )
+
+    def forward():
+        traj, _, overflowed = jax.block_until_ready(run(lj))
+        assert not bool(overflowed)
+        return _sum_squares(_vacf(traj)), None
+
+    if method == "forward":
+        compute, note = forward, ""
     else:
-        raise SystemExit(f"unknown method {method!r}; choose from {METHODS}")
+        compute, note = _make_compute(
+            method, lj, system, backend, state, key, n_steps, stride, anchor_every
+        )
 
     t0 = time.perf_counter()
-    compute()  # warm-up: compilation
+    value, grad = compute()  # warm-up: compilation (the timed runs give the same numbers)
     warm = time.perf_counter() - t0
-    load = os.getloadavg()[0]
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        value, grad = compute()
-        best = min(best, time.perf_counter() - t0)
+    load_1min = load()
+    best = best_time(compute, repeats, warmup=0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     fwd_seconds = None
     if method != "forward":  # the same-process forward time: ratios immune to load drift
-        forward()
-        fwd_seconds = np.inf
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            forward()
-            fwd_seconds = min(fwd_seconds, time.perf_counter() - t0)
+        fwd_seconds = best_time(forward, repeats)
     out = dict(
         method=method,
         atoms=n_atoms,
@@ -252,7 +254,7 @@ def worker(method: str, n_atoms: int, n_steps: int, stride: int, anchor_every: i
         loss=float(value),
         grad=None if grad is None else [float(x) for x in (grad.sigma, grad.epsilon)],
         grad_norm=None if grad is None else float(tree_norm(grad)),
-        load=load,
+        load=load_1min,
         note=note,
         dtype=str(jnp.result_type(float)),
     )

@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import platform
-import time
 
 import equinox as eqx
 import jax
@@ -48,16 +47,13 @@ from spectrinv.potentials import DampedShiftedForce, LennardJones, System, spc_f
 with jax.numpy_dtype_promotion("standard"):
     from jax_md import energy as jmd_energy, partition, simulate, space
 
+from .._harness import best_time, load
+
 SIGMA, EPS, MASS = 0.3405, 0.99774, 39.948
 DT_PS, SKIN = 0.004, 0.1
 REPEATS = 3  # best of 3 timed runs (the machine may be shared); --repeats changes it
 WATER_DT_PS, WATER_T_K = 0.0005, 298.0
 WATER_ALPHA_NM, WATER_CUTOFF_NM = 2.0, 0.9
-
-
-def load() -> float:
-    """1-minute load average (the machine may be shared)."""
-    return os.getloadavg()[0]
 
 
 def ns_per_day(steps_per_s: float, dt_ps: float) -> float:
@@ -107,12 +103,8 @@ def bench_bare(pos, length, vel, n_steps):
 
             return jax.lax.fori_loop(0, n_steps, body, (state, nbrs))
 
-        jax.block_until_ready(run(state, nbrs))
-        elapsed = np.inf
-        for _ in range(REPEATS):
-            t0 = time.perf_counter()
-            out, nb = jax.block_until_ready(run(state, nbrs))
-            elapsed = min(elapsed, time.perf_counter() - t0)
+        elapsed = best_time(lambda: run(state, nbrs), REPEATS)
+        _, nb = run(state, nbrs)
     assert not bool(nb.did_buffer_overflow), "bare jax-md neighbour list overflowed"
     return n_steps / elapsed
 
@@ -136,17 +128,12 @@ def bench_ours(pos, length, vel, n_steps):
     state = backend.init(lj, system, Quantity(pos, "nm"), velocities=Quantity(vel, "nm/ps"))
     stride = min(100, n_steps)
     key = jax.random.key(0)
-    jax.block_until_ready(
-        backend.sample(lj, system, state, key, n_steps, stride=stride, record=(Positions(),))
-    )
-    elapsed = np.inf
-    for _ in range(REPEATS):
-        t0 = time.perf_counter()
-        traj, final = backend.sample(
-            lj, system, state, key, n_steps, stride=stride, record=(Positions(),)
-        )
-        jax.block_until_ready(traj.positions)
-        elapsed = min(elapsed, time.perf_counter() - t0)
+
+    def sample():
+        return backend.sample(lj, system, state, key, n_steps, stride=stride, record=(Positions(),))
+
+    elapsed = best_time(lambda: sample()[0].positions, REPEATS)
+    _, final = sample()  # the same run (same state and key) as each timed one
     return n_steps / elapsed, _relative_energy_change(state, final, system)
 
 
@@ -173,11 +160,9 @@ def bench_openmm(pos, length, vel, n_steps):
     )
     key = jax.random.key(0)
     backend.sample(lj, system, state, key, min(50, n_steps), stride=min(50, n_steps))
-    elapsed = np.inf
-    for _ in range(REPEATS):
-        t0 = time.perf_counter()
-        backend.sample(lj, system, state, key, n_steps, stride=n_steps)
-        elapsed = min(elapsed, time.perf_counter() - t0)
+    elapsed = best_time(
+        lambda: backend.sample(lj, system, state, key, n_steps, stride=n_steps), REPEATS, warmup=0
+    )
     return n_steps / elapsed
 
 
@@ -203,13 +188,12 @@ def bench_openmm_nbforce(pos, length, vel, n_steps):
     ctx.setPositions(pos.astype(float))
     ctx.setVelocities(vel.astype(float))
     integ.step(min(50, n_steps))
-    elapsed = np.inf
-    for _ in range(REPEATS):
-        t0 = time.perf_counter()
+
+    def run():
         integ.step(n_steps)
-        ctx.getState(getPositions=True)
-        elapsed = min(elapsed, time.perf_counter() - t0)
-    return n_steps / elapsed
+        return ctx.getState(getPositions=True)
+
+    return n_steps / best_time(run, REPEATS, warmup=0)
 
 
 def _f32(tree):
@@ -253,16 +237,15 @@ def bench_water(n_molecules, n_steps):
     state = eqx.tree_at(
         lambda s: s.velocities, state, state.velocities * np.float32(np.sqrt(target / ke))
     )
-    elapsed, drift = np.inf, []
-    for _ in range(REPEATS):
-        t0 = time.perf_counter()
-        traj, final = backend.sample(
+
+    def sample():
+        return backend.sample(
             model, system, state, key, n_steps, stride=stride, record=(Positions(),)
         )
-        jax.block_until_ready(traj.positions)
-        elapsed = min(elapsed, time.perf_counter() - t0)
-        drift.append(_relative_energy_change(state, final, system))
-    return n_steps / elapsed, drift[-1]
+
+    elapsed = best_time(lambda: sample()[0].positions, REPEATS, warmup=0)
+    _, final = sample()  # the same run (same state and key) as each timed one
+    return n_steps / elapsed, _relative_energy_change(state, final, system)
 
 
 def energy_drift(n_atoms, n_chunks, chunk):
@@ -306,8 +289,7 @@ def _per_size(values, sizes, name):
     return values
 
 
-def main(argv=None):
-    global REPEATS
+def _parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[4000, 32000], help="LJ atoms")
     parser.add_argument(
@@ -328,51 +310,44 @@ def main(argv=None):
         help="only measure float32 NVE energy drift (LJ, energy every CHUNK steps)",
     )
     parser.add_argument("--json", type=str, default=None, help="write results to this file")
-    args = parser.parse_args(argv)
-    REPEATS = args.repeats
-    if args.drift:
-        out = energy_drift(*args.drift)
-        print(json.dumps(out))
-        return [out]
-    if args.quick:
-        sizes, steps, waters, wsteps = [500, 864], [300, 300], [216], [300]
-    else:
-        sizes, waters = args.sizes, args.water
-        steps = _per_size(args.steps, sizes, "steps")
-        wsteps = _per_size(args.water_steps, waters, "water-steps")
+    return parser.parse_args(argv)
 
-    rows = []
-    for n_atoms, n_steps in zip(sizes, steps, strict=True):
-        pos, length = fcc(n_atoms)
-        vel = velocities(n_atoms)
-        row = {"system": "LJ", "atoms": n_atoms, "steps": n_steps, "dt_ps": DT_PS, "load": {}}
-        row["load"]["bare"] = load()
-        row["bare_jaxmd_steps_per_s"] = bench_bare(pos, length, vel, n_steps)
-        row["load"]["ours"] = load()
-        ours, drift = bench_ours(pos, length, vel, n_steps)
-        row["jaxmdbackend_steps_per_s"] = ours
-        row["jaxmdbackend_rel_energy_change"] = drift
-        if not args.no_openmm:
-            try:
-                row["load"]["openmm"] = load()
-                row["openmm_cpu_steps_per_s"] = bench_openmm(pos, length, vel, n_steps)
-                row["load"]["openmm_nbforce"] = load()
-                row["openmm_nbforce_steps_per_s"] = bench_openmm_nbforce(pos, length, vel, n_steps)
-            except ImportError:
-                row["openmm_cpu_steps_per_s"] = None
-        row["overhead_ratio"] = row["jaxmdbackend_steps_per_s"] / row["bare_jaxmd_steps_per_s"]
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-    for n_mol, n_steps in zip(waters, wsteps, strict=True):
-        row = {"system": "SPC/Fw", "atoms": 3 * n_mol, "molecules": n_mol, "steps": n_steps}
-        row["dt_ps"] = WATER_DT_PS
-        row["load"] = {"ours": load()}
-        ours, drift = bench_water(n_mol, n_steps)
-        row["jaxmdbackend_steps_per_s"] = ours
-        row["jaxmdbackend_rel_energy_change"] = drift
-        rows.append(row)
-        print(json.dumps(row), flush=True)
 
+def _lj_row(n_atoms, n_steps, openmm: bool) -> dict:
+    """Steps/s of each engine on the fcc LJ system (and the float32 NVE energy change)."""
+    pos, length = fcc(n_atoms)
+    vel = velocities(n_atoms)
+    row = {"system": "LJ", "atoms": n_atoms, "steps": n_steps, "dt_ps": DT_PS, "load": {}}
+    row["load"]["bare"] = load()
+    row["bare_jaxmd_steps_per_s"] = bench_bare(pos, length, vel, n_steps)
+    row["load"]["ours"] = load()
+    ours, drift = bench_ours(pos, length, vel, n_steps)
+    row["jaxmdbackend_steps_per_s"] = ours
+    row["jaxmdbackend_rel_energy_change"] = drift
+    if openmm:
+        try:
+            row["load"]["openmm"] = load()
+            row["openmm_cpu_steps_per_s"] = bench_openmm(pos, length, vel, n_steps)
+            row["load"]["openmm_nbforce"] = load()
+            row["openmm_nbforce_steps_per_s"] = bench_openmm_nbforce(pos, length, vel, n_steps)
+        except ImportError:
+            row["openmm_cpu_steps_per_s"] = None
+    row["overhead_ratio"] = row["jaxmdbackend_steps_per_s"] / row["bare_jaxmd_steps_per_s"]
+    return row
+
+
+def _water_row(n_mol, n_steps) -> dict:
+    """Steps/s of JaxMDBackend on SPC/Fw water (and the float32 NVE energy change)."""
+    row = {"system": "SPC/Fw", "atoms": 3 * n_mol, "molecules": n_mol, "steps": n_steps}
+    row["dt_ps"] = WATER_DT_PS
+    row["load"] = {"ours": load()}
+    ours, drift = bench_water(n_mol, n_steps)
+    row["jaxmdbackend_steps_per_s"] = ours
+    row["jaxmdbackend_rel_energy_change"] = drift
+    return row
+
+
+def _print_table(rows) -> None:
     header = (
         f"{'system':<7} {'atoms':>7} {'engine':<15} {'steps/s':>10} {'atom-steps/s':>13} "
         f"{'ns/day':>8} {'load':>5}\n" + "-" * 72
@@ -404,6 +379,31 @@ def main(argv=None):
             f"{row['steps']} steps ({row['steps'] * row['dt_ps']:g} ps): dE/|E| = {de_e:+.2e}, "
             f"dE/K = {de_k:+.2e}"
         )
+
+
+def main(argv=None):
+    global REPEATS
+    args = _parse(argv)
+    REPEATS = args.repeats
+    if args.drift:
+        out = energy_drift(*args.drift)
+        print(json.dumps(out))
+        return [out]
+    if args.quick:
+        sizes, steps, waters, wsteps = [500, 864], [300, 300], [216], [300]
+    else:
+        sizes, waters = args.sizes, args.water
+        steps = _per_size(args.steps, sizes, "steps")
+        wsteps = _per_size(args.water_steps, waters, "water-steps")
+
+    rows = []
+    for n_atoms, n_steps in zip(sizes, steps, strict=True):
+        rows.append(_lj_row(n_atoms, n_steps, openmm=not args.no_openmm))
+        print(json.dumps(rows[-1]), flush=True)
+    for n_mol, n_steps in zip(waters, wsteps, strict=True):
+        rows.append(_water_row(n_mol, n_steps))
+        print(json.dumps(rows[-1]), flush=True)
+    _print_table(rows)
     meta = {
         "machine": platform.processor() or platform.machine(),
         "python": platform.python_version(),

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import jax
 import jax.numpy as jnp
@@ -27,9 +26,10 @@ from observables import Quantity
 from spectrinv.backends import JaxMDBackend, Langevin, MonteCarloBarostat, Positions
 from spectrinv.potentials import DampedShiftedForce, LennardJones, System, spc_fw, water_box
 
-from . import md as MD  # fcc start, float32 cast, load average
+from .._harness import alternate, load
+from . import md as MD  # fcc start, float32 cast
 
-SIGMA, _f32, fcc, load = MD.SIGMA, MD._f32, MD.fcc, MD.load
+SIGMA, _f32, fcc = MD.SIGMA, MD._f32, MD.fcc
 
 
 def lj_case(n_atoms):
@@ -63,7 +63,7 @@ def compare(name, case, n_steps, frequency, repeats):
         "NVT": JaxMDBackend(thermostat, chunk_steps=n_steps),
         "NPT": JaxMDBackend(thermostat, barostat=barostat, chunk_steps=n_steps),
     }
-    states, best = {}, {}
+    states = {}
     for label, backend in backends.items():
         st = backend.init(
             model,
@@ -75,21 +75,26 @@ def compare(name, case, n_steps, frequency, repeats):
         _, states[label] = backend.sample(
             model, system, st, jax.random.key(1), n_steps, stride=n_steps, record=(Positions(),)
         )
-        best[label] = np.inf
-    for r in range(repeats):
-        for label, backend in backends.items():
-            t = time.perf_counter()
-            _, states[label] = backend.sample(
+
+    def continue_run(label):
+        """Each call continues `label`'s run by n_steps; round r uses key 2 + r."""
+        rounds = iter(range(repeats))
+
+        def run():
+            _, states[label] = backends[label].sample(
                 model,
                 system,
                 states[label],
-                jax.random.key(2 + r),
+                jax.random.key(2 + next(rounds)),
                 n_steps,
                 stride=n_steps,
                 record=(Positions(),),
             )
-            jax.block_until_ready(states[label].positions)
-            best[label] = min(best[label], time.perf_counter() - t)
+            return states[label].positions
+
+        return run
+
+    best = alternate({label: continue_run(label) for label in backends}, repeats, warmup=0)
     nvt, npt = n_steps / best["NVT"], n_steps / best["NPT"]
     print(
         f"{name}: NVT {nvt:.1f} steps/s, NPT (move every {frequency} steps) {npt:.1f} steps/s, "

@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import subprocess
-import time
 from collections.abc import Callable
 
 import jax
@@ -39,19 +38,10 @@ import numpy as np  # noqa: E402
 
 import observables as ob  # noqa: E402
 
+from .._harness import best_time  # noqa: E402
+
 SIGMA_NM = 0.34
 DENSITY_REDUCED = 0.8442
-
-
-def best_time(fn: Callable[[], object], repeat: int) -> float:
-    """Best wall time of `repeat` calls (after the caller's warm-up), blocking on JAX output."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        jax.block_until_ready(out)
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def lj_like_frames(n_side: int, n_frames: int, seed: int = 0) -> tuple[np.ndarray, float]:
@@ -68,6 +58,65 @@ def lj_like_frames(n_side: int, n_frames: int, seed: int = 0) -> tuple[np.ndarra
 
 def _rel_diff(ours: np.ndarray, other: np.ndarray, mask: np.ndarray) -> float:
     return float(np.max(np.abs(other[mask] / ours[mask] - 1.0)))
+
+
+def _freud_row(pos, length, bins, r_max, repeat, reference, counts) -> dict:
+    """freud's RDF on the same frames (float32, all threads), or a "not installed" row."""
+    try:
+        import freud
+
+        box = freud.box.Box.cube(length)
+        pts = [box.wrap(p.astype(np.float32)) for p in pos]
+
+        def run_freud():
+            rdf = freud.density.RDF(bins, r_max, normalization_mode="finite_size")
+            for p in pts:
+                rdf.compute((box, p), reset=False)
+            return rdf
+
+        run_freud()
+        seconds = best_time(run_freud, repeat, warmup=0)
+        out = run_freud()
+        diff = _rel_diff(reference, np.asarray(out.rdf, dtype=np.float64), counts)
+        threads = freud.parallel.get_num_threads() or os.cpu_count()
+        return dict(
+            contender=f"freud {freud.__version__}",
+            seconds=seconds,
+            max_rel_diff=diff,
+            note=f"float32, {threads} threads, normalization_mode='finite_size'",
+        )
+    except ImportError:
+        return dict(contender="freud", seconds=None, max_rel_diff=None, note="not installed")
+
+
+def _mda_row(pos, length, bins, r_max, repeat, reference, counts) -> dict:
+    """MDAnalysis' InterRDF on the same frames (serial), or a "not installed" row."""
+    n, n_frames = pos.shape[1], pos.shape[0]
+    try:
+        import MDAnalysis as mda
+        from MDAnalysis.analysis.rdf import InterRDF
+        from MDAnalysis.coordinates.memory import MemoryReader
+
+        u = mda.Universe.empty(n, trajectory=True)
+        dims = np.tile([10 * length] * 3 + [90.0] * 3, (n_frames, 1))
+        u.load_new((10.0 * pos).astype(np.float32), format=MemoryReader, dimensions=dims)
+
+        def run_mda():
+            return InterRDF(
+                u.atoms, u.atoms, nbins=bins, range=(0.0, 10.0 * r_max), exclusion_block=(1, 1)
+            ).run()
+
+        run_mda()
+        seconds = best_time(run_mda, repeat, warmup=0)
+        diff = _rel_diff(reference, np.asarray(run_mda().results.rdf), counts)
+        return dict(
+            contender=f"MDAnalysis {mda.__version__}",
+            seconds=seconds,
+            max_rel_diff=diff,
+            note="InterRDF, exclusion_block=(1, 1), serial backend",
+        )
+    except ImportError:
+        return dict(contender="MDAnalysis", seconds=None, max_rel_diff=None, note="not installed")
 
 
 def bench_rdf(args: argparse.Namespace) -> list[dict]:
@@ -93,7 +142,7 @@ def bench_rdf(args: argparse.Namespace) -> list[dict]:
         ob.Quantity(r_max, "nm"), bins, kernel=ob.GaussianKernel(ob.Quantity(0.005, "nm"))
     )
     t64, t32 = traj(np.float64), traj(np.float32)
-    reference = np.asarray(hist(t64))  # float64 histogram: the numbers others are checked against
+    reference = np.asarray(hist(t64).g)  # float64 histogram: the numbers others are checked against
     counts = reference > 0
 
     ours_cases = [
@@ -103,69 +152,14 @@ def bench_rdf(args: argparse.Namespace) -> list[dict]:
     ]
     for name, rdf, t, note in ours_cases:
         jax.block_until_ready(rdf(t))  # compile
-        seconds = best_time(lambda rdf=rdf, t=t: rdf(t), args.repeat)
+        seconds = best_time(lambda rdf=rdf, t=t: rdf(t), args.repeat, warmup=0)
         diff = None
         if rdf.kernel == hist.kernel:
-            diff = _rel_diff(reference, np.asarray(rdf(t), dtype=np.float64), counts)
+            diff = _rel_diff(reference, np.asarray(rdf(t).g, dtype=np.float64), counts)
         rows.append(dict(contender=name, seconds=seconds, max_rel_diff=diff, note=note))
 
-    try:
-        import freud
-
-        box = freud.box.Box.cube(length)
-        pts = [box.wrap(p.astype(np.float32)) for p in pos]
-
-        def run_freud():
-            rdf = freud.density.RDF(bins, r_max, normalization_mode="finite_size")
-            for p in pts:
-                rdf.compute((box, p), reset=False)
-            return rdf
-
-        run_freud()
-        seconds = best_time(run_freud, args.repeat)
-        out = run_freud()
-        diff = _rel_diff(reference, np.asarray(out.rdf, dtype=np.float64), counts)
-        threads = freud.parallel.get_num_threads() or os.cpu_count()
-        rows.append(
-            dict(
-                contender=f"freud {freud.__version__}",
-                seconds=seconds,
-                max_rel_diff=diff,
-                note=f"float32, {threads} threads, normalization_mode='finite_size'",
-            )
-        )
-    except ImportError:
-        rows.append(dict(contender="freud", seconds=None, max_rel_diff=None, note="not installed"))
-
-    try:
-        import MDAnalysis as mda
-        from MDAnalysis.analysis.rdf import InterRDF
-        from MDAnalysis.coordinates.memory import MemoryReader
-
-        u = mda.Universe.empty(n, trajectory=True)
-        dims = np.tile([10 * length] * 3 + [90.0] * 3, (n_frames, 1))
-        u.load_new((10.0 * pos).astype(np.float32), format=MemoryReader, dimensions=dims)
-
-        def run_mda():
-            return InterRDF(
-                u.atoms, u.atoms, nbins=bins, range=(0.0, 10.0 * r_max), exclusion_block=(1, 1)
-            ).run()
-
-        run_mda()
-        seconds = best_time(run_mda, args.repeat)
-        diff = _rel_diff(reference, np.asarray(run_mda().results.rdf), counts)
-        rows.append(
-            dict(
-                contender=f"MDAnalysis {mda.__version__}",
-                seconds=seconds,
-                max_rel_diff=diff,
-                note="InterRDF, exclusion_block=(1, 1), serial backend",
-            )
-        )
-    except ImportError:
-        rows.append(
-            dict(contender="MDAnalysis", seconds=None, max_rel_diff=None, note="not installed")
-        )
+    rows.append(_freud_row(pos, length, bins, r_max, args.repeat, reference, counts))
+    rows.append(_mda_row(pos, length, bins, r_max, args.repeat, reference, counts))
 
     ref_seconds = rows[0]["seconds"]
     for row in rows:
@@ -203,7 +197,7 @@ def bench_msd(args: argparse.Namespace) -> list[dict]:
     rows = [
         dict(
             contender="ours (jit, float64)",
-            seconds=best_time(lambda: ours(x), args.repeat),
+            seconds=best_time(lambda: ours(x), args.repeat, warmup=0),
             max_rel_diff=0.0,
             note="",
         ),
@@ -213,7 +207,7 @@ def bench_msd(args: argparse.Namespace) -> list[dict]:
     rows.append(
         dict(
             contender="tidynamics.msd (loop over atoms)",
-            seconds=best_time(tidy, args.repeat),
+            seconds=best_time(tidy, args.repeat, warmup=0),
             max_rel_diff=_rel_diff(reference, other, mask),
             note="float64",
         )
@@ -248,12 +242,12 @@ def bench_vacf_spectrum(args: argparse.Namespace) -> list[dict]:
         dict(
             contender="ours VDOS (ACF + transform)",
             note="",
-            seconds=best_time(lambda: vdos(traj).y.m, args.repeat),
+            seconds=best_time(lambda: vdos(traj).y.m, args.repeat, warmup=0),
             max_rel_diff=None,
         ),
         dict(
             contender="tidynamics.acf loop + numpy rfft",
-            seconds=best_time(tidy, args.repeat),
+            seconds=best_time(tidy, args.repeat, warmup=0),
             max_rel_diff=None,
             note="same work; outputs differ in normalisation only",
         ),

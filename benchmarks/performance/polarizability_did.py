@@ -10,8 +10,6 @@ parameters); `water_box(n, key=PRNGKey(0))` geometry; `jax.jit`, best of 20 call
 
 from __future__ import annotations
 
-import time
-
 import jax
 
 jax.config.update("jax_enable_x64", True)
@@ -22,15 +20,12 @@ import numpy as np  # noqa: E402
 from observables import Quantity  # noqa: E402
 from spectrinv.potentials import DipoleInducedDipole, water_box  # noqa: E402
 
+from .._harness import best_time  # noqa: E402
+
 
 def best(f, *args, n=20):
-    jax.block_until_ready(f(*args))
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        jax.block_until_ready(f(*args))
-        times.append(time.perf_counter() - t)
-    return min(times)
+    """Best of `n` calls of `f(*args)` after one warm-up (compilation)."""
+    return best_time(lambda: f(*args), n)
 
 
 def main():

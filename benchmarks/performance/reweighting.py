@@ -42,15 +42,10 @@ from spectrinv.backends import JaxMDBackend, Langevin, Positions
 from spectrinv.gradients import Objective, Reweighting
 from spectrinv.potentials import ForceShifted, LennardJones, System
 
+from .._harness import best_time, load
+
 SIGMA, EPS, MASS = 0.3405, 0.99774, 39.948
 T_K, DT_FS, FRICTION = 120.0, 4.0, 5.0
-
-
-def load() -> float:
-    try:
-        return os.getloadavg()[0]
-    except OSError:  # pragma: no cover
-        return float("nan")
 
 
 def lattice(n: int, dtype):
@@ -64,17 +59,6 @@ def lattice(n: int, dtype):
         masses=jnp.full(len(pos), MASS, dtype),
     )
     return pos, system
-
-
-def best(fn, repeats: int) -> float:
-    out = fn()  # warm-up (compile)
-    jax.block_until_ready(out)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 class Problem(NamedTuple):
@@ -112,8 +96,8 @@ def problem(n_cells: int, dtype, seed: int = 0) -> Problem:
     r = np.asarray(rdf.bin_centers.m_as("nm"))
     target = jnp.asarray(1.0 + np.exp(-(((r - 0.38) / 0.05) ** 2)), dtype)
 
-    def loss(g):
-        return jnp.sum((g - target) ** 2)
+    def loss(res):
+        return jnp.sum((res.g - target) ** 2)
 
     objective = Objective(rdf, loss, record=(Positions(),))
     params, static = eqx.partition(lj, eqx.is_inexact_array)
@@ -126,7 +110,7 @@ def measure(n_cells: int, frames: int, stride: int, repeats: int, dtype) -> dict
     n_steps = frames * stride
 
     # reference trajectory (forward MD) and its cache
-    t_md = best(
+    t_md = best_time(
         lambda: (
             backend.sample(lj, system, state, key, n_steps, stride=stride, record=(Positions(),))[
                 0
@@ -141,7 +125,7 @@ def measure(n_cells: int, frames: int, stride: int, repeats: int, dtype) -> dict
         objective, params, static, system=system, trajectory=traj, temperature=Quantity(T_K, "K")
     )
     t_ref = time.perf_counter() - t0  # includes compilation: reported for information
-    t_rw = best(
+    t_rw = best_time(
         lambda: rw.estimate(objective, params, static, system=system, cache=cache).grad, repeats
     )
 
@@ -164,7 +148,7 @@ def measure(n_cells: int, frames: int, stride: int, repeats: int, dtype) -> dict
     (_, overflow), _ = bptt(params)
     if bool(overflow):
         raise RuntimeError("neighbour list overflowed in the BPTT run; use a larger skin")
-    t_bptt = best(lambda: bptt(params)[1], repeats)
+    t_bptt = best_time(lambda: bptt(params)[1], repeats)
     return dict(
         atoms=int(pos.shape[0]),
         frames=frames,

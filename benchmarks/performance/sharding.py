@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import platform
-import time
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--sizes", type=int, nargs="+", default=[256, 500])
@@ -52,12 +51,14 @@ if args.dtype == "float64":
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from jax.sharding import PartitionSpec as P  # noqa: E402
+from spectrinv.backends._sharding import ShardedBackend  # noqa: E402
 
 from observables import Quantity  # noqa: E402
 from spectrinv.backends import JaxMDBackend, Positions, VelocityVerlet  # noqa: E402
 from spectrinv.backends._jaxmd import _run_chunk  # noqa: E402
-from spectrinv.backends._sharding import ShardedBackend  # noqa: E402
 from spectrinv.potentials import LennardJones, System  # noqa: E402
+
+from .._harness import alternate, load as machine_load  # noqa: E402
 
 SIGMA, EPS, ARGON = 0.3405, 0.99774, 39.948
 
@@ -155,18 +156,13 @@ def main():
     )
     for n_atoms, n_steps in zip(args.sizes, steps, strict=True):
         todo = variants(n_atoms, n_steps, args.replicas, dtype)
-        best = {}
         for name, _, f, fargs in todo:  # warm-up (compile) and overflow check
             _positions, overflowed = jax.block_until_ready(f(*fargs))
             if bool(np.any(np.asarray(overflowed))):
                 raise SystemExit(f"{name}: neighbour list overflowed; rerun with fewer steps")
-            best[name] = np.inf
-        load = os.getloadavg()[0]
-        for _ in range(args.repeats):
-            for name, _, f, fargs in todo:
-                t = time.perf_counter()
-                jax.block_until_ready(f(*fargs))
-                best[name] = min(best[name], time.perf_counter() - t)
+        load = machine_load()
+        calls = {name: (lambda f=f, fargs=fargs: f(*fargs)) for name, _, f, fargs in todo}
+        best = alternate(calls, args.repeats, warmup=0)
         base = args.replicas * n_steps / best["batched, 1 device"]
         print(f"\n{n_atoms} atoms × {args.replicas} replicas, {n_steps} steps, load {load:.1f}")
         print("| variant | replica-steps/s | vs batched |\n|---|---:|---:|")
