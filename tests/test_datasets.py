@@ -20,9 +20,11 @@ from observables import Quantity as Q, UnitError, ureg
 from spectrinv.datasets import (
     Dataset,
     DatasetError,
+    LabelledValues,
     LinearBaseline,
     NoBaseline,
     PolynomialBaseline,
+    Table,
     data_dir,
     dataset_files,
     dataset_metadata,
@@ -254,6 +256,52 @@ def test_constructor_from_quantities():
         Dataset(x=Q([1.0, 1.0], "K"), y=Q([1.0, 2.0], "Pa*s"))
     with pytest.raises(DatasetError, match="y\\[1\\] = nan"):
         Dataset(x=Q([1.0, 2.0], "K"), y=Q([1.0, np.nan], "Pa*s"))
+
+
+def test_table_and_labelled_values_are_separate_kinds_of_dataset():
+    table = Dataset(x=Q([1.0, 2.0], "K"), y=Q([3.0, 4.0], "mPa*s"))
+    values = Dataset(y=Q([165.7, 63.9], "GPa"), labels=["C11", "C12"])
+    assert type(table) is Table and type(values) is LabelledValues
+    assert isinstance(table, Dataset) and isinstance(values, Dataset)
+    assert not table.is_labelled and values.is_labelled
+    assert table.labels is None and values.x is None and values.x_unit is None
+    # the same kinds from magnitudes, from files and from the registry
+    assert type(Dataset.from_arrays([1.0], [2.0], x_unit="K", y_unit="Pa")) is Table
+    made = Dataset.from_arrays(None, [2.0], x_unit=None, y_unit="Pa", labels=["p"])
+    assert type(made) is LabelledValues
+    assert type(load_dataset("silicon_elastic_mcskimin1953")) is LabelledValues
+    assert type(load_dataset("water_hale_298K")) is Table
+    # each kind built directly, with the same checks
+    direct = Table(Q([1.0, 2.0], "K"), Q([3.0, 4.0], "mPa*s"), uncertainty=Q([1.0, 1.0], "uPa*s"))
+    np.testing.assert_allclose(direct.uncertainty, [1e-3, 1e-3])
+    si = LabelledValues(Q([165.7, 63.9], "GPa"), ("C11", "C12"), quantity="elastic_constants")
+    assert si.value("C12")[0].m_as("GPa") == pytest.approx(63.9)
+    assert si.to(y_unit="Mbar").labels == ("C11", "C12")
+    with pytest.raises(DatasetError, match="duplicate labels"):
+        LabelledValues(Q([1.0, 2.0], "GPa"), ("C11", "C11"))
+    with pytest.raises(DatasetError, match="labels are only for x=None"):
+        Dataset(x=Q([1.0], "K"), y=Q([1.0], "Pa"), labels=["a"])
+    with pytest.raises(DatasetError, match="labels must name the y entries"):
+        Dataset(y=Q([1.0], "Pa"))
+    with pytest.raises(DatasetError, match="Table.from_arrays got arguments of a LabelledValues"):
+        Table.from_arrays(None, [2.0], x_unit=None, y_unit="Pa", labels=["p"])
+    # operations of the other kind say what to do instead
+    with pytest.raises(DatasetError, match="use at"):
+        table.value("C11")
+    for call in (values.select, lambda: values.to_csv("x.csv"), lambda: values.to(x_unit="K")):
+        with pytest.raises(DatasetError, match="labelled scalars"):
+            call()
+
+
+def test_dataset_modules_import_without_cycles():
+    """Every module of spectrinv.datasets imports only downward (no import cycle)."""
+    grimp = pytest.importorskip("grimp")
+    graph = grimp.build_graph("spectrinv")
+    modules = sorted(graph.find_descendants("spectrinv.datasets"))
+    for a in modules:
+        for b in graph.find_modules_directly_imported_by(a):
+            if b.startswith("spectrinv.datasets.") and b != a:
+                assert not graph.chain_exists(importer=b, imported=a), f"{a} <-> {b}"
 
 
 def test_dataset_is_a_pytree():

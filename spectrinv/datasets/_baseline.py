@@ -10,23 +10,31 @@ point; it is fitted to the data, so it is not differentiable with respect to any
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import equinox as eqx
 import numpy as np
 import pint
+from jaxtyping import Array, Float
 
 from observables import UnitError
 
-if TYPE_CHECKING:
-    from ._dataset import Dataset
+from ._errors import DatasetError
+from ._units import x_magnitude
 
 __all__ = ["AbstractBaseline", "NoBaseline", "LinearBaseline", "PolynomialBaseline"]
 
 
-def _anchor_point(ds: Dataset, anchor: Any, what: str) -> tuple[float, float]:
+class _Curve(Protocol):
+    """What a baseline reads of a dataset (a `Table`): its points and x unit."""
+
+    x: Float[Array, " point"]
+    y: Float[Array, " point"]
+    x_unit: str
+
+
+def _anchor_point(ds: _Curve, anchor: Any, what: str) -> tuple[float, float]:
     """(x, y) of one anchor, in the dataset's units."""
-    from ._dataset import DatasetError, x_magnitude
 
     def mag(q: Any) -> float:
         if not isinstance(q, pint.Quantity):
@@ -66,14 +74,14 @@ class AbstractBaseline(eqx.Module):
     """A background model fitted to a spectrum; `evaluate(ds)` gives it on `ds.x`
     (`[point]`, in `ds.y_unit`)."""
 
-    def evaluate(self, ds: Dataset) -> np.ndarray:
+    def evaluate(self, ds: _Curve) -> np.ndarray:
         raise NotImplementedError
 
 
 class NoBaseline(AbstractBaseline):
     """No background: `with_baseline(NoBaseline())` returns the data unchanged."""
 
-    def evaluate(self, ds: Dataset) -> np.ndarray:
+    def evaluate(self, ds: _Curve) -> np.ndarray:
         return np.zeros(np.shape(ds.y))
 
 
@@ -88,7 +96,7 @@ class LinearBaseline(AbstractBaseline):
     x1: Any
     x2: Any
 
-    def evaluate(self, ds: Dataset) -> np.ndarray:
+    def evaluate(self, ds: _Curve) -> np.ndarray:
         (xa, ya), (xb, yb) = (
             _anchor_point(ds, self.x1, "LinearBaseline x1"),
             _anchor_point(ds, self.x2, "LinearBaseline x2"),
@@ -118,7 +126,7 @@ class PolynomialBaseline(AbstractBaseline):
                 f"anchors, got {len(self.anchors)}"
             )
 
-    def evaluate(self, ds: Dataset) -> np.ndarray:
+    def evaluate(self, ds: _Curve) -> np.ndarray:
         pts = np.array(
             [
                 _anchor_point(ds, a, f"PolynomialBaseline anchor {i}")

@@ -1,16 +1,17 @@
-"""Strict reader for users' CSV tables: every problem is reported with its line number."""
+"""CSV tables: a strict reader that reports every problem with its line number, and a writer."""
 
 from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ._dataset import DatasetError
+from ._errors import DatasetError
 
-__all__ = ["read_columns"]
+__all__ = ["read_columns", "write_columns"]
 
 _OTHER_DELIMITERS = {";": "';'", "\t": "a tab", "|": "'|'", ",": "','"}
 
@@ -129,3 +130,22 @@ def _is_number(s: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def write_columns(
+    path: str | Path,
+    header: Sequence[str],
+    columns: Sequence[np.ndarray],
+    *,
+    comment: str | None = None,
+) -> Path:
+    """Write equal-length float `columns` (`[row]` each) under a header line naming them,
+    preceded by ``# comment`` when given; values at full precision (`repr`). Returns the path.
+    """
+    path = Path(path)
+    lines = [] if comment is None else [f"# {comment}"]
+    lines.append(",".join(header))
+    rows = zip(*(np.asarray(c) for c in columns), strict=True)
+    lines += [",".join(repr(float(v)) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -3,6 +3,8 @@
 JCAMP-DX (McDonald & Wilks, *Appl. Spectrosc.* **42**, 151 (1988)) is a text format with
 `##LABEL=value` header lines and a data table. The reader accepts the `(X++(Y..Y))` form
 (AFFN or compressed ASDF), `(XY..XY)` point lists and peak tables, as parsed by `jcamp`.
+This module reads and writes plain arrays and unit strings; `Dataset.from_jcamp` and
+`Table.to_jcamp` wrap them.
 """
 
 from __future__ import annotations
@@ -11,18 +13,16 @@ import contextlib
 import io
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from observables import UnitError
 
-from ._dataset import DatasetError, _spectral_name, parse_unit
+from ._errors import DatasetError
+from ._units import parse_unit, spectral_name
 
-if TYPE_CHECKING:
-    from ._dataset import Dataset
-
-__all__ = ["JCAMP_UNITS", "read_jcamp", "write_jcamp"]
+__all__ = ["JCAMP_UNITS", "JcampSpectrum", "read_jcamp", "write_jcamp"]
 
 #: JCAMP-DX ``##XUNITS`` / ``##YUNITS`` values (upper case) and the pint units they mean.
 #: ``None`` marks units that are not physical (arbitrary scales): declare one with
@@ -88,30 +88,38 @@ def _check_is_jcamp(path: Path, text: str) -> None:
         )
 
 
-def read_jcamp(
-    cls: type[Dataset],
-    path: str | Path,
-    *,
-    x_unit: str | None,
-    y_unit: str | None,
-    quantity: str,
-    name: str | None,
-    temperature: float | None,
-) -> Dataset:
-    """See `Dataset.from_jcamp`."""
+class JcampSpectrum(NamedTuple):
+    """One spectrum read from a JCAMP-DX file, before any unit conversion.
+
+    `x`, `y`: `[point]` float64, `x` strictly ascending, in `x_unit` / `y_unit` (the file's
+    units where they are physical, else the declared ones). `convert_x` / `convert_y`: the
+    declared unit to convert to afterwards (`None`: keep). `units`: the file's unit labels
+    and their meaning, for error messages.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    x_unit: str
+    y_unit: str
+    convert_x: str | None
+    convert_y: str | None
+    name: str
+    quantity: str
+    x_name: str
+    y_name: str
+    temperature: float | None
+    metadata: dict[str, Any]
+    units: str
+
+
+def _parse(path: Path) -> tuple[dict[str, Any], str]:
+    """The `jcamp` package's dict of the file's single data block, and its warnings."""
     try:
         import jcamp
     except ImportError as err:
         raise ImportError(
             "reading JCAMP-DX files needs the 'jcamp' package: pip install jcamp"
         ) from err
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    for unit, what in ((x_unit, "x_unit"), (y_unit, "y_unit")):
-        if unit is not None:
-            parse_unit(unit, what)
     raw = path.read_bytes()
     _check_is_jcamp(path, raw.decode("utf-8", errors="replace"))
     messages = io.StringIO()
@@ -128,7 +136,11 @@ def read_jcamp(
                 "spectra are supported: save each block as its own file"
             )
         d = blocks[0]
-    warnings = messages.getvalue().strip()
+    return d, messages.getvalue().strip()
+
+
+def _points(path: Path, d: dict[str, Any], warnings: str) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of the data block, checked finite and made strictly ascending in x."""
     x = np.asarray(d.get("x", ()), dtype=float)
     y = np.asarray(d.get("y", ()), dtype=float)
     if x.size == 0 or x.size != y.size:
@@ -149,22 +161,48 @@ def read_jcamp(
             f"{path}: x is not strictly monotonic at point {i + 1} (x = {x[i]:g}, then "
             f"{x[i + 1]:g})"
         )
+    return x, y
 
-    file_x, file_y = _map_unit(d.get("xunits")), _map_unit(d.get("yunits"))
-    declared = {}
-    for axis, file_unit, user_unit in (("x", file_x, x_unit), ("y", file_y, y_unit)):
-        if file_unit is None and user_unit is None:
-            label = d.get(f"{axis}units")
-            raise UnitError(
-                f"{path}: ##{axis.upper()}UNITS="
-                + (f"{label!r} is not a physical unit" if label is not None else " is missing")
-                + f"; declare the unit of {axis}, e.g. from_jcamp(path, {axis}_unit="
-                + ("'1/cm'" if axis == "x" else "'dimensionless'")
-                + ")"
-            )
-        declared[axis] = file_unit if file_unit is not None else user_unit
-    y_label = str(d.get("$y name") or d.get("yunits") or "y").strip().lower()
-    x_dim_name = _spectral_name(parse_unit(declared["x"], "x unit"))
+
+def _axis_unit(path: Path, d: dict[str, Any], axis: str, declared: str | None) -> str | None:
+    """The pint unit of the file's ##XUNITS / ##YUNITS, or the declared one if it is not
+    physical; `UnitError` when neither is known."""
+    file_unit = _map_unit(d.get(f"{axis}units"))
+    if file_unit is None and declared is None:
+        label = d.get(f"{axis}units")
+        raise UnitError(
+            f"{path}: ##{axis.upper()}UNITS="
+            + (f"{label!r} is not a physical unit" if label is not None else " is missing")
+            + f"; declare the unit of {axis}, e.g. from_jcamp(path, {axis}_unit="
+            + ("'1/cm'" if axis == "x" else "'dimensionless'")
+            + ")"
+        )
+    return file_unit
+
+
+def read_jcamp(
+    path: str | Path,
+    *,
+    x_unit: str | None,
+    y_unit: str | None,
+    quantity: str,
+    name: str | None,
+    temperature: float | None,
+) -> JcampSpectrum:
+    """Read one JCAMP-DX spectrum; the arguments are those of `Dataset.from_jcamp`
+    (`temperature` in K). Raises `DatasetError` for a file that is not JCAMP-DX or holds
+    bad data, `UnitError` for a unit that is neither in the file nor declared."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    for unit, what in ((x_unit, "x_unit"), (y_unit, "y_unit")):
+        if unit is not None:
+            parse_unit(unit, what)
+    d, warnings = _parse(path)
+    x, y = _points(path, d, warnings)
+    file_x, file_y = _axis_unit(path, d, "x", x_unit), _axis_unit(path, d, "y", y_unit)
+    read_x = file_x if file_x is not None else x_unit
+    read_y = file_y if file_y is not None else y_unit
     meta = {
         "source": {"file": str(path.resolve()), "format": "JCAMP-DX"},
         "jcamp": {
@@ -173,61 +211,64 @@ def read_jcamp(
             if k not in ("x", "y", "children", "filename") and isinstance(v, str | int | float)
         },
     }
-    temp = temperature
-    if temp is None and "$temperature k" in d:
-        temp = float(d["$temperature k"])
-    ds = cls.from_arrays(
-        x,
-        y,
-        x_unit=declared["x"],
-        y_unit=declared["y"],
+    if temperature is None and "$temperature k" in d:
+        temperature = float(d["$temperature k"])
+    return JcampSpectrum(
+        x=x,
+        y=y,
+        x_unit=read_x,
+        y_unit=read_y,
+        convert_x=x_unit if file_x is not None else None,
+        convert_y=y_unit if file_y is not None else None,
         name=name or str(d.get("title") or path.stem),
         quantity=str(d.get("$quantity", quantity)) if quantity == "spectrum" else quantity,
-        x_name=str(d.get("$x name") or x_dim_name or "x"),
-        y_name=y_label,
-        temperature=temp,
+        x_name=str(d.get("$x name") or spectral_name(parse_unit(read_x, "x unit")) or "x"),
+        y_name=str(d.get("$y name") or d.get("yunits") or "y").strip().lower(),
+        temperature=temperature,
         metadata=meta,
+        units=f"XUNITS={d.get('xunits')!r} -> {file_x!r}, YUNITS={d.get('yunits')!r} -> {file_y!r}",
     )
-    try:
-        return ds.to(
-            x_unit=x_unit if file_x is not None else None,
-            y_unit=y_unit if file_y is not None else None,
-        )
-    except UnitError as err:
-        raise UnitError(
-            f"{path}: the file's units (XUNITS={d.get('xunits')!r} -> {file_x!r}, "
-            f"YUNITS={d.get('yunits')!r} -> {file_y!r}) do not match the declared ones: {err}"
-        ) from None
 
 
 _UNITS_BACK = {"1/cm": "1/CM", "um": "MICROMETERS", "nm": "NANOMETERS", "Hz": "HZ", "s": "SECONDS"}
 
 
-def write_jcamp(ds: Dataset, path: str | Path, *, title: str | None = None) -> Path:
-    """Write `ds` as JCAMP-DX 5.01 with an ``(XY..XY)`` table, one point per line at full
-    precision (`repr`), so that reading it back is exact. spectrinv-specific labels
-    (``##$QUANTITY``, ``##$X NAME``, ``##$Y NAME``, ``##$TEMPERATURE K``) keep the names."""
-    if ds.x is None:
-        raise DatasetError(f"dataset {ds.name!r} has no x axis; JCAMP-DX needs one")
+def write_jcamp(
+    path: str | Path,
+    *,
+    x: np.ndarray,
+    y: np.ndarray,
+    x_unit: str,
+    y_unit: str,
+    x_name: str,
+    y_name: str,
+    quantity: str,
+    temperature: float | None,
+    title: str,
+) -> Path:
+    """Write `x`, `y` (`[point]`, in `x_unit` / `y_unit`) as JCAMP-DX 5.01 with an
+    ``(XY..XY)`` table, one point per line at full precision (`repr`), so that reading it back
+    is exact. spectrinv-specific labels (``##$QUANTITY``, ``##$X NAME``, ``##$Y NAME``,
+    ``##$TEMPERATURE K``) keep the names. Returns the path."""
     path = Path(path)
-    x, y = np.asarray(ds.x, dtype=float), np.asarray(ds.y, dtype=float)
-    y_units = ds.y_unit
-    if y_units == "dimensionless" and ds.y_name.upper() in JCAMP_UNITS:
-        y_units = ds.y_name.upper()
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    y_units = y_unit
+    if y_units == "dimensionless" and y_name.upper() in JCAMP_UNITS:
+        y_units = y_name.upper()
     lines = [
-        f"##TITLE={title or ds.name}",
+        f"##TITLE={title}",
         "##JCAMP-DX=5.01",
-        "##DATA TYPE=INFRARED SPECTRUM" if ds.quantity == "spectrum" else "##DATA TYPE=TABLE",
+        "##DATA TYPE=INFRARED SPECTRUM" if quantity == "spectrum" else "##DATA TYPE=TABLE",
         "##ORIGIN=spectrinv",
         "##OWNER=",
-        f"##XUNITS={_UNITS_BACK.get(ds.x_unit, ds.x_unit)}",
+        f"##XUNITS={_UNITS_BACK.get(x_unit, x_unit)}",
         f"##YUNITS={y_units}",
-        f"##$QUANTITY={ds.quantity}",
-        f"##$X NAME={ds.x_name or 'x'}",
-        f"##$Y NAME={ds.y_name}",
+        f"##$QUANTITY={quantity}",
+        f"##$X NAME={x_name}",
+        f"##$Y NAME={y_name}",
     ]
-    if ds.temperature is not None:
-        lines.append(f"##$TEMPERATURE K={ds.temperature!r}")
+    if temperature is not None:
+        lines.append(f"##$TEMPERATURE K={temperature!r}")
     lines += [
         "##XFACTOR=1",
         "##YFACTOR=1",

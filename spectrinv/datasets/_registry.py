@@ -27,8 +27,10 @@ from typing import Any
 import numpy as np
 
 from ._csv import read_columns
-from ._dataset import Dataset, DatasetError, _affine, parse_unit
+from ._dataset import Dataset
+from ._errors import DatasetError
 from ._files import data_dir
+from ._units import affine, parse_unit
 
 __all__ = ["list_datasets", "load_dataset", "dataset_metadata", "dataset_files"]
 
@@ -79,7 +81,7 @@ def _state_point(meta: dict, key: str, unit: str) -> float | None:
     value = meta.get(key)
     if not isinstance(value, int | float) or isinstance(value, bool):
         return None  # absent, or a description such as "ambient"
-    a, b, _ = _affine(meta.get(f"{key}_unit", unit), unit, key)
+    a, b, _ = affine(meta.get(f"{key}_unit", unit), unit, key)
     return float(value) * a + b
 
 
@@ -94,7 +96,8 @@ def load_dataset(name: str, *, y: str | list[str] | None = None, x: str | None =
       scalars a label or a list of labels (all must have compatible units).
     - `x`: another x column (rarely needed).
 
-    **Returns:** a `Dataset` in the units declared by the TOML, with the TOML as `metadata`.
+    **Returns:** a `Table` (or `LabelledValues` for ``layout = "labelled"``) in the units
+    declared by the TOML, with the TOML as `metadata`.
     Raises `DatasetError` for an unknown name or column (listing what exists).
     """
     csv_path, _ = dataset_files(name)
@@ -130,7 +133,7 @@ def load_dataset(name: str, *, y: str | list[str] | None = None, x: str | None =
         unit = columns[labels[0]]
         vals, uncs = [], []
         for lab in labels:
-            a, b, _ = _affine(columns[lab], unit, f"{full} {lab!r}")
+            a, b, _ = affine(columns[lab], unit, f"{full} {lab!r}")
             vals.append(float(data[lab][0]) * a + b)
             if lab in unc_cols:
                 uncs.append(float(data[unc_cols[lab]][0]) * abs(a))
