@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _systems import ARGON, EPS, SIGMA, AllPairs, argon
 
 from observables import BOLTZMANN, Quantity, UnitError
 from spectrinv.backends import (
@@ -23,41 +24,7 @@ from spectrinv.backends import (
     energy_drift,
     total_energy,
 )
-from spectrinv.potentials import AbstractPotential, ForceShifted, LennardJones, System
-
-ARGON = 39.948
-SIGMA, EPS = Quantity(3.405, "angstrom"), Quantity(0.99774, "kJ/mol")
-
-
-def fcc(n, a):
-    g = np.stack(np.meshgrid(*[np.arange(n)] * 3, indexing="ij"), -1).reshape(-1, 3)
-    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    return ((g[:, None, :] + basis[None]) * a).reshape(-1, 3), n * a
-
-
-def argon(n=3, a=0.5718, cutoff=0.85, box=None):
-    """108 argon atoms (n=3) at ρ* ≈ 0.84, force-shifted LJ."""
-    pos, length = fcc(n, a)
-    system = System(
-        box=jnp.full(3, length) if box is None else box,
-        species=jnp.zeros(len(pos), jnp.int32),
-        masses=jnp.full(len(pos), ARGON),
-    )
-    lj = LennardJones(SIGMA, EPS, Quantity(cutoff, "nm"), truncation=ForceShifted())
-    return pos, system, lj
-
-
-class AllPairs(AbstractPotential):
-    """Wraps a pair potential and hides its cutoff: the backend then uses no neighbour list."""
-
-    inner: LennardJones
-
-    @property
-    def cutoff(self):
-        return None
-
-    def energy(self, positions, system, neighbors=None):
-        return self.inner.energy(positions, system, None)
+from spectrinv.potentials import ForceShifted, LennardJones, System
 
 
 def test_nve_energy_conservation_float64():

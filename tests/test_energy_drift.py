@@ -7,8 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _systems import HarmonicTrap, argon
 from hypothesis import given, settings, strategies as st
-from test_backend import argon
 
 from observables import Quantity, Trajectory, UnitError
 from spectrinv.backends import (
@@ -20,20 +20,7 @@ from spectrinv.backends import (
     shadow_energy,
     total_energy,
 )
-from spectrinv.potentials import AbstractPotential, System
-
-
-class Harmonic(AbstractPotential):
-    """U = k Σ |r|² / 2 (kJ/mol nm⁻²): independent isotropic oscillators, no cutoff."""
-
-    k: float
-
-    @property
-    def cutoff(self):
-        return None
-
-    def energy(self, positions, system, neighbors=None):
-        return 0.5 * self.k * jnp.sum(positions**2)
+from spectrinv.potentials import System
 
 
 def _verlet_oscillators(k, masses, h, n_steps, seed=0):
@@ -62,7 +49,7 @@ def test_shadow_energy_of_harmonic_oscillator_is_the_exact_discrete_invariant():
     traj = Trajectory(
         Quantity(q, "nm"), box=None, timestep=Quantity(h, "ps"), velocities=Quantity(v, "nm/ps")
     )
-    shadow, total = shadow_energy(Harmonic(k), system, traj, Quantity(h, "ps"))
+    shadow, total = shadow_energy(HarmonicTrap(k), system, traj, Quantity(h, "ps"))
     assert shadow.units == Quantity(1, "kJ/mol").units
 
     m = masses[None, :, None]
@@ -77,7 +64,7 @@ def test_shadow_energy_of_harmonic_oscillator_is_the_exact_discrete_invariant():
     # H fluctuates at O(h²), H̃ (a sum of O(h²)-weighted invariants per oscillator) far less
     assert np.std(shadow.m) < 0.05 * np.std(total.m)
 
-    e, kinetic = total_energy(Harmonic(k), system, traj)
+    e, kinetic = total_energy(HarmonicTrap(k), system, traj)
     np.testing.assert_allclose(e.m, total.m, rtol=1e-12)
     np.testing.assert_allclose(kinetic.m, kin.sum(axis=(1, 2)), rtol=1e-12)
 

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _systems import argon, fcc
 
 from observables import Quantity, UnitError
 from spectrinv.backends import (
@@ -25,38 +26,16 @@ from spectrinv.gradients._adjoint import Adjoint, ReconstructionError
 from spectrinv.gradients._base import Objective, tree_norm
 from spectrinv.potentials import (
     DampedShiftedForce,
-    ForceShifted,
-    LennardJones,
-    System,
     spc_fw,
     water_box,
 )
 
-ARGON = 39.948
 STRIDE, ANCHOR = 10, 100
 
 
-def fcc(n, a):
-    g = np.stack(np.meshgrid(*[np.arange(n)] * 3, indexing="ij"), -1).reshape(-1, 3)
-    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    return ((g[:, None, :] + basis[None]) * a).reshape(-1, 3), n * a
-
-
-def argon(dtype=jnp.float64):
+def argon_nve(dtype=jnp.float64):
     """108 argon atoms (fcc start, ρ* ≈ 0.84), force-shifted LJ, 90 K, Δt = 4 fs."""
-    pos, length = fcc(3, 0.5718)
-    system = System(
-        box=jnp.full(3, length, dtype),
-        species=jnp.zeros(len(pos), jnp.int32),
-        masses=jnp.full(len(pos), ARGON, dtype),
-    )
-    lj = LennardJones(
-        Quantity(3.405, "angstrom"),
-        Quantity(0.99774, "kJ/mol"),
-        Quantity(0.85, "nm"),
-        truncation=ForceShifted(),
-    )
-    lj = jax.tree.map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, lj)
+    pos, system, lj = argon(dtype=dtype)
     backend = JaxMDBackend(VelocityVerlet(Quantity(4, "fs")))
     state = backend.init(
         lj,
@@ -70,7 +49,7 @@ def argon(dtype=jnp.float64):
 
 @pytest.fixture(scope="module")
 def lj_setup():
-    return argon()
+    return argon_nve()
 
 
 def vacf(traj):
@@ -230,7 +209,7 @@ def test_float32_long_interval_reconstruction_fails():
     reversed trajectory away from the start (measured: 4e-6 nm after 1000 steps, 1.3e-4 nm
     after 2000) beyond the default 1e-4 nm and `Adjoint` raises; with 100-step anchors the
     same run stays far below it."""
-    system, lj, backend, state = argon(jnp.float32)
+    system, lj, backend, state = argon_nve(jnp.float32)
     params, static = eqx.partition(lj, eqx.is_inexact_array)
     with pytest.raises(ReconstructionError, match="float32"):
         adjoint(VACF, params, static, backend, system, state, 3000, anchor_every=3000)
@@ -241,7 +220,7 @@ def test_float32_long_interval_reconstruction_fails():
 @pytest.mark.slow
 def test_replicas_match_bptt():
     """A batched state (2 replicas): the loss of the replica-mean VACF; adjoint = BPTT."""
-    system, lj, backend, _ = argon()
+    system, lj, backend, _ = argon_nve()
     pos, _ = fcc(3, 0.5718)
     pos2 = np.stack([pos, pos + 0.002 * np.random.default_rng(0).normal(size=pos.shape)])
     state = backend.init(

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _systems import AllPairs, HarmonicTrap, argon
 
 from observables import Quantity, correlate
 from spectrinv.backends import JaxMDBackend, OpenMMBackend, VelocityVerlet
@@ -22,64 +23,10 @@ from spectrinv.gradients._bptt import (
 from spectrinv.potentials import (
     AbstractPotential,
     DampedShiftedForce,
-    ForceShifted,
-    LennardJones,
     System,
     spc_fw,
     water_box,
 )
-
-ARGON = 39.948
-
-
-def fcc(n, a):
-    g = np.stack(np.meshgrid(*[np.arange(n)] * 3, indexing="ij"), -1).reshape(-1, 3)
-    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    return ((g[:, None, :] + basis[None]) * a).reshape(-1, 3), n * a
-
-
-def argon(n=2, a=0.5718, cutoff=0.55):
-    """4n³ argon atoms on an fcc lattice (ρ* ≈ 0.84 for a = 0.5718 nm), force-shifted LJ
-    (smooth at the cutoff, so finite differences are not spoiled by pairs crossing it)."""
-    pos, length = fcc(n, a)
-    system = System(
-        box=jnp.full(3, length),
-        species=jnp.zeros(len(pos), jnp.int32),
-        masses=jnp.full(len(pos), ARGON),
-    )
-    lj = LennardJones(
-        Quantity(3.405, "angstrom"),
-        Quantity(0.99774, "kJ/mol"),
-        Quantity(cutoff, "nm"),
-        truncation=ForceShifted(),
-    )
-    return pos, system, lj
-
-
-class Trap(AbstractPotential):
-    """U = ½ k Σ_i |r_i|² (no cutoff, no box): a cheap smooth test potential."""
-
-    k: jax.Array
-
-    @property
-    def cutoff(self):
-        return None
-
-    def energy(self, positions, system, neighbors=None):
-        return 0.5 * self.k * jnp.sum(positions**2)
-
-
-class AllPairs(AbstractPotential):
-    """A pair potential with its cutoff hidden: the backend then uses no neighbour list."""
-
-    inner: LennardJones
-
-    @property
-    def cutoff(self):
-        return None
-
-    def energy(self, positions, system, neighbors=None):
-        return self.inner.energy(positions, system, None)
 
 
 def vacf(traj):
@@ -127,7 +74,7 @@ def _forward_loss(objective, static, backend, system, state, key, n_steps, strid
 def test_lennard_jones_gradient_matches_finite_differences():
     """32 LJ atoms, 300 NVE steps of 4 fs (≈0.56 τ), a smooth VACF loss: d loss/dσ and
     d loss/dε from BPTT (√T checkpointing) equal central differences of the same run."""
-    pos, system, lj = argon()
+    pos, system, lj = argon(n=2, cutoff=0.55)
     # generous capacity: the melting lattice would overflow the default one, and the
     # reference run below does not reallocate
     backend = JaxMDBackend(VelocityVerlet(Quantity(4, "fs")), capacity_multiplier=2.0)
@@ -162,7 +109,7 @@ def test_checkpointing_does_not_change_the_gradient():
     """Trap potential (no neighbour list), 99 steps with stride 3: every checkpoint object
     gives the un-checkpointed loss, final state and gradient (to 1e-12)."""
     system = System(box=None, species=jnp.zeros(8, jnp.int32), masses=jnp.ones(8))
-    trap = Trap(jnp.asarray(150.0))
+    trap = HarmonicTrap(jnp.asarray(150.0))
     backend = JaxMDBackend(VelocityVerlet(Quantity(5, "fs")))
     pos = 0.1 * jax.random.normal(jax.random.key(0), (8, 3))
     state = backend.init(
@@ -263,7 +210,7 @@ def test_replica_batch_frozen_parameter_and_nan():
 
 def test_non_differentiable_backend_refused():
     system = System(box=None, species=jnp.zeros(2, jnp.int32), masses=jnp.ones(2))
-    trap = Trap(jnp.asarray(1.0))
+    trap = HarmonicTrap(jnp.asarray(1.0))
     params, static = eqx.partition(trap, eqx.is_inexact_array)
     backend = OpenMMBackend(VelocityVerlet(Quantity(1, "fs")))
     with pytest.raises(TypeError, match="Reweighting"):

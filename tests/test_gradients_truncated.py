@@ -7,25 +7,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _systems import HarmonicTrap
 
 from observables import BOLTZMANN, Quantity, correlate
 from spectrinv.backends import JaxMDBackend, Langevin, OpenMMBackend, VelocityVerlet
 from spectrinv.gradients import Objective
 from spectrinv.gradients._truncated import Truncated
-from spectrinv.potentials import AbstractPotential, ForceShifted, LennardJones, System
-
-
-class Trap(AbstractPotential):
-    """U = ½ k Σ_i |r_i|² (no cutoff, no box): 3N independent harmonic oscillators."""
-
-    k: jax.Array
-
-    @property
-    def cutoff(self):
-        return None
-
-    def energy(self, positions, system, neighbors=None):
-        return 0.5 * self.k * jnp.sum(positions**2)
+from spectrinv.potentials import ForceShifted, LennardJones, System
 
 
 def _segment_observations(objective, static, nve, system, starts, n_steps, stride=1):
@@ -54,7 +42,7 @@ def _trap_runs(n_segments):
     independent). Observable: ⟨x_a²⟩ per Cartesian axis a over the segment's frames and
     atoms; loss Σ_a w_a ⟨x_a²⟩. Runs Truncated with and without the ensemble term."""
     system = System(box=None, species=jnp.zeros(N_ATOMS, jnp.int32), masses=jnp.ones(N_ATOMS))
-    trap = Trap(jnp.asarray(K_TRAP))
+    trap = HarmonicTrap(jnp.asarray(K_TRAP))
     backend = JaxMDBackend(
         Langevin(Quantity(DT, "ps"), Quantity(TEMPERATURE, "K"), Quantity(2 * OMEGA, "1/ps"))
     )
@@ -202,7 +190,7 @@ def test_segment_grad_norms_are_each_segments_contribution(trap_runs):
 
 def test_truncated_needs_a_thermostat_and_a_differentiable_backend():
     system = System(box=None, species=jnp.zeros(4, jnp.int32), masses=jnp.ones(4))
-    trap = Trap(jnp.asarray(1.0))
+    trap = HarmonicTrap(jnp.asarray(1.0))
     params, static = eqx.partition(trap, eqx.is_inexact_array)
     objective = Objective(lambda t: jnp.mean(t.positions**2), lambda o: o)
     nve = JaxMDBackend(VelocityVerlet(Quantity(1, "fs")))

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _systems import ARGON, FCC_A, fcc
 
 from observables import Quantity
 from spectrinv.backends import Frame, HeatFlux, JaxMDBackend, Positions, Velocities, VelocityVerlet
@@ -73,14 +74,11 @@ def test_heat_flux_rejects_non_pair_potentials(rng):
 
 
 def _argon():
-    a = 0.5718
-    cells = np.stack(np.meshgrid(*[np.arange(3)] * 3, indexing="ij"), -1).reshape(-1, 3)
-    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    pos = ((cells[:, None, :] + basis[None]) * a).reshape(-1, 3)
+    pos, length = fcc(3, FCC_A)
     system = System(
-        box=jnp.full(3, 3 * a),
+        box=jnp.full(3, length),
         species=jnp.zeros(len(pos), jnp.int32),
-        masses=jnp.full(len(pos), 39.948),
+        masses=jnp.full(len(pos), ARGON),
     )
     lj = LennardJones(Quantity(0.3405, "nm"), Quantity(0.996, "kJ/mol"), Quantity(0.8, "nm"))
     return pos, system, lj

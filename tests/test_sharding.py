@@ -47,36 +47,16 @@ import equinox as eqx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from _systems import argon  # noqa: E402
 
 from observables import Quantity  # noqa: E402
 from spectrinv.backends import JaxMDBackend, Langevin, VelocityVerlet  # noqa: E402
 from spectrinv.backends._sharding import ShardedBackend  # noqa: E402
-from spectrinv.potentials import ForceShifted, LennardJones, System  # noqa: E402
 
-ARGON = 39.948
 RTOL = 1e-12  # float64; the sharded runs are expected to agree to rounding (they are exact)
 
 
 # ---------------------------------------------------------------------- shared set-up
-def argon(n=3, a=0.5718, cutoff=0.85):
-    """4n³ argon atoms on an fcc lattice (n=3: 108 atoms, ρ* ≈ 0.84), force-shifted LJ."""
-    g = np.stack(np.meshgrid(*[np.arange(n)] * 3, indexing="ij"), -1).reshape(-1, 3)
-    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    pos = ((g[:, None, :] + basis[None]) * a).reshape(-1, 3)
-    system = System(
-        box=jnp.full(3, n * a),
-        species=jnp.zeros(len(pos), jnp.int32),
-        masses=jnp.full(len(pos), ARGON),
-    )
-    lj = LennardJones(
-        Quantity(3.405, "angstrom"),
-        Quantity(0.99774, "kJ/mol"),
-        Quantity(cutoff, "nm"),
-        truncation=ForceShifted(),
-    )
-    return pos, system, lj
-
-
 def kinetic_loss(backend, lj, system, n_steps=40):
     """(ε, state) -> (mean kinetic energy over frames and replicas, (positions, overflowed)).
 

@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _systems import jit_energy as _energy
 
 from observables import Quantity, UnitError
 from spectrinv.potentials import EDIP, StillingerWeber, diamond_lattice
@@ -13,11 +14,6 @@ with jax.numpy_dtype_promotion("standard"):  # jax-md is written for standard pr
     from jax_md import energy as jmd_energy, partition, space
 
 EV = 96.48533212331  # kJ/mol per eV
-
-
-@eqx.filter_jit
-def _energy(model, pos, system, nbr=None):
-    return model.energy(pos, system, nbr)
 
 
 @pytest.fixture(scope="module")

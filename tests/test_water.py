@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.optimize
+from _systems import jit_energy as _energy
 
 from observables import Quantity, Trajectory, UnitError
 from spectrinv.potentials import (
@@ -32,11 +33,6 @@ with jax.numpy_dtype_promotion("standard"):  # jax-md is written for standard pr
 
 
 # Everything is jitted: eager evaluation compiles every primitive separately (~15 s).
-@eqx.filter_jit
-def _energy(model, pos, system, nbr=None):
-    return model.energy(pos, system, nbr)
-
-
 @eqx.filter_jit
 def _nonbonded_forces(model, pos, system):
     return -jax.grad(model.nonbonded_energy)(pos, system)
