@@ -6,9 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _systems import ARGON, EPS, SIGMA, AllPairs, fcc
 from pint import Quantity
 from scipy import stats
-from test_backend import ARGON, EPS, SIGMA, AllPairs, fcc
 
 from observables import BOLTZMANN, to_internal
 from spectrinv.backends import (

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _systems import ARGON, AllPairs, HarmonicTrap, argon
 
 from observables import BOLTZMANN, RDF, GaussianKernel, Quantity, SelfDiffusion, Trajectory
 from spectrinv.backends import (
@@ -26,56 +27,10 @@ from spectrinv.backends import (
 )
 from spectrinv.gradients import Objective
 from spectrinv.gradients._reweighting import Reweighting, ReweightingCache
-from spectrinv.potentials import AbstractPotential, ForceShifted, LennardJones, System
+from spectrinv.potentials import System
 
-ARGON = 39.948
-SIGMA, EPS = Quantity(3.405, "angstrom"), Quantity(0.99774, "kJ/mol")
 T_K = 120.0
 DT = Quantity(4, "fs")
-
-
-def fcc(n, a):
-    g = np.stack(np.meshgrid(*[np.arange(n)] * 3, indexing="ij"), -1).reshape(-1, 3)
-    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    return ((g[:, None, :] + basis[None]) * a).reshape(-1, 3), n * a
-
-
-def argon(cutoff=0.85):
-    """108 argon atoms at ρ* ≈ 0.84 (fcc start), force-shifted LJ; liquid at 120 K."""
-    pos, length = fcc(3, 0.5718)
-    system = System(
-        box=jnp.full(3, length),
-        species=jnp.zeros(len(pos), jnp.int32),
-        masses=jnp.full(len(pos), ARGON),
-    )
-    lj = LennardJones(SIGMA, EPS, Quantity(cutoff, "nm"), truncation=ForceShifted())
-    return pos, system, lj
-
-
-class AllPairs(AbstractPotential):
-    """Wraps a pair potential and hides its cutoff: all pairs, no neighbour list."""
-
-    inner: LennardJones
-
-    @property
-    def cutoff(self):
-        return None
-
-    def energy(self, positions, system, neighbors=None):
-        return self.inner.energy(positions, system, None)
-
-
-class HarmonicTrap(AbstractPotential):
-    """Test-only U = ½ k Σ_i |r_i|² (kJ/mol, k in kJ mol⁻¹ nm⁻²), no box."""
-
-    k: jax.Array
-
-    @property
-    def cutoff(self):
-        return None
-
-    def energy(self, positions, system, neighbors=None):
-        return 0.5 * self.k * jnp.sum(positions * positions)
 
 
 def mean_r2(traj):

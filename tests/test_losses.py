@@ -14,10 +14,10 @@ import pytest
 import scipy.signal
 import scipy.stats
 from hypothesis import given, settings, strategies as st
+from _systems import rotating_ou_dipole, wavenumber_to_omega
 
 from observables import (
     RDF,
-    SPEED_OF_LIGHT,
     VDOS,
     IRSpectrum,
     Quantity,
@@ -579,21 +579,6 @@ def test_clip_and_x_range_restrict_the_comparison():
 
 
 # ------------------------------------------------------------------------ real observables
-def rotating_ou_dipole(n, dt, omega0, tau, variance, seed):
-    """Damped rotating dipole with <M(0).M(t)> = variance cos(omega0 t) exp(-t/tau)."""
-    rng = np.random.default_rng(seed)
-    lam = np.exp((1j * omega0 - 1.0 / tau) * dt)
-    kick = np.sqrt(variance * (1 - abs(lam) ** 2) / 2)
-    noise = (rng.normal(size=n) + 1j * rng.normal(size=n)) * kick
-    z0 = np.sqrt(variance / 2) * (rng.normal() + 1j * rng.normal())
-    z = scipy.signal.lfilter([1.0], [1.0, -lam], noise, zi=[lam * z0])[0]
-    return np.stack([z.real, z.imag, np.zeros(n)], axis=-1)
-
-
-def wavenumber_to_omega(nu_cm):
-    return 2 * np.pi * SPEED_OF_LIGHT * 1e-7 * nu_cm  # rad/ps
-
-
 def _ir_setup():
     dt = 0.002  # ps
     bands = [(1650.0, 0.5, 1e-3), (3400.0, 0.04, 4e-4)]  # (cm^-1, tau ps, variance)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 import scipy.signal
+from _systems import rotating_ou_dipole, wavenumber_to_omega
 from hypothesis import given, settings, strategies as st
 
 matplotlib.use("Agg")
@@ -45,11 +46,6 @@ from observables import (  # noqa: E402
 CM_PER_PS = SPEED_OF_LIGHT * 1e-7  # speed of light in cm/ps
 
 
-def wavenumber_to_omega(nu_cm):
-    """cm^-1 -> rad/ps, with c from the package constant (an independent 2*pi*c*nu)."""
-    return 2 * np.pi * CM_PER_PS * np.asarray(nu_cm)
-
-
 def lorentzian_pair(omega, amplitude, omega0, tau):
     """(1/2pi) FT of amplitude * cos(omega0 t) exp(-|t|/tau)."""
     return (
@@ -68,20 +64,6 @@ def dipole_trajectory(dipole, dt_ps, box_nm=3.0, **extra):
         dipole=Quantity(dipole, "e * nm"),
         **extra,
     )
-
-
-def rotating_ou_dipole(n, dt, omega0, tau, variance, seed):
-    """Damped rotating dipole: complex OU process z, M = (Re z, Im z, 0).
-
-    Exact AR(1) update, so <M(0).M(t)> = variance * cos(omega0 t) exp(-|t|/tau) exactly.
-    """
-    rng = np.random.default_rng(seed)
-    lam = np.exp((1j * omega0 - 1.0 / tau) * dt)
-    kick = np.sqrt(variance * (1 - abs(lam) ** 2) / 2)
-    noise = (rng.normal(size=n) + 1j * rng.normal(size=n)) * kick
-    z0 = np.sqrt(variance / 2) * (rng.normal() + 1j * rng.normal())
-    z = scipy.signal.lfilter([1.0], [1.0, -lam], noise, zi=[lam * z0])[0]
-    return np.stack([z.real, z.imag, np.zeros(n)], axis=-1)
 
 
 # ------------------------------------------------------------------------ transform
