@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import scipy.signal
 import scipy.stats
-from hypothesis import given, settings, strategies as st
 from _systems import rotating_ou_dipole, wavenumber_to_omega
 
+from hypothesis import given, settings, strategies as st
 from observables import (
     RDF,
     VDOS,
