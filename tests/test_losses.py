@@ -14,8 +14,8 @@ import pytest
 import scipy.signal
 import scipy.stats
 from _systems import rotating_ou_dipole, wavenumber_to_omega
-
 from hypothesis import given, settings, strategies as st
+
 from observables import (
     RDF,
     VDOS,
