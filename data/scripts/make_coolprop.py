@@ -201,7 +201,8 @@ def water(CP, date: str) -> tuple[dict, dict]:
     return cols, meta
 
 
-def argon(CP, date: str) -> tuple[dict, dict]:
+def _argon_columns(CP) -> dict:
+    """The saturated-liquid argon table: one list per column, over `ARGON_T`."""
     cols = {
         "temperature": [],
         "saturation_pressure": [],
@@ -224,6 +225,11 @@ def argon(CP, date: str) -> tuple[dict, dict]:
         cols["density_uncertainty"].append(2e-4 * rho)
         cols["shear_viscosity_uncertainty"].append(0.02 * eta)
         cols["thermal_conductivity_uncertainty"].append(0.02 * lam)
+    return cols
+
+
+def argon(CP, date: str) -> tuple[dict, dict]:
+    cols = _argon_columns(CP)
     eos = _citation(CP.get_fluid_param_string("Argon", "BibTeX-EOS"))
     vis = _citation(CP.get_fluid_param_string("Argon", "BibTeX-VISCOSITY"))
     con = _citation(CP.get_fluid_param_string("Argon", "BibTeX-CONDUCTIVITY"))

@@ -40,6 +40,26 @@ TEMPERATURES = [round(273.15 + 5.0 * i, 2) for i in range(21)]
 D_298 = 2.299e-9
 
 
+def _independent_band(holz) -> float:
+    """Relative 1-sigma band of D at 298.15 K if the fit parameters' errors were independent
+    (quoted in the metadata to explain why it is not used)."""
+    u = 298.15 / holz.TS - 1
+    return math.sqrt(
+        (holz.dD0 / holz.D0) ** 2
+        + (holz.gamma * 298.15 / holz.TS**2 / u * holz.dTS) ** 2
+        + (math.log(u) * holz.dgamma) ** 2
+    )
+
+
+def _citation(ref: dict) -> str:
+    """The paper's citation from chempy's reference dict."""
+    return (
+        f"{ref['author'].replace(' and ', ', ')}, "
+        f"'{ref['title'].replace('{', '').replace('}', '')}'"
+        f", {ref['journal']} {ref['volume']}, {ref['pages'][0]}-{ref['pages'][1]} (2000)."
+    )
+
+
 def generate(out_dir: str | Path, *, date: str | None = None) -> tuple[Path, Path]:
     """Write the CSV + TOML pair into `out_dir`; returns their paths."""
     from chempy.properties import water_diffusivity_holz_2000 as holz
@@ -52,18 +72,8 @@ def generate(out_dir: str | Path, *, date: str | None = None) -> tuple[Path, Pat
     if abs(d25 / D_298 - 1) > 2e-3:
         raise RuntimeError(f"chempy gives D(298.15 K) = {d25:.4g} m^2/s, expected {D_298:.4g}")
     ref = holz.reference
-    # Relative 1-sigma band at 298.15 K if the parameter errors were independent (not used).
-    u = 298.15 / holz.TS - 1
-    band = math.sqrt(
-        (holz.dD0 / holz.D0) ** 2
-        + (holz.gamma * 298.15 / holz.TS**2 / u * holz.dTS) ** 2
-        + (math.log(u) * holz.dgamma) ** 2
-    )
-    citation = (
-        f"{ref['author'].replace(' and ', ', ')}, "
-        f"'{ref['title'].replace('{', '').replace('}', '')}'"
-        f", {ref['journal']} {ref['volume']}, {ref['pages'][0]}-{ref['pages'][1]} (2000)."
-    )
+    band = _independent_band(holz)
+    citation = _citation(ref)
     meta = {
         "name": STEM,
         "title": "Self-diffusion coefficient of liquid water, 0-100 degC (Holz, Heil & Sacco "
