@@ -1,7 +1,10 @@
 """observables: differentiable observables on molecular-dynamics trajectories.
 
 Knows nothing about MD engines: it takes `Trajectory` objects (from any engine, through the
-readers in `observables.io`) and returns quantities with declared units.
+readers in `observables.io`). Every observable is called the same way,
+`observable(trajectory)`, and returns an `AbstractResult` (`Spectrum`, `RamanSpectra`,
+`RDFResult`, `TransportResult`) with its axis, values, units and, where estimated, standard
+errors; `observable.x_unit` / `observable.y_unit` declare those units in advance.
 """
 
 from ._base import AbstractObservable as AbstractObservable
@@ -17,6 +20,7 @@ from ._ir import (
     FromDipoleDerivative as FromDipoleDerivative,
     IRSpectrum as IRSpectrum,
 )
+from ._lags import LagWarning as LagWarning
 from ._pbc import (
     minimum_image as minimum_image,
     perpendicular_widths as perpendicular_widths,
@@ -31,13 +35,14 @@ from ._quantum import (
     beta_hbar_omega as beta_hbar_omega,
 )
 from ._raman import RamanSpectra as RamanSpectra, RamanSpectrum as RamanSpectrum
-from ._rdf import (
-    RDF as RDF,
+from ._rdf import RDF as RDF
+from ._rdf_kernels import (
     AbstractRDFKernel as AbstractRDFKernel,
     GaussianKernel as GaussianKernel,
     Histogram as Histogram,
-    RDFResult as RDFResult,
 )
+from ._rdf_result import RDFResult as RDFResult
+from ._result import AbstractResult as AbstractResult
 from ._spectrum import (
     Spectrum as Spectrum,
     SpectrumError as SpectrumError,

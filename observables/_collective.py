@@ -14,12 +14,12 @@ from jaxtyping import Array, Float
 
 from ._correlation import correlate
 from ._green_kubo import AbstractCutoff, FullWindow
+from ._lags import parse_max_lag
 from ._trajectory import TrajectoryError
 from ._transport_base import (
     AbstractGreenKubo,
     _check_blocks,
     _mean_volume,
-    _optional_time,
     _require_box,
     _temperature,
 )
@@ -50,7 +50,8 @@ class _CollectiveGreenKubo(AbstractGreenKubo):
     """
 
     temperature: float = eqx.field(static=True)
-    max_lag: float | None = eqx.field(static=True)
+    max_lag_frames: int | None = eqx.field(static=True)
+    max_lag_time: float | None = eqx.field(static=True)
     cutoff: AbstractCutoff
     n_blocks: int = eqx.field(static=True)
     subtract_mean: bool = eqx.field(static=True)
@@ -65,7 +66,7 @@ class _CollectiveGreenKubo(AbstractGreenKubo):
         subtract_mean: bool = False,
     ):
         self.temperature = _temperature(temperature)
-        self.max_lag = _optional_time(max_lag, "max_lag")
+        self.max_lag_frames, self.max_lag_time = parse_max_lag(max_lag)
         self.cutoff = FullWindow() if cutoff is None else cutoff
         self.n_blocks = _check_blocks(n_blocks)
         self.subtract_mean = bool(subtract_mean)
@@ -101,10 +102,10 @@ class ShearViscosity(_CollectiveGreenKubo):
     `UnitError`); `max_lag`, `cutoff`, `n_blocks`, `subtract_mean` as in `AbstractGreenKubo`.
 
     **Input:** `trajectory.stress` (kJ mol⁻¹ nm⁻³, required) and `box`. **Output:** mPa·s.
-    `compute(...).correlation` is the mean component ACF in (kJ mol⁻¹ nm⁻³)².
+    `TransportResult.correlation` is the mean component ACF in (kJ mol⁻¹ nm⁻³)².
     """
 
-    output_unit: ClassVar[str] = "mPa*s"
+    y_unit: ClassVar[str] = "mPa*s"
     correlation_unit: ClassVar[str] = "(kJ/mol/nm**3)**2"
     method: ClassVar[str] = "Green–Kubo stress ACF"
 
@@ -166,7 +167,7 @@ class ThermalConductivity(_CollectiveGreenKubo):
     Reference: Allen & Tildesley (2017) §2.7, eq. 2.126; Green (1954); Kubo (1957).
     """
 
-    output_unit: ClassVar[str] = "W/(m*K)"
+    y_unit: ClassVar[str] = "W/(m*K)"
     correlation_unit: ClassVar[str] = "(kJ/mol * nm/ps)**2"
     method: ClassVar[str] = "Green–Kubo heat-flux ACF"
 
@@ -199,7 +200,7 @@ class IonicConductivity(_CollectiveGreenKubo):
     Simple Liquids*, 4th ed. (2013), §10.
     """
 
-    output_unit: ClassVar[str] = "S/m"
+    y_unit: ClassVar[str] = "S/m"
     correlation_unit: ClassVar[str] = "(elementary_charge * nm/ps)**2"
     method: ClassVar[str] = "Green–Kubo charge-current ACF"
 

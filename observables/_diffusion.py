@@ -11,25 +11,26 @@ from typing import Any, ClassVar
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array
 
 from ._base import AbstractObservable
 from ._correlation import block_average, correlate
-from ._green_kubo import AbstractCutoff, FullWindow, TransportResult
+from ._green_kubo import AbstractCutoff, FullWindow
+from ._lags import parse_max_lag
 from ._msd import check_unwrapped, mean_squared_displacement
 from ._trajectory import Trajectory, TrajectoryError
 from ._transport_base import (
     AbstractGreenKubo,
-    _check_block_length,
+    _blocks_fit,
     _check_blocks,
     _check_fit_start,
     _fit_slope,
     _fit_start_index,
     _is_tracer,
     _optional_time,
-    _result,
     _window,
 )
+from ._transport_result import TransportResult, make_transport_result
 from ._units import Quantity, to_internal, to_magnitude, ureg
 
 __all__ = ["SelfDiffusion", "EinsteinDiffusion", "yeh_hummer_correction", "YEH_HUMMER_XI"]
@@ -92,10 +93,18 @@ def _per_species(per_atom: Array, weights: Array | None) -> Array:
 
 
 def _check_species_arg(species: Any) -> Any:
+    """None, one species (a name or an index: scalar result), or a tuple of several.
+
+    A sequence of one species means that species (`("O",)` is `"O"`), so the result is a
+    scalar for one species and `[species]` only for two or more.
+    """
     if species is None or isinstance(species, str | int | np.integer):
         return species if not isinstance(species, np.integer) else int(species)
     if isinstance(species, Sequence):
-        return tuple(int(s) if isinstance(s, np.integer) else s for s in species)
+        out = tuple(int(s) if isinstance(s, np.integer) else s for s in species)
+        if not out:
+            raise ValueError("species is an empty sequence; give None for all atoms")
+        return out[0] if len(out) == 1 else out
     raise TypeError(
         f"species must be None, a name, an index or a sequence of them, got {species!r}"
     )
@@ -112,24 +121,26 @@ class SelfDiffusion(AbstractGreenKubo):
     **Fields:**
 
     - `species`: `None` (all atoms; scalar output), a species name or index (scalar), or a
-      tuple of them (output `[len(species)]`, one $D$ per species).
+      sequence of several (output `[len(species)]`, one $D$ per species). A sequence of
+      one species is that species: `SelfDiffusion(("O",))` is `SelfDiffusion("O")`.
     - `max_lag`, `cutoff`, `n_blocks`, `subtract_mean`: see `AbstractGreenKubo`.
 
-    **Input:** `trajectory.velocities` (nm/ps; required). **Output:** nm²/ps
-    (1 nm²/ps = 10⁻⁶ m²/s). `compute(...).correlation` is $\langle v(0)\cdot v(t)\rangle$ in
-    nm²/ps².
+    **Input:** `trajectory.velocities` (nm/ps; required). **Output:** a `TransportResult` in
+    nm²/ps (1 nm²/ps = 10⁻⁶ m²/s); its `correlation` is
+    $\langle v(0)\cdot v(t)\rangle$ in nm²/ps².
 
     Reference: Allen & Tildesley, *Computer Simulation of Liquids*, 2nd ed. (2017), eq. 2.112;
     Green (1954); Kubo (1957).
     """
 
     species: Any = eqx.field(static=True)
-    max_lag: float | None = eqx.field(static=True)
+    max_lag_frames: int | None = eqx.field(static=True)
+    max_lag_time: float | None = eqx.field(static=True)
     cutoff: AbstractCutoff
     n_blocks: int = eqx.field(static=True)
     subtract_mean: bool = eqx.field(static=True)
 
-    output_unit: ClassVar[str] = "nm**2/ps"
+    y_unit: ClassVar[str] = "nm**2/ps"
     correlation_unit: ClassVar[str] = "nm**2/ps**2"
     method: ClassVar[str] = "Green–Kubo VACF"
 
@@ -143,7 +154,7 @@ class SelfDiffusion(AbstractGreenKubo):
         subtract_mean: bool = False,
     ):
         self.species = _check_species_arg(species)
-        self.max_lag = _optional_time(max_lag, "max_lag")
+        self.max_lag_frames, self.max_lag_time = parse_max_lag(max_lag)
         self.cutoff = FullWindow() if cutoff is None else cutoff
         self.n_blocks = _check_blocks(n_blocks)
         self.subtract_mean = bool(subtract_mean)
@@ -185,22 +196,26 @@ class EinsteinDiffusion(AbstractObservable):
     **Positions must be unwrapped**; a periodic trajectory whose atoms jump by more than half
     a box vector between frames is rejected (checked outside `jit`).
 
-    **Fields:** `species` (as in `SelfDiffusion`), `max_lag` (end of the fit window, ps;
-    default `n_frames // (2 n_blocks)` frames), `fit_start` (ps; default a fifth of the
-    window), `n_blocks` (error bar in `compute`, default 5).
+    **Fields:** `species` (as in `SelfDiffusion`), `max_lag` (end of the fit window: an `int`
+    number of frames or a time `Quantity`; default `n_frames // (2 n_blocks)` frames),
+    `fit_start` (time `Quantity`; default a fifth of the window), `n_blocks` (blocks for the
+    error bar, default 5).
 
-    **Output:** nm²/ps. `compute(...).running` is MSD(t)/(6t); `.correlation` the MSD in nm².
+    **Output:** a `TransportResult` in nm²/ps; its `running` is MSD(t)/(6t), its
+    `correlation` the MSD in nm².
 
     Reference: A. Einstein, *Ann. Phys.* **17**, 549 (1905); Allen & Tildesley (2017) §2.7,
     eq. 2.113.
     """
 
     species: Any = eqx.field(static=True)
-    max_lag: float | None = eqx.field(static=True)
+    max_lag_frames: int | None = eqx.field(static=True)
+    max_lag_time: float | None = eqx.field(static=True)
     fit_start: float | None = eqx.field(static=True)
     n_blocks: int = eqx.field(static=True)
 
-    output_unit: ClassVar[str] = "nm**2/ps"
+    x_unit: ClassVar[None] = None
+    y_unit: ClassVar[str] = "nm**2/ps"
 
     def __init__(
         self,
@@ -211,13 +226,14 @@ class EinsteinDiffusion(AbstractObservable):
         n_blocks: int = 5,
     ):
         self.species = _check_species_arg(species)
-        self.max_lag = _optional_time(max_lag, "max_lag")
+        self.max_lag_frames, self.max_lag_time = parse_max_lag(max_lag)
         self.fit_start = _optional_time(fit_start, "fit_start")
         self.n_blocks = _check_blocks(n_blocks)
-        if self.fit_start is not None and self.max_lag is not None:
-            if self.fit_start >= self.max_lag:
+        if self.fit_start is not None and self.max_lag_time is not None:
+            if self.fit_start >= self.max_lag_time:
                 raise ValueError(
-                    f"fit_start ({self.fit_start} ps) must be before max_lag ({self.max_lag} ps)"
+                    f"fit_start ({self.fit_start} ps) must be before max_lag "
+                    f"({self.max_lag_time} ps)"
                 )
 
     def _msd(self, trajectory, positions, n_lags):
@@ -231,35 +247,28 @@ class EinsteinDiffusion(AbstractObservable):
     def _fit(self, msd, dt, start, last):
         return _fit_slope(msd, dt, start, last) / 6.0
 
-    def _prepare(self, trajectory, blocks):
+    def _prepare(self, trajectory):
+        trajectory.require("positions")
         check_unwrapped(trajectory)
         _check_species(self.species, trajectory)
-        n_lags, last = _window(self.max_lag, self.n_blocks, trajectory)
+        n_lags, last = _window(self.max_lag_frames, self.max_lag_time, self.n_blocks, trajectory)
         _check_fit_start(self.fit_start, trajectory.timestep, last)
-        if blocks:
-            _check_block_length(trajectory, self.n_blocks, n_lags)
-        return n_lags, last
+        return n_lags, last, _blocks_fit(trajectory, self.n_blocks, n_lags, last)
 
-    def __call__(self, trajectory: Trajectory) -> Float[Array, "..."]:
-        """$D$ in nm²/ps (scalar, or `[species]`); plain array."""
-        n_lags, last = self._prepare(trajectory, blocks=False)
-        d = _einstein_core(self, trajectory, n_lags, last, False)[0]
-        return d if isinstance(self.species, tuple) else d[0]
-
-    def compute(self, trajectory: Trajectory) -> TransportResult:
-        """Value, block-averaged error, MSD and running MSD/(6t) (outside `jit`)."""
-        n_lags, last = self._prepare(trajectory, blocks=True)
-        d, error, running, msd = _einstein_core(self, trajectory, n_lags, last, True)
-        return _result(
+    def __call__(self, trajectory: Trajectory) -> TransportResult:
+        """$D$ (nm²/ps; scalar, or `[species]`), block-averaged error, MSD and MSD/(6t)."""
+        n_lags, last, blocks = self._prepare(trajectory)
+        d, error, running, msd = _einstein_core(self, trajectory, n_lags, last, blocks)
+        return make_transport_result(
             not isinstance(self.species, tuple),
             value=d,
             error=error,
             running=running,
             correlation=msd,
-            idx=np.full(d.shape, int(last)),
-            dt=trajectory.timestep,
-            unit=self.output_unit,
-            corr_unit="nm**2",
+            index=jnp.asarray(last),
+            timestep=trajectory.timestep,
+            unit=self.y_unit,
+            correlation_unit="nm**2",
             n_blocks=self.n_blocks,
             method="Einstein MSD fit",
         )
@@ -273,15 +282,15 @@ def _einstein_core(obs: EinsteinDiffusion, trajectory: Trajectory, n_lags, last,
     dt = dt.astype(msd.dtype)
     start = obs._start(dt, last)
     d = obs._fit(msd, dt, start, last)
+    t = jnp.arange(n_lags, dtype=msd.dtype)[:, None] * dt
+    running = jnp.where(t > 0, msd / (6.0 * jnp.where(t > 0, t, 1.0)), jnp.nan)
     if not blocks:
-        return d, None, None, None
+        return d, None, running, msd
 
     def estimate(block):
         return obs._fit(obs._msd(trajectory, block, n_lags), dt, start, last)
 
     error = block_average(pos, obs.n_blocks, estimate).sem
-    t = jnp.arange(n_lags, dtype=msd.dtype)[:, None] * dt
-    running = jnp.where(t > 0, msd / (6.0 * jnp.where(t > 0, t, 1.0)), jnp.nan)
     return d, error, running, msd
 
 

@@ -44,12 +44,12 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pint
 import scipy.fft
 from jaxtyping import Array, Float
 
 from ._correlation import correlate
+from ._lags import lag_frames, parse_max_lag
 from ._spectrum import axis_scale
 from ._units import UnitError, to_internal
 from ._windows import AbstractWindow, Hann
@@ -101,8 +101,9 @@ class SpectralTransform(eqx.Module):
 
     - `window`: an `AbstractWindow` applied to the correlation before transforming (default
       `Hann()`, whose width is the largest lag).
-    - `max_lag`: largest correlation lag $T$: a time `Quantity` (e.g. `Quantity(2, "ps")`)
-      or an `int` number of frames. Default: a quarter of the trajectory.
+    - `max_lag`: largest correlation lag $T$: a time `Quantity` (e.g. `Quantity(2, "ps")`,
+      rounded to the nearest frame with a `LagWarning` when off the frame grid) or an `int`
+      number of frames. Default: a quarter of the trajectory.
     - `frequency_step`: grid spacing, a spectral `Quantity` (`Quantity(1, "1/cm")`); the FFT
       is zero-padded until the spacing is at most this. Default: $\\pi / T$.
     - `max_frequency`: upper end of the output grid (spectral `Quantity`); must not exceed the
@@ -136,19 +137,7 @@ class SpectralTransform(eqx.Module):
                 f"got {window!r}"
             )
         self.window = window
-        self.max_lag_time = None
-        self.max_lag_frames = None
-        if isinstance(max_lag, bool):
-            raise TypeError("max_lag must be a time Quantity or an int number of frames")
-        if isinstance(max_lag, int | np.integer):
-            if max_lag < 1:
-                raise ValueError(f"max_lag must be at least 1 frame, got {max_lag}")
-            self.max_lag_frames = int(max_lag)
-        elif max_lag is not None:
-            value = float(to_internal(max_lag, "time", "max_lag"))
-            if not value > 0:
-                raise ValueError(f"max_lag must be a positive time, got {max_lag}")
-            self.max_lag_time = value
+        self.max_lag_frames, self.max_lag_time = parse_max_lag(max_lag)
         self.frequency_step = (
             None
             if frequency_step is None
@@ -184,7 +173,7 @@ class SpectralTransform(eqx.Module):
         if self.max_lag_frames is not None:
             k = self.max_lag_frames
         elif self.max_lag_time is not None:
-            k = int(round(self.max_lag_time / dt))
+            k = lag_frames(None, self.max_lag_time, dt)
         else:
             k = max(1, n_frames // 4)
         if not 1 <= k <= n_frames - 1:

@@ -1,4 +1,4 @@
-r"""Green–Kubo machinery: running integrals, cutoff (plateau) choices, and the result object.
+r"""Green–Kubo machinery: running integrals and cutoff (plateau) choices.
 
 A Green–Kubo transport coefficient is a prefactor times the time integral of an equilibrium
 autocorrelation function of a current $J$,
@@ -20,7 +20,6 @@ University Press (2017), §2.7 and §8.5.
 from __future__ import annotations
 
 import abc
-import dataclasses
 from typing import Any
 
 import equinox as eqx
@@ -28,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
-from ._units import Quantity, to_internal
+from ._units import to_internal
 
 __all__ = [
     "AbstractCutoff",
@@ -36,7 +35,6 @@ __all__ = [
     "FixedCutoff",
     "FirstZeroCrossing",
     "MinimumVariancePlateau",
-    "TransportResult",
     "running_integral",
 ]
 
@@ -224,63 +222,3 @@ def read_at(running: Float[Array, "lag ..."], index: Int[Array, "..."]) -> Float
     """`running[index[j], j]` for every trailing column `j` (differentiable in `running`)."""
     idx = jnp.asarray(index)[None]
     return jnp.take_along_axis(running, jnp.broadcast_to(idx, (1,) + running.shape[1:]), axis=0)[0]
-
-
-# ---------------------------------------------------------------------------------- result
-@dataclasses.dataclass(frozen=True)
-class TransportResult:
-    """A transport coefficient with its error bar and the curves it was read from.
-
-    Everything is a pint `Quantity`; arrays are NumPy (this object lives outside `jit`).
-
-    **Fields:**
-
-    - `value`: the coefficient (scalar, or `[species]` for per-species diffusion).
-    - `error`: standard error of `value` from block averaging (`n_blocks` independent blocks
-      of the trajectory, each analysed with the same window and cutoff index); same shape.
-    - `time`: lag times `[lag]`.
-    - `running`: the running estimate of the coefficient `[lag, ...]`, in the unit of
-      `value`: prefactor × running integral (Green–Kubo), or MSD(t)/(2 d t) (Einstein).
-    - `correlation`: what was integrated or fitted, `[lag, ...]`: the (component-averaged)
-      autocorrelation function (Green–Kubo) or the mean squared displacement (Einstein).
-    - `cutoff`: the lag time at which `value` was read (GK; the end of the fit for Einstein),
-      same shape as `value`.
-    - `n_blocks`: number of blocks behind `error`. `method`: a short description.
-    """
-
-    value: Quantity
-    error: Quantity
-    time: Quantity
-    running: Quantity
-    correlation: Quantity
-    cutoff: Quantity
-    n_blocks: int
-    method: str
-
-    def __str__(self) -> str:
-        return f"{self.value:~P} ± {self.error.m_as(self.value.units)} ({self.method})"
-
-    def plot(self, ax: Any = None, *, unit: str | None = None) -> Any:
-        """Plot the running estimate against lag time, marking the value and cutoff.
-
-        `unit`: unit for the y axis (default: the unit of `value`). Returns the axes.
-        """
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            _, ax = plt.subplots()
-        unit = unit or f"{self.value.units}"
-        t = self.time.m_as("ps")
-        y = self.running.m_as(unit)
-        ax.plot(t, y.reshape(len(t), -1))
-        for v, e, c in zip(
-            self.value.m_as(unit).reshape(-1),
-            self.error.m_as(unit).reshape(-1),
-            self.cutoff.m_as("ps").reshape(-1),
-            strict=True,
-        ):
-            ax.axhspan(v - e, v + e, alpha=0.2)
-            ax.axvline(c, linestyle=":")
-        ax.set_xlabel("lag time (ps)")
-        ax.set_ylabel(f"{self.method} ({unit})")
-        return ax

@@ -5,28 +5,25 @@ See `observables._transport` for the overview.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, Float
 
 from ._base import AbstractObservable
 from ._correlation import block_average
-from ._green_kubo import TransportResult, running_integral
+from ._green_kubo import running_integral
 from ._msd import mean_squared_displacement
 from ._trajectory import Trajectory
 from ._transport_base import (
     AbstractGreenKubo,
-    _check_block_length,
     _check_fit_start,
     _fit_slope,
     _fit_start_index,
     _optional_time,
-    _result,
-    _window,
 )
+from ._transport_result import TransportResult, make_transport_result
 
 __all__ = ["EinsteinHelfand", "helfand_moment"]
 
@@ -62,8 +59,9 @@ class EinsteinHelfand(AbstractObservable):
     `n_blocks` sets the error bar; its `cutoff` is unused), `fit_start` (time `Quantity`;
     default a fifth of the window).
 
-    **Output:** the wrapped coefficient's `output_unit`. `compute(...).running` is
-    prefactor × MSD_G(t)/(2t); `.correlation` the reduced MSD of $G$.
+    **Output:** a `TransportResult` in the wrapped coefficient's `y_unit` (`y_unit` here
+    is the same string); its `running` is prefactor × MSD_G(t)/(2t), its `correlation` the
+    reduced MSD of $G$.
 
     References: E. Helfand, *Phys. Rev.* **119**, 1 (1960); Allen & Tildesley (2017) §2.7;
     for the viscosity, caveats with periodic boundaries: S. Viscardy & P. Gaspard, *Phys. Rev.
@@ -82,47 +80,38 @@ class EinsteinHelfand(AbstractObservable):
             )
         self.coefficient = coefficient
         self.fit_start = _optional_time(fit_start, "fit_start")
-        if self.fit_start is not None and coefficient.max_lag is not None:
-            if self.fit_start >= coefficient.max_lag:
-                raise ValueError(
-                    f"fit_start ({self.fit_start} ps) must be before max_lag "
-                    f"({coefficient.max_lag} ps)"
-                )
+        end = coefficient.max_lag_time
+        if self.fit_start is not None and end is not None and self.fit_start >= end:
+            raise ValueError(f"fit_start ({self.fit_start} ps) must be before max_lag ({end} ps)")
+
+    x_unit: ClassVar[None] = None
 
     @property
-    def output_unit(self) -> str:  # type: ignore[override]
-        return self.coefficient.output_unit
+    def y_unit(self) -> str:
+        """The wrapped coefficient's `y_unit`."""
+        return self.coefficient.y_unit
 
-    def _prepare(self, trajectory, blocks):
+    def _prepare(self, trajectory):
         coef = self.coefficient
         coef._validate(trajectory)
-        n_lags, last = _window(coef.max_lag, coef.n_blocks, trajectory)
+        n_lags, last, blocks = coef._window(trajectory)
         _check_fit_start(self.fit_start, trajectory.timestep, last)
-        if blocks:
-            _check_block_length(trajectory, coef.n_blocks, n_lags)
-        return n_lags, last
+        return n_lags, last, blocks
 
-    def __call__(self, trajectory: Trajectory) -> Float[Array, "..."]:
-        """The coefficient in `output_unit` (as the wrapped observable); plain array."""
-        n_lags, last = self._prepare(trajectory, blocks=False)
-        value = _helfand_core(self, trajectory, n_lags, last, False)[0]
-        return value[0] if self.coefficient._scalar() else value
-
-    def compute(self, trajectory: Trajectory) -> TransportResult:
-        """Value, block-averaged error, reduced MSD of G and its running slope (outside `jit`)."""
-        n_lags, last = self._prepare(trajectory, blocks=True)
-        value, error, running, msd = _helfand_core(self, trajectory, n_lags, last, True)
-        corr_unit = f"({self.coefficient.correlation_unit}) * ps**2"
-        return _result(
+    def __call__(self, trajectory: Trajectory) -> TransportResult:
+        """Value, block-averaged error, reduced MSD of G and its running slope."""
+        n_lags, last, blocks = self._prepare(trajectory)
+        value, error, running, msd = _helfand_core(self, trajectory, n_lags, last, blocks)
+        return make_transport_result(
             self.coefficient._scalar(),
             value=value,
             error=error,
             running=running,
             correlation=msd,
-            idx=np.full(value.shape, int(last)),
-            dt=trajectory.timestep,
-            unit=self.output_unit,
-            corr_unit=corr_unit,
+            index=jnp.asarray(last),
+            timestep=trajectory.timestep,
+            unit=self.y_unit,
+            correlation_unit=f"({self.coefficient.correlation_unit}) * ps**2",
             n_blocks=self.coefficient.n_blocks,
             method=f"Einstein–Helfand fit ({type(self.coefficient).__name__})",
         )
@@ -146,13 +135,13 @@ def _helfand_core(obs: EinsteinHelfand, trajectory: Trajectory, n_lags, last, bl
     start = _fit_start_index(obs.fit_start, dt, last)
     pref = jnp.asarray(coef._prefactor(trajectory)).astype(msd.dtype)
     value = 0.5 * _fit_slope(msd, dt, start, last) * pref
+    t = jnp.arange(n_lags, dtype=msd.dtype)[:, None] * dt
+    running = jnp.where(t > 0, msd / (2.0 * jnp.where(t > 0, t, 1.0)), jnp.nan) * pref
     if not blocks:
-        return value, None, None, None
+        return value, None, running, msd
 
     def estimate(block):
         return 0.5 * _fit_slope(_helfand_msd(coef, trajectory, block, n_lags), dt, start, last)
 
     error = block_average(signal, coef.n_blocks, estimate).sem * pref
-    t = jnp.arange(n_lags, dtype=msd.dtype)[:, None] * dt
-    running = jnp.where(t > 0, msd / (2.0 * jnp.where(t > 0, t, 1.0)), jnp.nan) * pref
     return value, error, running, msd

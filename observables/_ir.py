@@ -39,7 +39,7 @@ M. Sprik, *J. Phys. Chem. B* **107**, 10344 (2003).
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar
+from typing import Any
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -141,7 +141,8 @@ class IRSpectrum(AbstractObservable):
     x_unit: str = eqx.field(static=True)
     subtract_mean: bool = eqx.field(static=True)
 
-    output_unit: ClassVar[str] = "1/cm"
+    #: n·α is in cm⁻¹ whatever the axis unit (it is not a density).
+    y_unit = "1/cm"
 
     def __init__(
         self,
@@ -212,11 +213,7 @@ class IRSpectrum(AbstractObservable):
             omega * axis_scale(self.x_unit),
             n_alpha,
             x_unit=self.x_unit,
-            y_unit="1/cm",
+            y_unit=self.y_unit,
             density=False,
             metadata=metadata,
         )
-
-    def quantity(self, trajectory: Trajectory):
-        """The spectrum's y values as a `Quantity` (cm⁻¹); the axis is `self(trajectory).x`."""
-        return self(trajectory).y

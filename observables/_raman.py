@@ -50,7 +50,7 @@ B. Kirchner, *Phys. Chem. Chem. Phys.* **15**, 6608 (2013).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -60,12 +60,13 @@ from ._base import AbstractObservable
 from ._fourier import SpectralTransform, check_temperature
 from ._ir import check_correction
 from ._quantum import AbstractQuantumCorrection, Harmonic, beta_hbar_omega
+from ._result import AbstractResult
 from ._spectrum import Spectrum, axis_scale, canonical_axis_unit
 from ._trajectory import Trajectory
 from ._units import ureg
 from ._windows import AbstractWindow
 
-__all__ = ["RamanSpectrum", "RamanSpectra", "isotropic_anisotropic"]
+__all__ = ["RamanSpectrum", "RamanSpectra", "isotropic_anisotropic", "check_component"]
 
 
 def isotropic_anisotropic(
@@ -78,13 +79,77 @@ def isotropic_anisotropic(
     return iso, sym - iso[..., None, None] * eye
 
 
-class RamanSpectra(eqx.Module):
-    """The four Raman spectra of one trajectory (each a `Spectrum`, same axis and units)."""
+#: Raman components by name (with the short aliases of `RamanSpectra.as_dict`).
+_COMPONENTS = {
+    "isotropic": "isotropic",
+    "iso": "isotropic",
+    "anisotropic": "anisotropic",
+    "aniso": "anisotropic",
+    "vv": "vv",
+    "vh": "vh",
+}
+
+
+def check_component(component: Any) -> str:
+    """The canonical component name (`isotropic`, `anisotropic`, `vv`, `vh`)."""
+    key = component.lower() if isinstance(component, str) else component
+    if key not in _COMPONENTS:
+        raise ValueError(
+            f"Raman component {component!r} is unknown; choose one of 'vv', 'vh', "
+            "'isotropic' ('iso') or 'anisotropic' ('aniso')"
+        )
+    return _COMPONENTS[key]
+
+
+class RamanSpectra(AbstractResult):
+    """The four Raman spectra of one trajectory (each a `Spectrum`, same axis and units).
+
+    As an `AbstractResult` it presents the `selected` component (`"vv"` unless the
+    observable was built with `component=...`): `x_magnitude`, `y_magnitude`, `x_unit`,
+    `y_unit` are that spectrum's, so a loss built with `RamanSpectrum(..., component="vh")`
+    compares the VH spectrum. `component(name)` returns any one of them as a `Spectrum`.
+    """
 
     isotropic: Spectrum
     anisotropic: Spectrum
     vv: Spectrum
     vh: Spectrum
+    selected: str = eqx.field(static=True, default="vv")
+
+    def component(self, name: str) -> Spectrum:
+        """One component as a `Spectrum`: `"vv"`, `"vh"`, `"isotropic"` or `"anisotropic"`."""
+        return getattr(self, check_component(name))
+
+    @property
+    def _selected(self) -> Spectrum:
+        return self.component(self.selected)
+
+    @property
+    def x_magnitude(self) -> Float[Array, " omega"]:
+        return self._selected.x_magnitude
+
+    @property
+    def y_magnitude(self) -> Float[Array, " omega"]:
+        return self._selected.y_magnitude
+
+    @property
+    def x_unit(self) -> str:
+        return self._selected.x_unit
+
+    @property
+    def y_unit(self) -> str:
+        return self._selected.y_unit
+
+    @property
+    def error_magnitude(self) -> None:
+        return None
+
+    @property
+    def density(self) -> bool:
+        return self._selected.density
+
+    def labels(self) -> tuple[str, str]:
+        return self._selected.labels()
 
     def depolarization_ratio(self) -> Spectrum:
         r"""$\rho(\omega) = I_\mathrm{VH}/I_\mathrm{VV}$ (dimensionless; 0 where VV is 0)."""
@@ -102,6 +167,7 @@ class RamanSpectra(eqx.Module):
         )
 
     def as_dict(self) -> dict[str, Spectrum]:
+        """`{"iso": ..., "aniso": ..., "vv": ..., "vh": ...}`."""
         return {"iso": self.isotropic, "aniso": self.anisotropic, "vv": self.vv, "vh": self.vh}
 
 
@@ -117,9 +183,11 @@ class RamanSpectrum(AbstractObservable):
       `SpectralTransform`.
     - `x_unit`: output axis unit (default `"1/cm"`).
     - `subtract_mean`: correlate fluctuations (default True; removes the Rayleigh line).
+    - `component`: the spectrum a loss compares (`RamanSpectra.selected`): `"vv"` (default),
+      `"vh"`, `"isotropic"` or `"anisotropic"`. All four are always computed.
 
     **Returns** (`__call__`): `RamanSpectra` (isotropic, anisotropic, vv, vh), each a density
-    in nm⁶ per x unit; `RamanSpectra.depolarization_ratio()` gives ρ(ω).
+    in nm⁶ per x unit (`y_unit`); `RamanSpectra.depolarization_ratio()` gives ρ(ω).
     """
 
     temperature: float = eqx.field(static=True)
@@ -128,8 +196,7 @@ class RamanSpectrum(AbstractObservable):
     transform: SpectralTransform
     x_unit: str = eqx.field(static=True)
     subtract_mean: bool = eqx.field(static=True)
-
-    output_unit: ClassVar[str] = "nm**6 * cm"  # per cm⁻¹ with the default axis
+    component: str = eqx.field(static=True)
 
     def __init__(
         self,
@@ -144,6 +211,7 @@ class RamanSpectrum(AbstractObservable):
         unbiased: bool = False,
         x_unit: Any = "1/cm",
         subtract_mean: bool = True,
+        component: str = "vv",
     ):
         self.temperature = check_temperature(temperature)
         self.quantum_correction = check_correction(
@@ -153,6 +221,12 @@ class RamanSpectrum(AbstractObservable):
         self.transform = SpectralTransform(window, max_lag, frequency_step, max_frequency, unbiased)
         self.x_unit = canonical_axis_unit(x_unit)
         self.subtract_mean = bool(subtract_mean)
+        self.component = check_component(component)
+
+    @property
+    def y_unit(self) -> str:
+        """nm⁶ per unit of the axis (each component is a density in x)."""
+        return format(ureg.Unit("nm**6") / ureg.Unit(self.x_unit), "~C")
 
     def classical(
         self, trajectory: Trajectory
@@ -176,7 +250,7 @@ class RamanSpectrum(AbstractObservable):
         scale = axis_scale(self.x_unit)
         # per rad/ps -> per x unit: y_x = y_omega * d(omega)/dx = y_omega / scale
         density_factor = 1.0 / scale
-        y_unit = format(ureg.Unit("nm**6") / ureg.Unit(self.x_unit), "~C")
+        y_unit = self.y_unit
         base = {
             "kind": "raman",
             "temperature_K": self.temperature,
@@ -202,8 +276,5 @@ class RamanSpectrum(AbstractObservable):
             anisotropic=make(s_aniso, "anisotropic"),
             vv=make(s_iso + (4.0 / 45.0) * s_aniso, "VV"),
             vh=make(s_aniso / 15.0, "VH"),
+            selected=self.component,
         )
-
-    def quantity(self, trajectory: Trajectory):
-        """The VV spectrum's values as a `Quantity`."""
-        return self(trajectory).vv.y

@@ -72,176 +72,26 @@ Reference: M. P. Allen and D. J. Tildesley, *Computer Simulation of Liquids*, 2n
 
 from __future__ import annotations
 
-import abc
-import math
-from typing import Any, ClassVar
+from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import erf
-from jaxtyping import Array, Float
+from jaxtyping import Array
 
 from ._base import AbstractObservable
 from ._pbc import perpendicular_widths
-from ._structure_factor import AbstractRadialWindow, Lorch, structure_factor_from_rdf
+from ._rdf_kernels import AbstractRDFKernel, Histogram
+from ._rdf_result import RDFResult
 from ._trajectory import Trajectory, TrajectoryError
-from ._units import Quantity, from_internal, to_internal, to_magnitude
+from ._units import Quantity, from_internal, to_internal
 
-__all__ = ["AbstractRDFKernel", "Histogram", "GaussianKernel", "RDF", "RDFResult"]
-
-#: Gaussian kernel truncation in standard deviations (Φ(-8) ≈ 6e-16).
-_GAUSS_CUTOFF = 8.0
+__all__ = ["RDF"]
 
 
 def _is_tracer(x: Any) -> bool:
     return isinstance(x, jax.core.Tracer)
-
-
-# --------------------------------------------------------------------------------- kernels
-class AbstractRDFKernel(eqx.Module):
-    """How one pair distance is spread over the bins: `Histogram()` or `GaussianKernel(width)`."""
-
-    @abc.abstractmethod
-    def support(self, bin_width: float) -> int:
-        """Static number of consecutive bins one pair can touch (sets shapes and memory)."""
-
-    @abc.abstractmethod
-    def accumulate(
-        self,
-        distance: Float[Array, "row col"],
-        weight: Float[Array, "row col"],
-        r_min: Float[Array, ""],
-        bin_width: Float[Array, ""],
-        bins: int,
-        support: int,
-    ) -> Float[Array, " bin"]:
-        """Weighted pair counts per bin for distances (nm); a zero weight drops a pair.
-
-        `r_min`, `bin_width` (nm) may be traced; `bins` and `support` (from `self.support`)
-        are static.
-        """
-
-
-class Histogram(AbstractRDFKernel):
-    """Exact counts: a pair at distance $r$ adds its weight to the bin with $r_k \\le r < r_{k+1}$.
-
-    Not differentiable with respect to positions (the gradient is zero almost everywhere);
-    use `GaussianKernel` inside a loss.
-    """
-
-    def support(self, bin_width):
-        return 1
-
-    def accumulate(self, distance, weight, r_min, bin_width, bins, support):
-        r_max = r_min + bins * bin_width
-        index = jnp.floor((distance - r_min) / bin_width).astype(jnp.int32)
-        index = jnp.minimum(index, bins - 1)
-        inside = (distance >= r_min) & (distance < r_max) & (index >= 0)
-        index = jnp.where(inside, index, bins)  # overflow slot, dropped below
-        counts = jax.ops.segment_sum(weight.ravel(), index.ravel(), num_segments=bins + 1)
-        return counts[:bins]
-
-
-class GaussianKernel(AbstractRDFKernel):
-    r"""Smooth counts: each pair is a Gaussian of standard deviation `width` integrated over bins.
-
-    A pair at distance $r$ adds $w\,[\Phi((r_{k+1}-r)/\sigma) - \Phi((r_k - r)/\sigma)]$ to
-    bin $k$ ($\Phi$ the standard normal CDF). Differentiable in the positions; non-negative;
-    tends to `Histogram()` as $\sigma \to 0$. Truncated at $8\sigma$ (the neglected mass,
-    $2\Phi(-8) \approx 10^{-15}$, is below float64 rounding).
-
-    **Arguments:** `width`: $\sigma$, a positive length `Quantity` (e.g. `Quantity(0.01, "nm")`).
-    Stored in nm.
-    """
-
-    width: float
-
-    def __init__(self, width: Any):
-        value = float(to_internal(width, "length", "GaussianKernel width"))
-        if not value > 0:
-            raise ValueError(f"GaussianKernel width must be a positive length, got {width}")
-        self.width = value
-
-    def support(self, bin_width):
-        return 2 * (int(math.ceil(_GAUSS_CUTOFF * float(self.width) / bin_width)) + 1) + 1
-
-    def accumulate(self, distance, weight, r_min, bin_width, bins, support):
-        h = (support - 1) // 2
-        width = jnp.asarray(self.width).astype(distance.dtype)
-        centre = jnp.floor((distance - r_min) / bin_width)
-        # bins centre-h .. centre+h, bounded by edges centre-h .. centre+h+1
-        offsets = jnp.arange(-h, h + 2).astype(distance.dtype)
-        edge_index = centre[..., None] + offsets
-        edges = r_min + edge_index * bin_width
-        cdf = 0.5 * erf((edges - distance[..., None]) / (width * math.sqrt(2.0)))
-        mass = (cdf[..., 1:] - cdf[..., :-1]) * weight[..., None]
-        index = edge_index[..., :-1].astype(jnp.int32)
-        index = jnp.where((index >= 0) & (index < bins), index, bins)
-        counts = jax.ops.segment_sum(mass.ravel(), index.ravel(), num_segments=bins + 1)
-        return counts[:bins]
-
-
-# ---------------------------------------------------------------------------------- result
-class RDFResult(eqx.Module):
-    r"""A computed RDF: bins, $g(r)$ and the densities needed to integrate it.
-
-    A pytree (usable inside `jit`); arrays are in internal units.
-
-    **Fields:**
-    - `edges`: `[bin + 1]` bin edges, nm.
-    - `g`: `[bin]` $g(r)$, dimensionless.
-    - `partner_density`: $\rho_b' = \langle N_{ab} / (N_a V)\rangle$, nm⁻³ — the density of
-      partner atoms seen by a reference atom ($N_b/V$, or $(N_a-1)/V$ when $a = b$).
-    - `number_density`: $\langle N / V \rangle$ over all atoms, nm⁻³.
-    """
-
-    edges: Float[Array, " edge"]
-    g: Float[Array, " bin"]
-    partner_density: Float[Array, ""]
-    number_density: Float[Array, ""]
-
-    @property
-    def bin_edges(self) -> Quantity:
-        """Bin edges as a `Quantity` (nm)."""
-        return from_internal(self.edges, "length")
-
-    @property
-    def bin_centers(self) -> Quantity:
-        """Bin centres $(r_k + r_{k+1})/2$ as a `Quantity` (nm)."""
-        return from_internal(0.5 * (self.edges[:-1] + self.edges[1:]), "length")
-
-    @property
-    def shell_volumes(self) -> Float[Array, " bin"]:
-        r"""Exact shell volumes $\tfrac{4\pi}{3}(r_{k+1}^3 - r_k^3)$, nm³."""
-        return (4.0 * jnp.pi / 3.0) * (self.edges[1:] ** 3 - self.edges[:-1] ** 3)
-
-    def coordination_number(self) -> Float[Array, " bin"]:
-        r"""Running coordination number $n(r) = 4\pi\rho_b' \int_{r_{\min}}^{r} g(s)\,s^2 ds$.
-
-        Evaluated at the **outer edge** of each bin as $\rho_b' \sum_{j \le k} g_j \Delta V_j$
-        with exact shell volumes, so for the histogram it is exactly the mean number of
-        partner atoms within $r_{k+1}$ of a reference atom (constant box; with a varying box
-        it uses $\langle 1/V \rangle$). Dimensionless, shape `[bin]`.
-        """
-        return self.partner_density * jnp.cumsum(self.g * self.shell_volumes)
-
-    def structure_factor(self, q: Any, window: AbstractRadialWindow | None = None) -> Array:
-        r"""Static structure factor $S(q)$ by the windowed sine transform of $g(r) - 1$.
-
-        $S(q) = 1 + 4\pi\rho\int r^2 [g(r)-1]\,\frac{\sin qr}{qr}\,W(r)\,dr$ with $\rho$ =
-        `number_density` (Faber–Ziman form for partials); see
-        `observables._structure_factor` for the quadrature and its accuracy.
-
-        **Arguments:** `q`: wavenumbers, a `Quantity` of inverse length (e.g. `1/nm`; not
-        divided by 2π). `window`: default `Lorch()` (Lorch 1969).
-
-        **Returns:** `[q]` dimensionless array.
-        """
-        q_nm = jnp.atleast_1d(jnp.asarray(to_magnitude(q, "1/nm", "q"))).astype(self.g.dtype)
-        window = Lorch() if window is None else window
-        return structure_factor_from_rdf(self.edges, self.g, self.number_density, q_nm, window)
 
 
 # ------------------------------------------------------------------------------- observable
@@ -258,15 +108,14 @@ class RDF(AbstractObservable):
     - `kernel`: `Histogram()` (default, exact counts) or `GaussianKernel(width)` (smooth,
       differentiable w.r.t. positions).
 
-    `rdf(trajectory)` returns $g$ as a plain `[bin]` array (dimensionless; jit/grad safe);
-    `rdf.compute(trajectory)` returns an `RDFResult` (with `bin_centers`,
+    `rdf(trajectory)` returns an `RDFResult` (jit/grad safe; `g`, `bin_centers`,
     `coordination_number()`, `structure_factor(q)`); `rdf.bin_centers` / `rdf.bin_edges` give
-    the r axis as quantities (nm).
+    the r axis as quantities (nm) before any evaluation.
 
     Example:
         ```python
         rdf = RDF(Quantity(1.0, "nm"), bins=200, pair=("O", "O"))
-        res = rdf.compute(traj)
+        res = rdf(traj)
         r, g, n = res.bin_centers, res.g, res.coordination_number()
         ```
 
@@ -280,7 +129,8 @@ class RDF(AbstractObservable):
     pair: tuple[str | int, str | int] | None = eqx.field(static=True)
     kernel: AbstractRDFKernel
 
-    output_unit: ClassVar[str] = "dimensionless"
+    x_unit = "nm"
+    y_unit = "dimensionless"
 
     def __init__(
         self,
@@ -328,6 +178,11 @@ class RDF(AbstractObservable):
     def edges(self) -> np.ndarray:
         """Bin edges in nm (plain numpy array, float64)."""
         return self.r_min + self.bin_width * np.arange(self.bins + 1, dtype=np.float64)
+
+    def x_grid(self) -> np.ndarray:
+        """Bin centres in nm (plain numpy array): the axis of every result."""
+        e = self.edges
+        return 0.5 * (e[:-1] + e[1:])
 
     @property
     def bin_edges(self) -> Quantity:
@@ -416,10 +271,11 @@ class RDF(AbstractObservable):
         return positions, boxes
 
     # ------------------------------------------------------------------ computation
-    def compute(self, trajectory: Trajectory) -> RDFResult:
+    def __call__(self, trajectory: Trajectory) -> RDFResult:
         """Compute $g(r)$ and return an `RDFResult` (see the class docstring)."""
         if not isinstance(trajectory, Trajectory):
             raise TypeError(f"RDF expects a Trajectory, got {type(trajectory).__name__}")
+        trajectory.require("positions")
         if trajectory.box is None:
             raise TrajectoryError(
                 "the RDF needs a periodic box, but this trajectory has box=None; "
@@ -445,10 +301,6 @@ class RDF(AbstractObservable):
             bins=self.bins,
             support=self.kernel.support(self.bin_width),
         )
-
-    def __call__(self, trajectory: Trajectory) -> Float[Array, " bin"]:
-        """$g(r)$ as a plain `[bin]` array (dimensionless)."""
-        return self.compute(trajectory).g
 
 
 def _frame_counts(kernel, positions, box, wa, wb, r_min, bin_width, bins, support):
@@ -487,7 +339,7 @@ def _frame_counts(kernel, positions, box, wa, wb, r_min, bin_width, bins, suppor
 
 @eqx.filter_jit
 def _rdf_core(kernel, positions, boxes, wa, wb, r_min, bin_width, *, bins, support) -> RDFResult:
-    """The jitted core of `RDF.compute`: compiled once per (kernel type, bins, support, shapes)."""
+    """The jitted core of `RDF.__call__`: compiled once per (kernel type, bins, support, shapes)."""
     dtype = positions.dtype
 
     def frame(x):

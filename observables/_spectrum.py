@@ -32,6 +32,7 @@ import numpy as np
 import pint
 from jaxtyping import Array, Float
 
+from ._result import AbstractResult, view
 from ._units import Quantity, UnitError, ureg
 
 __all__ = ["Spectrum", "SpectrumError", "axis_scale", "axis_label"]
@@ -134,8 +135,11 @@ def _freeze(metadata: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(items, key=lambda kv: kv[0]))
 
 
-class Spectrum(eqx.Module):
+class Spectrum(AbstractResult):
     """A spectrum $y(x)$ on a spectral axis, with units on both axes and metadata.
+
+    The result type of `IRSpectrum` and `VDOS` (an `AbstractResult`; `error_magnitude` is
+    `None`: no standard error is estimated for a spectrum).
 
     **Fields:** `x_magnitude` `[point]` (ascending) in `x_unit`; `y_magnitude` `[point]` in
     `y_unit`; `density` (True if y is per unit of x); metadata (read as the `metadata` dict).
@@ -199,14 +203,19 @@ class Spectrum(eqx.Module):
 
     # ------------------------------------------------------------------------ views
     @property
+    def error_magnitude(self) -> None:
+        """`None`: spectra carry no standard error."""
+        return None
+
+    @property
     def x(self) -> Quantity:
         """The spectral axis as a `Quantity`."""
-        return ureg.Quantity(self.x_magnitude, self.x_unit)
+        return view(self.x_magnitude, self.x_unit)
 
     @property
     def y(self) -> Quantity:
         """The spectrum values as a `Quantity`."""
-        return ureg.Quantity(self.y_magnitude, self.y_unit)
+        return view(self.y_magnitude, self.y_unit)
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -300,6 +309,10 @@ class Spectrum(eqx.Module):
         name = self.metadata.get("quantity", "Spectrum")
         unit = ureg.Unit(self.y_unit)
         return f"{name} ({unit:~P})" if unit != ureg.dimensionless else f"{name}"
+
+    def labels(self) -> tuple[str, str]:
+        """(x label, y label): the axis kind and the quantity, with their units."""
+        return self.x_label, self.y_label
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Line plot on a matplotlib `Axes` (a new figure if `ax` is None); returns the Axes.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from typing import Any, ClassVar
 
@@ -13,6 +12,14 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from ._trajectory_fields import (
+    FIELDS as _FIELDS,
+    PER_ATOM_FIELDS,
+    PER_FRAME_FIELDS,
+    SIGNALS as _SIGNALS,
+    TrajectoryError,
+)
+from ._trajectory_npz import read_npz, write_npz
 from ._units import (
     INTERNAL_UNITS,
     Quantity,
@@ -21,31 +28,7 @@ from ._units import (
     to_internal,
 )
 
-__all__ = ["Trajectory", "TrajectoryError"]
-
-
-class TrajectoryError(ValueError):
-    """Raised for a malformed trajectory: wrong shapes, non-finite values, bad files."""
-
-
-# field name -> (kind of unit in INTERNAL_UNITS, shape after the frame axis, per frame?)
-_FIELDS: dict[str, tuple[str, str]] = {
-    "positions": ("length", "frame atom 3"),
-    "velocities": ("velocity", "frame atom 3"),
-    "masses": ("mass", "atom"),
-    "charges": ("charge", "atom"),
-    "dipole": ("dipole", "frame 3"),
-    "polarizability": ("polarizability", "frame 3 3"),
-    "stress": ("pressure", "frame 3 3"),
-    "heat_flux": ("heat_flux", "frame 3"),
-    "charge_current": ("charge_current", "frame 3"),
-}
-#: The `Trajectory` fields that carry one value per frame (leading axis = frame).
-PER_FRAME_FIELDS: tuple[str, ...] = tuple(
-    n for n, (_, shape) in _FIELDS.items() if shape.startswith("frame")
-)
-_SIGNALS = ("dipole", "polarizability", "stress", "heat_flux", "charge_current")
-_NPZ_FORMAT = "spectrinv-trajectory-1"
+__all__ = ["Trajectory", "TrajectoryError", "PER_FRAME_FIELDS"]
 
 
 def _is_tracer(x: Any) -> bool:
@@ -72,8 +55,9 @@ class Trajectory(eqx.Module):
 
     **Fields** (shapes; units as stored):
 
-    - `positions`: `[frame, atom, 3]`, nm. Unwrapped or wrapped; observables that need
-      unwrapped coordinates say so.
+    - `positions`: `[frame, atom, 3]`, nm, or `None`. Unwrapped or wrapped; observables that
+      need unwrapped coordinates say so. A trajectory without positions holds only
+      per-frame signals (e.g. a dipole series for `IRSpectrum`) and/or velocities.
     - `box`: periodic cell, nm: `[3]` (orthorhombic edge lengths), `[3, 3]` (triclinic; rows
       are the cell vectors **a**, **b**, **c**), or either with a leading frame axis for a
       box that changes (NPT). `None` for a non-periodic system.
@@ -105,7 +89,7 @@ class Trajectory(eqx.Module):
         ```
     """
 
-    positions: Float[Array, "frame atom 3"]
+    positions: Float[Array, "frame atom 3"] | None
     box: Float[Array, "..."] | None
     timestep: Float[Array, ""]
     velocities: Float[Array, "frame atom 3"] | None = None
@@ -123,7 +107,7 @@ class Trajectory(eqx.Module):
 
     def __init__(
         self,
-        positions: Any,
+        positions: Any = None,
         *,
         box: Any,
         timestep: Any,
@@ -142,7 +126,9 @@ class Trajectory(eqx.Module):
 
         **Arguments:** every physical argument is a `pint.Quantity` of the observables
         registry (`observables.Quantity(value, unit)`); see the class docstring for shapes.
-        `box=None` means no periodic boundaries. `species` is an integer array (or a list of
+        `positions` may be omitted when another per-frame field is given (e.g. only a dipole
+        series, a time step and a box for an IR spectrum). `box=None` means no periodic
+        boundaries. `species` is an integer array (or a list of
         names, which sets `species_names`).
 
         **Raises:** `UnitError` for a missing or wrong unit (naming both units),
@@ -173,8 +159,8 @@ class Trajectory(eqx.Module):
 
     @classmethod
     def from_internal(
-        cls, positions: Array, *, box: Array | None, timestep: Any, **fields
-    ) -> Trajectory:
+        cls, positions: Array | None = None, *, box: Array | None, timestep: Any, **fields
+    ) -> "Trajectory":
         """Build from plain arrays that are **already in internal units** (nm, ps, Da, e, ...).
 
         This is the constructor for code running under `jit` (MD backends, transformations);
@@ -202,16 +188,9 @@ class Trajectory(eqx.Module):
         return obj
 
     def __check_init__(self):
-        pos = self.positions
-        if pos.ndim != 3 or pos.shape[-1] != 3:
-            raise TrajectoryError(
-                f"positions must have shape [frame, atom, 3], got {tuple(pos.shape)}; "
-                "a single frame needs a leading axis of length 1 (positions[None])."
-            )
-        n_frames, n_atoms, _ = pos.shape
-        if n_frames < 1 or n_atoms < 1:
-            raise TrajectoryError(f"positions has an empty axis: shape {tuple(pos.shape)}")
+        n_frames, n_atoms = self._sizes()
         expected = {
+            "positions": (n_frames, n_atoms, 3),
             "velocities": (n_frames, n_atoms, 3),
             "masses": (n_atoms,),
             "charges": (n_atoms,),
@@ -229,9 +208,10 @@ class Trajectory(eqx.Module):
             if tuple(value.shape) != shape:
                 per_frame = name not in ("masses", "charges", "species")
                 what = "frame count" if per_frame and value.shape[:1] != shape[:1] else "shape"
+                atoms = "" if n_atoms is None else f" of {n_atoms} atoms"
                 raise TrajectoryError(
                     f"{name} has a {what} mismatch: shape {tuple(value.shape)}, expected {shape} "
-                    f"for {n_frames} frames of {n_atoms} atoms."
+                    f"for {n_frames} frames{atoms}."
                 )
         if self.box is not None:
             ok = {(3,), (3, 3), (n_frames, 3), (n_frames, 3, 3)}
@@ -247,6 +227,36 @@ class Trajectory(eqx.Module):
         if self.species is not None and not jnp.issubdtype(self.species.dtype, jnp.integer):
             raise TrajectoryError(f"species must be integers, got dtype {self.species.dtype}")
         self._check_values()
+
+    def _sizes(self) -> tuple[int, int | None]:
+        """(frames, atoms) from the first per-frame / per-atom field; checks the leading ones."""
+        pos = self.positions
+        if pos is not None and (pos.ndim != 3 or pos.shape[-1] != 3):
+            raise TrajectoryError(
+                f"positions must have shape [frame, atom, 3], got {tuple(pos.shape)}; "
+                "a single frame needs a leading axis of length 1 (positions[None])."
+            )
+        per_frame = [n for n in PER_FRAME_FIELDS if getattr(self, n) is not None]
+        if not per_frame:
+            raise TrajectoryError(
+                "a Trajectory needs positions or another per-frame field (velocities, dipole, "
+                "polarizability, stress, heat_flux, charge_current); got none"
+            )
+        lead = getattr(self, per_frame[0])
+        n_frames = lead.shape[0] if lead.ndim else 0
+        atom_fields = [n for n in PER_ATOM_FIELDS if getattr(self, n) is not None]
+        n_atoms = None
+        if atom_fields:
+            value = getattr(self, atom_fields[0])
+            axis = 1 if atom_fields[0] in PER_FRAME_FIELDS else 0
+            n_atoms = value.shape[axis] if value.ndim > axis else -1  # -1: a shape mismatch
+        if n_frames < 1 or n_atoms == 0:
+            raise TrajectoryError(
+                f"{per_frame[0]} has an empty axis: shape {tuple(lead.shape)}"
+                if n_frames < 1
+                else f"{atom_fields[0]} has no atoms: shape {tuple(value.shape)}"
+            )
+        return n_frames, n_atoms
 
     def _check_values(self):
         """Finiteness and sign checks; only possible on concrete (non-traced) values."""
@@ -290,11 +300,24 @@ class Trajectory(eqx.Module):
     # ----------------------------------------------------------------------------- views
     @property
     def n_frames(self) -> int:
-        return self.positions.shape[0]
+        """Number of frames (from positions, or the first per-frame signal)."""
+        for name in PER_FRAME_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                return value.shape[0]
+        raise TrajectoryError("this trajectory has no per-frame field")
 
     @property
     def n_atoms(self) -> int:
-        return self.positions.shape[1]
+        """Number of atoms; `TrajectoryError` if the trajectory has no per-atom field."""
+        for name in PER_ATOM_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                return value.shape[1] if name in PER_FRAME_FIELDS else value.shape[0]
+        raise TrajectoryError(
+            "this trajectory has no atoms (no positions, velocities, masses, charges or "
+            "species); it holds only per-frame signals"
+        )
 
     @property
     def is_periodic(self) -> bool:
@@ -368,7 +391,7 @@ class Trajectory(eqx.Module):
             )
 
     # ------------------------------------------------------------------ transformations
-    def __getitem__(self, index: int | slice) -> Trajectory:
+    def __getitem__(self, index: int | slice) -> "Trajectory":
         """Frames `index` (an int or a slice with positive step); keeps the frame axis.
 
         A slice with step `k` multiplies `timestep` by `k`.
@@ -398,15 +421,14 @@ class Trajectory(eqx.Module):
         changes["timestep"] = self.timestep * step
         return self._replace_internal(**changes)
 
-    def _replace_internal(self, **changes) -> Trajectory:
+    def _replace_internal(self, **changes) -> "Trajectory":
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         values.update(changes)
-        positions = values.pop("positions")
         box = values.pop("box")
         timestep = values.pop("timestep")
-        return Trajectory.from_internal(positions, box=box, timestep=timestep, **values)
+        return Trajectory.from_internal(box=box, timestep=timestep, **values)
 
-    def replace(self, **quantities: Any) -> Trajectory:
+    def replace(self, **quantities: Any) -> "Trajectory":
         """A copy with some fields replaced, given as quantities (e.g. `dipole=Quantity(...)`).
 
         Pass `None` to drop an optional field.
@@ -428,74 +450,16 @@ class Trajectory(eqx.Module):
     # ------------------------------------------------------------------------------ npz
     def to_npz(self, path: str | os.PathLike, *, compressed: bool = True) -> None:
         """Save to a `.npz` file: arrays in internal units plus a JSON header of units."""
-        arrays: dict[str, np.ndarray] = {}
-        units: dict[str, str] = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if v is None or f.name == "species_names":
-                continue
-            arrays[f.name] = np.asarray(v)
-            if f.name in _FIELDS:
-                units[f.name] = INTERNAL_UNITS[_FIELDS[f.name][0]]
-        units["box"] = INTERNAL_UNITS["length"]
-        units["timestep"] = INTERNAL_UNITS["time"]
-        header = {"format": _NPZ_FORMAT, "units": units, "species_names": self.species_names}
-        arrays["__header__"] = np.array(json.dumps(header))
-        (np.savez_compressed if compressed else np.savez)(path, **arrays)
+        write_npz(self, path, compressed=compressed)
 
     @classmethod
-    def from_npz(cls, path: str | os.PathLike) -> Trajectory:
+    def from_npz(cls, path: str | os.PathLike) -> "Trajectory":
         """Load a file written by `to_npz` (or any npz with the same keys and a units header).
 
-        The header's unit strings are honoured, so files in Å/fs load correctly.
+        The header's unit strings are honoured, so files in Å/fs load correctly. Returns the
+        keyword arguments of the main constructor, as quantities.
         """
-        try:
-            data = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise
-        except Exception as err:  # zipfile.BadZipFile, ValueError, OSError
-            raise TrajectoryError(f"{path} is not a readable .npz file: {err}") from err
-        with data:
-            if "__header__" not in data.files:
-                raise TrajectoryError(
-                    f"{path} has no '__header__' entry with units; it was not written by "
-                    "Trajectory.to_npz. Build the Trajectory from its arrays with units instead."
-                )
-            try:
-                header = json.loads(str(data["__header__"]))
-                units = header["units"]
-            except (ValueError, KeyError, TypeError) as err:
-                raise TrajectoryError(f"{path}: malformed '__header__': {err}") from err
-            if header.get("format") != _NPZ_FORMAT:
-                raise TrajectoryError(
-                    f"{path}: unknown format {header.get('format')!r} (expected {_NPZ_FORMAT!r})"
-                )
-            for required in ("positions", "timestep"):
-                if required not in data.files:
-                    raise TrajectoryError(f"{path} has no {required!r} array")
-            allowed = {f.name for f in dataclasses.fields(cls)} | {"__header__"}
-            unknown = set(data.files) - allowed
-            if unknown:
-                raise TrajectoryError(f"{path} has unknown arrays {sorted(unknown)}")
-            kwargs: dict[str, Any] = {}
-            for name in data.files:
-                if name == "__header__":
-                    continue
-                value = data[name]
-                if name == "species":
-                    kwargs[name] = value
-                    continue
-                if name not in units:
-                    raise TrajectoryError(f"{path}: no unit recorded for {name!r}")
-                kwargs[name] = Quantity(value, units[name])
-        names = header.get("species_names")
-        return cls(
-            kwargs.pop("positions"),
-            box=kwargs.pop("box", None),
-            timestep=kwargs.pop("timestep"),
-            species_names=None if names is None else tuple(names),
-            **kwargs,
-        )
+        return cls(**read_npz(path, {f.name for f in dataclasses.fields(cls)}))
 
 
 def _species(species: Any, names: Any) -> tuple[Array | None, tuple[str, ...] | None]:

@@ -1,9 +1,10 @@
 r"""Transport coefficients: Green–Kubo integrals, the Einstein (MSD) route, Yeh–Hummer.
 
-Every observable here is an `eqx.Module` whose `__call__(trajectory)` returns the
-coefficient as a plain array in its `output_unit` (jit/vmap/grad safe), and whose
-`compute(trajectory)` returns a `TransportResult` (value, block-averaged error bar, running
-integral, correlation and lag-time axis as quantities) for plotting and reporting.
+Every observable here is an `eqx.Module` whose `__call__(trajectory)` returns a
+`TransportResult`: the coefficient in the observable's `y_unit` with its block-averaged error
+bar, the running integral, the correlation and the lag-time axis (a pytree of plain arrays:
+jit/vmap/grad safe; quantities through `value`, `error`, `running`, ...). `max_lag` is an
+`int` number of frames or a time `Quantity` for every one of them (`observables._lags`).
 
 Green–Kubo coefficients (M. S. Green, *J. Chem. Phys.* **22**, 398 (1954); R. Kubo,
 *J. Phys. Soc. Jpn.* **12**, 570 (1957); M. P. Allen & D. J. Tildesley, *Computer Simulation
@@ -38,12 +39,12 @@ from ._green_kubo import (
     FixedCutoff,
     FullWindow,
     MinimumVariancePlateau,
-    TransportResult,
     running_integral,
 )
 from ._helfand import EinsteinHelfand, helfand_moment
 from ._msd import mean_squared_displacement
 from ._transport_base import AbstractGreenKubo
+from ._transport_result import TransportResult
 
 __all__ = [
     "AbstractCutoff",

@@ -3,23 +3,23 @@
 See `observables._transport` for the overview and references.
 """
 
-from __future__ import annotations
-
 import abc
-import math
 from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from equinox import AbstractVar
 from jaxtyping import Array, Float
 
 from ._base import AbstractObservable
 from ._correlation import block_average
-from ._green_kubo import AbstractCutoff, TransportResult, read_at, running_integral
+from ._green_kubo import AbstractCutoff, read_at, running_integral
+from ._lags import lag_frames, traced_lag_frames
 from ._trajectory import Trajectory, TrajectoryError
-from ._units import Quantity, to_internal
+from ._transport_result import TransportResult, make_transport_result
+from ._units import to_internal
 
 __all__ = ["AbstractGreenKubo"]
 
@@ -50,27 +50,35 @@ def _check_blocks(n_blocks: int) -> int:
     return int(n_blocks)
 
 
-def _window(max_lag: float | None, n_blocks: int, trajectory: Trajectory) -> tuple[int, Any]:
-    """(number of lags to correlate [static], last admissible lag index [maybe traced])."""
+def _window(
+    frames: int | None, time: float | None, n_blocks: int, trajectory: Trajectory
+) -> tuple[int, Any]:
+    """(number of lags to correlate [static], last admissible lag index [maybe traced]).
+
+    The window is `max_lag` (`frames` or `time`, see `observables._lags`), by default
+    `n_frames // (2 n_blocks)` frames. A time with a traced time step correlates all lags
+    and restricts the cutoff to the window at run time.
+    """
     n = trajectory.n_frames
     if n < 3:
         raise TrajectoryError(f"a transport coefficient needs at least 3 frames, got {n}")
-    if max_lag is None:
+    if frames is None and time is None:
         last = max(1, min(n - 1, n // (2 * n_blocks)))
         return last + 1, last
     dt = trajectory.timestep
-    if _is_tracer(dt):  # correlate all lags, restrict the cutoff to the window
-        last = jnp.clip(jnp.floor(max_lag / dt + 1e-9).astype(jnp.int32), 1, n - 1)
-        return n, last
-    last = int(math.floor(max_lag / float(dt) + 1e-9))
+    if frames is None and _is_tracer(dt):
+        return n, traced_lag_frames(time, dt, n)
+    given = f"{frames} frames" if frames is not None else f"{time:g} ps"
+    last = lag_frames(frames, time, float(dt) if frames is None else 1.0)
     if last < 1:
         raise ValueError(
-            f"max_lag {max_lag} ps is shorter than one frame ({float(dt)} ps); give a longer window"
+            f"max_lag {given} is shorter than one frame ({float(dt):g} ps); give a longer window"
         )
     if last > n - 1:
         raise ValueError(
-            f"max_lag {max_lag} ps exceeds the trajectory length ({(n - 1) * float(dt)} ps); "
-            "give a shorter window (a fraction of the run: long lags have few time origins)."
+            f"max_lag {given} exceeds the trajectory length ({n - 1} frames = "
+            f"{(n - 1) * float(dt):g} ps); give a shorter window (a fraction of the run: long "
+            "lags have few time origins)."
         )
     return last + 1, last
 
@@ -93,23 +101,29 @@ class AbstractGreenKubo(AbstractObservable):
 
     Subclasses supply the current (`_signal`), its component-averaged autocorrelation
     $C(t)$ (`_correlation`, by FFT through `correlate`, unbiased: each lag divided by its
-    number of time origins) and the prefactor $A$ (including the conversion to
-    `output_unit`). The running integral $I(t)$ uses the trapezoid rule; the cutoff $t_c$
-    is chosen by the `cutoff` object within the window `max_lag`.
+    number of time origins) and the prefactor $A$ (including the conversion to `y_unit`).
+    The running integral $I(t)$ uses the trapezoid rule; the cutoff $t_c$ is chosen by the
+    `cutoff` object within the window `max_lag`.
 
-    Shared fields: `max_lag` (correlation window, ps; default half a block, i.e.
-    `n_frames // (2 n_blocks)` frames), `cutoff` (`AbstractCutoff`, default
-    `FullWindow()`), `n_blocks` (blocks for the error bar in `compute`, default 5),
+    Shared arguments: `max_lag` (correlation window: an `int` number of frames or a time
+    `Quantity`, see `observables._lags`; default half a block, `n_frames // (2 n_blocks)`
+    frames), `cutoff` (`AbstractCutoff`, default `FullWindow()`), `n_blocks` (blocks for the
+    error bar, default 5; each block must be at least as long as the window),
     `subtract_mean` (correlate fluctuations about the run average; default False, since
     equilibrium currents have zero mean and subtracting the sample mean biases the integral
     by $O(t_c/T_{run})$).
+
+    `__call__` returns a `TransportResult` (value, block-averaged standard error, running
+    integral, correlation) in `y_unit`; it is a value (`x_unit` is `None`).
     """
 
-    max_lag: eqx.AbstractVar[float | None]
-    cutoff: eqx.AbstractVar[AbstractCutoff]
-    n_blocks: eqx.AbstractVar[int]
-    subtract_mean: eqx.AbstractVar[bool]
+    max_lag_frames: AbstractVar[int | None]
+    max_lag_time: AbstractVar[float | None]
+    cutoff: AbstractVar[AbstractCutoff]
+    n_blocks: AbstractVar[int]
+    subtract_mean: AbstractVar[bool]
 
+    x_unit: ClassVar[None] = None
     #: Unit of the correlation function `_correlation` returns (internal units).
     correlation_unit: ClassVar[str] = "dimensionless"
     #: Short description used in `TransportResult.method`.
@@ -127,7 +141,7 @@ class AbstractGreenKubo(AbstractObservable):
 
     @abc.abstractmethod
     def _prefactor(self, trajectory: Trajectory) -> Any:
-        """Scalar turning ∫C dt (internal units) into `output_unit`."""
+        """Scalar turning ∫C dt (internal units) into `y_unit`."""
 
     @abc.abstractmethod
     def _reduce(self, trajectory: Trajectory, x: Float[Array, "lag ..."]) -> Array:
@@ -141,52 +155,55 @@ class AbstractGreenKubo(AbstractObservable):
     def _validate(self, trajectory: Trajectory) -> None:
         """Raise a clear error if the trajectory lacks what this coefficient needs."""
 
-    def _prepare(self, trajectory: Trajectory, blocks: bool) -> tuple[int, Any]:
+    def _window(self, trajectory: Trajectory) -> tuple[int, Any, bool]:
+        """(lags, last admissible lag, whether the block error bar can be computed)."""
+        n_lags, last = _window(self.max_lag_frames, self.max_lag_time, self.n_blocks, trajectory)
+        return n_lags, last, _blocks_fit(trajectory, self.n_blocks, n_lags, last)
+
+    def _prepare(self, trajectory: Trajectory) -> tuple[int, Any, bool]:
         self._validate(trajectory)
-        n_lags, last = _window(self.max_lag, self.n_blocks, trajectory)
+        n_lags, last, blocks = self._window(trajectory)
         if not _is_tracer(trajectory.timestep) and not _is_tracer(last):
             self.cutoff.check(float(trajectory.timestep), int(last))
-        if blocks:
-            _check_block_length(trajectory, self.n_blocks, n_lags)
-        return n_lags, last
+        return n_lags, last, blocks
 
-    def __call__(self, trajectory: Trajectory) -> Float[Array, "..."]:
-        """The coefficient in `output_unit` (scalar, or `[species]`); plain array."""
-        n_lags, last = self._prepare(trajectory, blocks=False)
-        value = _green_kubo_core(self, trajectory, n_lags, last, False)[0]
-        return value[0] if self._scalar() else value
-
-    def compute(self, trajectory: Trajectory) -> TransportResult:
-        """Value, block-averaged standard error, running integral and ACF (outside `jit`).
+    def __call__(self, trajectory: Trajectory) -> TransportResult:
+        """Value, block-averaged standard error, running integral and ACF (`TransportResult`).
 
         The error comes from `n_blocks` contiguous blocks, each correlated with the same
-        window and read at the same cutoff index as the full run (`block_average`). Blocks
-        must be at least as long as the window.
+        window and read at the same cutoff index as the full run (`block_average`).
         """
-        n_lags, last = self._prepare(trajectory, blocks=True)
-        value, error, running, corr, idx = _green_kubo_core(self, trajectory, n_lags, last, True)
-        return _result(
+        n_lags, last, blocks = self._prepare(trajectory)
+        value, error, running, corr, idx = _green_kubo_core(self, trajectory, n_lags, last, blocks)
+        return make_transport_result(
             self._scalar(),
             value=value,
             error=error,
             running=running,
             correlation=corr,
-            idx=idx,
-            dt=trajectory.timestep,
-            unit=self.output_unit,
-            corr_unit=self.correlation_unit,
+            index=idx,
+            timestep=trajectory.timestep,
+            unit=self.y_unit,
+            correlation_unit=self.correlation_unit,
             n_blocks=self.n_blocks,
             method=f"{self.method}, cutoff {type(self.cutoff).__name__}",
         )
 
 
-def _check_block_length(trajectory: Trajectory, n_blocks: int, n_lags: int) -> None:
+def _blocks_fit(trajectory: Trajectory, n_blocks: int, n_lags: int, last: Any) -> bool:
+    """True if `n_blocks` blocks each hold the window; raises if they do not.
+
+    False (no error bar) only when the window is known at run time alone (traced `last`).
+    """
+    if _is_tracer(last):
+        return False
     block_len = trajectory.n_frames // n_blocks
     if block_len < n_lags:
         raise ValueError(
             f"{n_blocks} blocks of {block_len} frames are shorter than the correlation window "
             f"({n_lags} lags); use fewer blocks (n_blocks) or a shorter max_lag."
         )
+    return True
 
 
 @eqx.filter_jit
@@ -200,7 +217,7 @@ def _green_kubo_core(obs: AbstractGreenKubo, trajectory: Trajectory, n_lags, las
     pref = jnp.asarray(obs._prefactor(trajectory)).astype(corr.dtype)
     value = read_at(run, idx) * pref
     if not blocks:
-        return value, None, None, None, None
+        return value, None, run * pref, corr, idx
 
     def estimate(block):
         c = obs._correlation(trajectory, block, n_lags)
@@ -208,26 +225,6 @@ def _green_kubo_core(obs: AbstractGreenKubo, trajectory: Trajectory, n_lags, las
 
     error = block_average(signal, obs.n_blocks, estimate).sem * pref
     return value, error, run * pref, corr, idx
-
-
-def _result(scalar, *, value, error, running, correlation, idx, dt, unit, corr_unit, **kw):
-    time = np.arange(running.shape[0]) * float(dt)
-    cutoff = np.asarray(idx) * float(dt)
-    value, error, running, correlation = (
-        np.asarray(a) for a in (value, error, running, correlation)
-    )
-    if scalar:
-        value, error, cutoff = value[0], error[0], cutoff[0]
-        running, correlation = running[:, 0], correlation[:, 0]
-    return TransportResult(
-        value=Quantity(value, unit),
-        error=Quantity(error, unit),
-        time=Quantity(time, "ps"),
-        running=Quantity(running, unit),
-        correlation=Quantity(correlation, corr_unit),
-        cutoff=Quantity(cutoff, "ps"),
-        **kw,
-    )
 
 
 def _fit_start_index(fit_start: float | None, dt: Array, last: Any) -> Array:

@@ -30,7 +30,7 @@ References: J. M. Dickey & A. Paskin, *Phys. Rev.* **188**, 1407 (1969); S.-T. L
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -58,8 +58,6 @@ class VDOS(AbstractObservable):
     transform: SpectralTransform
     x_unit: str = eqx.field(static=True)
 
-    output_unit: ClassVar[str] = "cm"  # per cm⁻¹ with the default axis
-
     def __init__(
         self,
         *,
@@ -72,6 +70,11 @@ class VDOS(AbstractObservable):
     ):
         self.transform = SpectralTransform(window, max_lag, frequency_step, max_frequency, unbiased)
         self.x_unit = canonical_axis_unit(x_unit)
+
+    @property
+    def y_unit(self) -> str:
+        """Modes per unit of the axis: 1/`x_unit` (cm for a cm⁻¹ axis)."""
+        return format(ureg.dimensionless / ureg.Unit(self.x_unit), "~C")
 
     def __call__(self, trajectory: Trajectory) -> Spectrum:
         trajectory.require("velocities", "masses")
@@ -93,11 +96,7 @@ class VDOS(AbstractObservable):
             omega * scale,
             g_omega / scale,
             x_unit=self.x_unit,
-            y_unit=format(ureg.dimensionless / ureg.Unit(self.x_unit), "~C"),
+            y_unit=self.y_unit,
             density=True,
             metadata=metadata,
         )
-
-    def quantity(self, trajectory: Trajectory):
-        """The VDOS values as a `Quantity` (1/x_unit)."""
-        return self(trajectory).y

@@ -1,4 +1,17 @@
-"""Every observable runs eagerly, under jit∘vmap (same numbers) and under grad (finite)."""
+"""Every observable follows one protocol and one set of argument conventions.
+
+For every concrete observable exported by `observables`:
+
+- `obs(traj)` returns an `AbstractResult` whose units are the ones the observable declares
+  (`obs.x_unit`, `obs.y_unit`) before seeing a trajectory;
+- eager == jit == jit∘vmap (same numbers, same pytree structure);
+- the gradient of a linear functional of the values with respect to the input the
+  observable is differentiable in matches a central finite difference;
+- `max_lag` as an int number of frames and as the same time give the same numbers.
+"""
+
+import inspect
+import warnings
 
 import equinox as eqx
 import jax
@@ -10,6 +23,7 @@ import observables as ob
 from observables import Quantity as Q
 
 N_FRAMES, N_ATOMS = 64, 6
+DT_FS = 1.0
 
 
 def make_traj(seed: int) -> ob.Trajectory:
@@ -23,7 +37,7 @@ def make_traj(seed: int) -> ob.Trajectory:
         charges=Q([-0.8, 0.4, 0.4] * 2, "e"),
         species=np.array([0, 1, 1, 0, 1, 1]),
         box=Q([1.5, 1.5, 1.5], "nm"),
-        timestep=Q(1, "fs"),
+        timestep=Q(DT_FS, "fs"),
         dipole=Q(rng.normal(size=(N_FRAMES, 3)), "e*nm"),
         polarizability=Q(rng.normal(size=(N_FRAMES, 3, 3)), "angstrom**3"),
         stress=Q(rng.normal(size=(N_FRAMES, 3, 3)), "bar"),
@@ -33,18 +47,35 @@ def make_traj(seed: int) -> ob.Trajectory:
 
 
 T = Q(300, "K")
+#: name -> (observable, the trajectory field its result is differentiable in)
 OBSERVABLES = {
-    "IRSpectrum": ob.IRSpectrum(T, max_lag=16),
-    "IRSpectrum-derivative": ob.IRSpectrum(T, max_lag=16, source=ob.FromDipoleDerivative()),
-    "RamanSpectrum": ob.RamanSpectrum(T, max_lag=16),
-    "VDOS": ob.VDOS(max_lag=16),
-    "SelfDiffusion": ob.SelfDiffusion(n_blocks=2),
-    "EinsteinDiffusion": ob.EinsteinDiffusion(n_blocks=2),
-    "ShearViscosity": ob.ShearViscosity(T, n_blocks=2),
-    "ThermalConductivity": ob.ThermalConductivity(T, n_blocks=2),
-    "IonicConductivity": ob.IonicConductivity(T, n_blocks=2),
-    "RDF": ob.RDF(Q(0.7, "nm"), bins=20),
-    "RDF-smooth": ob.RDF(Q(0.7, "nm"), bins=20, kernel=ob.GaussianKernel(Q(0.02, "nm"))),
+    "IRSpectrum": (ob.IRSpectrum(T, max_lag=16), "dipole"),
+    "IRSpectrum-derivative": (
+        ob.IRSpectrum(T, max_lag=16, source=ob.FromDipoleDerivative()),
+        "charge_current",
+    ),
+    "RamanSpectrum": (ob.RamanSpectrum(T, max_lag=16), "polarizability"),
+    "RamanSpectrum-vh": (ob.RamanSpectrum(T, max_lag=16, component="vh"), "polarizability"),
+    "VDOS": (ob.VDOS(max_lag=16), "velocities"),
+    "SelfDiffusion": (ob.SelfDiffusion(n_blocks=2), "velocities"),
+    "SelfDiffusion-species": (ob.SelfDiffusion((0, 1), n_blocks=2), "velocities"),
+    "EinsteinDiffusion": (ob.EinsteinDiffusion(n_blocks=2), "positions"),
+    "ShearViscosity": (ob.ShearViscosity(T, n_blocks=2), "stress"),
+    "ThermalConductivity": (ob.ThermalConductivity(T, n_blocks=2), "heat_flux"),
+    "IonicConductivity": (ob.IonicConductivity(T, n_blocks=2), "charge_current"),
+    "EinsteinHelfand-diffusion": (
+        ob.EinsteinHelfand(ob.SelfDiffusion(n_blocks=2)),
+        "velocities",
+    ),
+    "EinsteinHelfand-viscosity": (
+        ob.EinsteinHelfand(ob.ShearViscosity(T, n_blocks=2)),
+        "stress",
+    ),
+    "RDF": (ob.RDF(Q(0.7, "nm"), bins=20), "positions"),
+    "RDF-smooth": (
+        ob.RDF(Q(0.7, "nm"), bins=20, kernel=ob.GaussianKernel(Q(0.02, "nm"))),
+        "positions",
+    ),
 }
 
 
@@ -52,31 +83,123 @@ def leaves(x):
     return [np.asarray(v) for v in jax.tree.leaves(eqx.filter(x, eqx.is_array))]
 
 
+def test_every_exported_observable_is_in_the_suite():
+    """A new observable exported from `observables` must join this suite."""
+    exported = {
+        cls
+        for _, cls in inspect.getmembers(ob, inspect.isclass)
+        if issubclass(cls, ob.AbstractObservable) and not inspect.isabstract(cls)
+    }
+    exported = {c for c in exported if not getattr(c, "__abstractmethods__", None)}
+    covered = {type(obs) for obs, _ in OBSERVABLES.values()}
+    assert exported - covered == set(), f"not in the conformance suite: {exported - covered}"
+
+
 @pytest.mark.parametrize("name", sorted(OBSERVABLES))
-def test_jit_of_vmap_matches_eager(name):
-    """jit(vmap(obs)) over a batch of two trajectories equals obs on each, eagerly."""
-    obs = OBSERVABLES[name]
+def test_result_protocol_and_declared_units(name):
+    obs, _ = OBSERVABLES[name]
+    res = obs(make_traj(0))
+    assert isinstance(res, ob.AbstractResult)
+    assert isinstance(obs.y_unit, str) and obs.units() == (obs.x_unit, obs.y_unit)
+    assert ob.ureg.Unit(res.y_unit) == ob.ureg.Unit(obs.y_unit)
+    if obs.x_unit is None:  # a value
+        assert res.x_magnitude is None and res.x is None
+    else:  # a curve on a 1-D axis in x_unit
+        assert ob.ureg.Unit(res.x_unit) == ob.ureg.Unit(obs.x_unit)
+        assert res.x_magnitude.shape == res.y_magnitude.shape == (len(res.x_magnitude),)
+    if obs.x_grid() is not None:
+        np.testing.assert_allclose(res.x_magnitude, obs.x_grid(), rtol=1e-12)
+    assert res.y.units == ob.ureg.Unit(res.y_unit)
+    np.testing.assert_array_equal(np.asarray(obs.quantity(make_traj(0)).magnitude), res.y_magnitude)
+    if res.error_magnitude is not None:
+        assert res.error_magnitude.shape == res.y_magnitude.shape
+        assert np.all(np.asarray(res.error_magnitude) >= 0)
+
+
+@pytest.mark.parametrize("name", sorted(OBSERVABLES))
+def test_eager_jit_and_jit_of_vmap_agree(name):
+    """jit(obs) and jit(vmap(obs)) over a batch of two trajectories equal obs on each."""
+    obs, _ = OBSERVABLES[name]
     t0, t1 = make_traj(0), make_traj(1)
     batch = jax.tree.map(lambda a, b: jnp.stack([a, b]), t0, t1)
+    call = eqx.filter_jit(lambda o, t: o(t))
     out = eqx.filter_jit(eqx.filter_vmap(lambda o, t: o(t), in_axes=(None, 0)))(obs, batch)
     for i, t in enumerate((t0, t1)):
-        eager = leaves(obs(t))
-        batched = leaves(out)
-        assert len(eager) == len(batched) > 0
-        for a, b in zip(eager, batched, strict=True):
-            assert np.all(np.isfinite(a))
-            np.testing.assert_allclose(b[i], a, rtol=1e-9, atol=1e-12 * (1 + np.max(np.abs(a))))
+        eager_result = obs(t)
+        eager, jitted, batched = leaves(eager_result), leaves(call(obs, t)), leaves(out)
+        assert len(eager) == len(jitted) == len(batched) > 0
+        assert np.all(np.isfinite(eager_result.y_magnitude))
+        for a, b, c in zip(eager, jitted, batched, strict=True):
+            tol = dict(rtol=1e-9, atol=1e-12 * (1 + np.nanmax(np.abs(a))))
+            np.testing.assert_allclose(b, a, **tol)
+            np.testing.assert_allclose(c[i], a, **tol)
 
 
 @pytest.mark.parametrize("name", sorted(OBSERVABLES))
-def test_grad_is_finite(name):
-    obs, traj = OBSERVABLES[name], make_traj(0)
+def test_gradient_matches_central_finite_difference(name):
+    """d/dh of sum(w * y(x + h d)) at h = 0: autodiff vs (L(h) - L(-h)) / 2h."""
+    obs, field = OBSERVABLES[name]
+    traj = make_traj(0)
+    rng = np.random.default_rng(7)
+    x0 = getattr(traj, field)
+    direction = jnp.asarray(rng.normal(size=x0.shape))
+    w = jnp.asarray(rng.normal(size=np.shape(obs(traj).y_magnitude)))
 
-    def loss(t):
-        return sum(jnp.sum(v**2) for v in jax.tree.leaves(eqx.filter(obs(t), eqx.is_inexact_array)))
+    def loss(h):
+        t = eqx.tree_at(lambda t: getattr(t, field), traj, x0 + h * direction)
+        return jnp.sum(w * obs(t).y_magnitude)
 
-    grads = eqx.filter_grad(loss)(traj)
-    flat = leaves(grads)
-    assert flat and all(np.all(np.isfinite(g)) for g in flat)
-    if name != "RDF":  # the histogram is piecewise constant in positions
-        assert any(np.any(g != 0) for g in flat), f"{name}: gradient is identically zero"
+    grad = float(jax.grad(loss)(0.0))
+    h = 1e-6 * float(jnp.max(jnp.abs(x0)))
+    fd = (float(loss(h)) - float(loss(-h))) / (2 * h)
+    if name == "RDF":  # the histogram is piecewise constant in the positions
+        assert grad == 0.0 and fd == 0.0
+        return
+    assert grad != 0.0, f"{name}: gradient is identically zero"
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-9 * abs(fd))
+
+
+# ---------------------------------------------------------------------- max_lag: one meaning
+#: factories taking max_lag, for every observable with a correlation window
+WINDOWED = {
+    "IRSpectrum": lambda lag: ob.IRSpectrum(T, max_lag=lag),
+    "RamanSpectrum": lambda lag: ob.RamanSpectrum(T, max_lag=lag),
+    "VDOS": lambda lag: ob.VDOS(max_lag=lag),
+    "SelfDiffusion": lambda lag: ob.SelfDiffusion(max_lag=lag, n_blocks=2),
+    "EinsteinDiffusion": lambda lag: ob.EinsteinDiffusion(max_lag=lag, n_blocks=2),
+    "ShearViscosity": lambda lag: ob.ShearViscosity(T, max_lag=lag, n_blocks=2),
+    "ThermalConductivity": lambda lag: ob.ThermalConductivity(T, max_lag=lag, n_blocks=2),
+    "IonicConductivity": lambda lag: ob.IonicConductivity(T, max_lag=lag, n_blocks=2),
+    "EinsteinHelfand": lambda lag: ob.EinsteinHelfand(ob.SelfDiffusion(max_lag=lag, n_blocks=2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WINDOWED))
+def test_max_lag_in_frames_equals_the_same_time(name):
+    make, traj = WINDOWED[name], make_traj(0)
+    by_frames, by_time = make(20)(traj), make(Q(20 * DT_FS, "fs"))(traj)
+    for a, b in zip(leaves(by_frames), leaves(by_time), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a time on the frame grid gives no warning
+        make(Q(0.02, "ps"))(traj)
+
+
+@pytest.mark.parametrize("name", sorted(WINDOWED))
+def test_max_lag_off_the_frame_grid_warns_naming_the_lag_used(name):
+    make, traj = WINDOWED[name], make_traj(0)
+    with pytest.warns(ob.LagWarning, match=r"using the nearest, 20 frames = 0\.02 ps"):
+        off = make(Q(20.3 * DT_FS, "fs"))(traj)
+    for a, b in zip(leaves(off), leaves(make(20)(traj)), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", sorted(WINDOWED))
+def test_bad_max_lag_is_refused_at_construction(name):
+    make = WINDOWED[name]
+    with pytest.raises(ValueError, match="at least 1 frame"):
+        make(0)
+    with pytest.raises(TypeError, match="int number of frames"):
+        make(True)
+    with pytest.raises(ob.UnitError):
+        make(Q(1, "nm"))

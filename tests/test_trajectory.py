@@ -188,3 +188,34 @@ def test_replace_and_require(rng):
     np.testing.assert_allclose(d.dipole, Q(1, "debye").m_as("e*nm"))
     with pytest.raises(ob.UnitError, match="dipole has unit"):
         t.replace(dipole=Q(np.ones((6, 3)), "nm"))
+
+
+def test_signal_only_trajectory_without_positions(rng, tmp_path):
+    """A dipole series with a time step and a box is a complete trajectory (no positions)."""
+    dip = Q(rng.normal(size=(12, 3)), "debye")
+    t = ob.Trajectory(dipole=dip, box=Q([2.0, 2.0, 2.0], "nm"), timestep=Q(2, "fs"))
+    assert t.positions is None and t.n_frames == 12
+    np.testing.assert_allclose(t.volume, 8.0)
+    assert t[2:8:2].n_frames == 3 and float(t[2:8:2].timestep) == pytest.approx(0.004)
+    with pytest.raises(ob.TrajectoryError, match="no atoms"):
+        _ = t.n_atoms
+    with pytest.raises(ob.TrajectoryError, match="needs positions"):
+        t.require("positions")
+    t.to_npz(tmp_path / "dipole.npz")
+    back = ob.Trajectory.from_npz(tmp_path / "dipole.npz")
+    assert back.positions is None
+    np.testing.assert_allclose(back.dipole, t.dipole)
+    internal = ob.Trajectory.from_internal(box=None, timestep=0.002, dipole=np.ones((5, 3)))
+    assert internal.n_frames == 5
+
+
+def test_trajectory_needs_some_per_frame_field():
+    with pytest.raises(ob.TrajectoryError, match="needs positions or another per-frame field"):
+        ob.Trajectory(box=None, timestep=Q(1, "fs"), masses=Q([1.0, 2.0], "Da"))
+    with pytest.raises(ob.TrajectoryError, match="dipole has a frame count mismatch"):
+        ob.Trajectory(
+            box=None,
+            timestep=Q(1, "fs"),
+            velocities=Q(np.zeros((4, 2, 3)), "nm/ps"),
+            dipole=Q(np.zeros((5, 3)), "e*nm"),
+        )

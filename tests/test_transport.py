@@ -142,7 +142,7 @@ def test_fixed_cutoff_beyond_window_is_an_error(ou_traj):
 def test_ou_green_kubo_recovers_exact_diffusion(ou_traj):
     window = 2.0  # ps = 4 relaxation times
     obs = SelfDiffusion(max_lag=Quantity(window, "ps"), n_blocks=10)
-    res = obs.compute(ou_traj)
+    res = obs(ou_traj)
     assert isinstance(res, TransportResult)
     value, err = res.value.m_as("nm**2/ps"), res.error.m_as("nm**2/ps")
     # expectation of the windowed integral (trapezoid on the sampled exponential)
@@ -166,7 +166,7 @@ def test_ou_green_kubo_recovers_exact_diffusion(ou_traj):
 
 def test_ou_einstein_recovers_exact_diffusion(ou_traj):
     obs = EinsteinDiffusion(max_lag=Quantity(5.0, "ps"), fit_start=Quantity(1.5, "ps"), n_blocks=10)
-    res = obs.compute(ou_traj)
+    res = obs(ou_traj)
     value, err = res.value.m, res.error.m
     assert 0 < err < 0.1 * value
     # For OU, MSD(t) = 6 D [t - (1 - e^{-γt})/γ]: a line of slope 6 D beyond a few 1/γ,
@@ -185,14 +185,14 @@ def test_per_species_diffusion():
     species = ["Na"] * 8 + ["Cl"] * 8
     traj = make_traj(v, species=species)
     obs = SelfDiffusion(species=("Na", "Cl"), max_lag=Quantity(2.0, "ps"))
-    res = obs.compute(traj)
+    res = obs(traj)
     d, err = res.value.m, res.error.m
     assert d.shape == err.shape == (2,) and res.running.shape[1] == 2
-    one = float(SelfDiffusion(species="Cl", max_lag=Quantity(2.0, "ps"))(traj))
+    one = float(SelfDiffusion(species="Cl", max_lag=Quantity(2.0, "ps"))(traj).y_magnitude)
     assert one == pytest.approx(d[1], rel=1e-12)
     # species average from per-atom data, independently: D_Na from the first 8 atoms only
     na_only = make_traj(v[:, :8])
-    d_na = float(SelfDiffusion(max_lag=Quantity(2.0, "ps"))(na_only))
+    d_na = float(SelfDiffusion(max_lag=Quantity(2.0, "ps"))(na_only).y_magnitude)
     assert d[0] == pytest.approx(d_na, rel=1e-10)
     exact = np.array([1.0, 0.25]) / GAMMA * (1 - math.exp(-GAMMA * 2.0))
     assert np.all(np.abs(d - exact) < 4 * err), (d, err, exact)
@@ -245,7 +245,9 @@ def test_permutation_invariance(seed, small_traj):
     v = np.asarray(small_traj.velocities)
     shuffled = make_traj(v[:, perm])
     for obs in (SelfDiffusion(max_lag=LAG), EinsteinDiffusion(max_lag=LAG)):
-        assert float(obs(shuffled)) == pytest.approx(float(obs(small_traj)), rel=1e-10)
+        assert float(obs(shuffled).y_magnitude) == pytest.approx(
+            float(obs(small_traj).y_magnitude), rel=1e-10
+        )
 
 
 @settings(max_examples=10)
@@ -286,7 +288,7 @@ def test_time_reversal_and_acf0_non_negative(seed):
 
     fwd, bwd = traj(v, stress, flux), traj(-v[::-1], stress[::-1], -flux[::-1])
     for obs in (SelfDiffusion(max_lag=LAG), ThermalConductivity(Quantity(300.0, "K"), max_lag=LAG)):
-        res_f, res_b = obs.compute(fwd), obs.compute(bwd)
+        res_f, res_b = obs(fwd), obs(bwd)
         assert res_b.value.m == pytest.approx(res_f.value.m, rel=1e-9, abs=1e-12)
         np.testing.assert_allclose(res_b.correlation.m, res_f.correlation.m, rtol=1e-9, atol=1e-9)
         assert res_f.correlation.m[0] >= 0
@@ -353,7 +355,7 @@ def flux_traj():
 def test_shear_viscosity_prefactor_and_convention(flux_traj):
     T, window = 300.0, 0.2
     obs = ShearViscosity(Quantity(T, "K"), max_lag=Quantity(window, "ps"))
-    eta = float(obs(flux_traj))
+    eta = float(obs(flux_traj).y_magnitude)
     n_lags = round(window / 0.002) + 1
     p = np.asarray(flux_traj.stress)
     # Daivis–Evans: (1/10) <P°(0):P°(t)>, P° the symmetric traceless part, written directly
@@ -382,7 +384,9 @@ def test_shear_viscosity_is_rotation_invariant(seed, flux_traj):
         stress=Quantity(np.einsum("ij,fjk,lk->fil", rot, p, rot), "kJ/mol/nm**3")
     )
     obs = ShearViscosity(Quantity(300.0, "K"), max_lag=Quantity(0.2, "ps"))
-    assert float(obs(rotated)) == pytest.approx(float(obs(flux_traj)), rel=1e-9)
+    assert float(obs(rotated).y_magnitude) == pytest.approx(
+        float(obs(flux_traj).y_magnitude), rel=1e-9
+    )
 
 
 def test_thermal_and_ionic_conductivity_prefactors(flux_traj):
@@ -394,14 +398,14 @@ def test_thermal_and_ionic_conductivity_prefactors(flux_traj):
     # J: kJ/mol nm/ps -> J m/s per particle
     j_si = 1e3 / sc.N_A * 1e-9 / 1e-12
     lam_si = integral * j_si**2 * 1e-12 / (3 * vol_m3 * sc.k * T**2)
-    res = lam.compute(flux_traj)
+    res = lam(flux_traj)
     assert res.value.m == pytest.approx(lam_si, rel=1e-9)
     assert res.error.m > 0 and res.value.units == res.running.units
     sig = IonicConductivity(Quantity(T, "K"), max_lag=Quantity(window, "ps"))
     integral, _ = _direct_integral(np.asarray(flux_traj.charge_current), n_lags, dt)
     c_si = sc.e * 1e-9 / 1e-12  # e nm/ps -> C m/s
     sig_si = integral * c_si**2 * 1e-12 / (3 * vol_m3 * sc.k * T)
-    assert float(sig(flux_traj)) == pytest.approx(sig_si, rel=1e-9)
+    assert float(sig(flux_traj).y_magnitude) == pytest.approx(sig_si, rel=1e-9)
     assert sig.quantity(flux_traj).m_as("mS/cm") == pytest.approx(sig_si * 10, rel=1e-9)
 
 
@@ -413,7 +417,9 @@ def test_ionic_current_from_charges_and_velocities():
     implicit = make_traj(v, charges=Quantity(q, "e"), **kw)
     explicit = make_traj(v, charge_current=Quantity(np.einsum("fai,a->fi", v, q), "e*nm/ps"), **kw)
     obs = IonicConductivity(Quantity(300.0, "K"), max_lag=Quantity(0.5, "ps"))
-    assert float(obs(implicit)) == pytest.approx(float(obs(explicit)), rel=1e-12)
+    assert float(obs(implicit).y_magnitude) == pytest.approx(
+        float(obs(explicit).y_magnitude), rel=1e-12
+    )
 
 
 def test_collective_coefficients_unit_consistency(flux_traj):
@@ -430,8 +436,9 @@ def test_collective_coefficients_unit_consistency(flux_traj):
     )
     lag = Quantity(0.2, "ps")
     for cls in (ShearViscosity, ThermalConductivity, IonicConductivity):
-        ref = float(cls(Quantity(300.0, "K"), max_lag=lag)(flux_traj))
-        other = float(cls(Quantity(26.85, "degC"), max_lag=Quantity(200.0, "fs"))(same))
+        ref = float(cls(Quantity(300.0, "K"), max_lag=lag)(flux_traj).y_magnitude)
+        other_obs = cls(Quantity(26.85, "degC"), max_lag=Quantity(200.0, "fs"))
+        other = float(other_obs(same).y_magnitude)
         assert other == pytest.approx(ref, rel=1e-9), cls.__name__
 
 
@@ -443,9 +450,9 @@ def test_helfand_route_from_velocities_equals_msd_route(small_traj):
     pos = np.concatenate([np.zeros((1,) + v.shape[1:]), np.cumsum(0.5 * (v[1:] + v[:-1]), 0) * DT])
     traj = make_traj(v, positions=pos + 3.0)
     helfand = EinsteinHelfand(SelfDiffusion(max_lag=LAG))
-    assert helfand.output_unit == "nm**2/ps"
-    assert float(helfand(traj)) == pytest.approx(
-        float(EinsteinDiffusion(max_lag=LAG)(traj)), rel=1e-9
+    assert helfand.y_unit == "nm**2/ps"
+    assert float(helfand(traj).y_magnitude) == pytest.approx(
+        float(EinsteinDiffusion(max_lag=LAG)(traj).y_magnitude), rel=1e-9
     )
     with pytest.raises(TypeError, match="Green–Kubo"):
         EinsteinHelfand(EinsteinDiffusion())
@@ -476,7 +483,7 @@ def test_viscosity_green_kubo_and_helfand_match_analytic_ou():
     acf = 0.5 * s2 * a**lags
     pref = vol / (sc.k * sc.N_A / 1e3 * T) * (1e3 / sc.N_A / 1e-27) * 1e-12 * 1e3  # -> mPa s
     gk_expected = pref * dt * np.sum(0.5 * (acf[1:] + acf[:-1]))
-    gk = ShearViscosity(Quantity(T, "K"), max_lag=Quantity(window, "ps")).compute(traj)
+    gk = ShearViscosity(Quantity(T, "K"), max_lag=Quantity(window, "ps"))(traj)
     assert abs(gk.value.m - gk_expected) < 4 * gk.error.m, (gk.value, gk.error, gk_expected)
     assert gk.error.m < 0.1 * gk_expected  # long enough for a meaningful check
     # Helfand: exact MSD of G for an exponential ACF, fitted on the same lags
@@ -488,7 +495,7 @@ def test_viscosity_green_kubo_and_helfand_match_analytic_ou():
     hf = EinsteinHelfand(
         ShearViscosity(Quantity(T, "K"), max_lag=Quantity(window, "ps")),
         fit_start=Quantity(0.1, "ps"),
-    ).compute(traj)
+    )(traj)
     assert abs(hf.value.m - hf_expected) < 4 * hf.error.m, (hf.value, hf.error, hf_expected)
 
 
@@ -546,7 +553,7 @@ def test_gradient_of_diffusion_wrt_velocities_matches_finite_differences(small_t
         def d_of(x, obs=obs, wrt=wrt):
             fields = dict(positions=p0, velocities=v0)
             fields[wrt] = x
-            return obs(Trajectory.from_internal(box=None, timestep=dt, **fields))
+            return obs(Trajectory.from_internal(box=None, timestep=dt, **fields)).y_magnitude
 
         grad = np.asarray(jax.grad(d_of)(jnp.asarray(x0)))
         direction = rng.normal(size=x0.shape)
@@ -562,26 +569,28 @@ def test_jit_and_vmap_with_traced_timestep(small_traj):
         SelfDiffusion(max_lag=LAG, cutoff=FirstZeroCrossing()),
         EinsteinDiffusion(max_lag=LAG),
     ):
-        eager = float(obs(small_traj))
-        jitted = float(jax.jit(lambda o, t: o(t))(obs, small_traj))
+        eager = float(obs(small_traj).y_magnitude)
+        jitted = float(jax.jit(lambda o, t: o(t))(obs, small_traj).y_magnitude)
         assert jitted == pytest.approx(eager, rel=1e-10)
     v = jnp.asarray(small_traj.velocities)
     obs = SelfDiffusion(max_lag=LAG)
 
     def d_of(vv):
-        return obs(Trajectory.from_internal(vv, box=None, timestep=DT, velocities=vv))
+        return obs(Trajectory.from_internal(vv, box=None, timestep=DT, velocities=vv)).y_magnitude
 
     out = np.asarray(jax.vmap(d_of)(jnp.stack([v, 2.0 * v])))
-    assert out[0] == pytest.approx(float(obs(small_traj)), rel=1e-10)
+    assert out[0] == pytest.approx(float(obs(small_traj).y_magnitude), rel=1e-10)
     assert out[1] == pytest.approx(4 * out[0], rel=1e-10)  # D is quadratic in v
 
 
 def test_float32_input_under_strict_promotion(small_traj):
     v = np.asarray(small_traj.velocities).astype(np.float32)
     traj = Trajectory.from_internal(v, box=None, timestep=DT, velocities=v)
-    d32 = SelfDiffusion(max_lag=LAG)(traj)
+    d32 = SelfDiffusion(max_lag=LAG)(traj).y_magnitude
     assert d32.dtype == jnp.float32
-    assert float(d32) == pytest.approx(float(SelfDiffusion(max_lag=LAG)(small_traj)), rel=1e-4)
+    assert float(d32) == pytest.approx(
+        float(SelfDiffusion(max_lag=LAG)(small_traj).y_magnitude), rel=1e-4
+    )
 
 
 # ------------------------------------------------------------------------------- bad input
@@ -618,7 +627,7 @@ def test_window_and_block_errors(ou_traj):
     with pytest.raises(ValueError, match="exceeds the trajectory length"):
         SelfDiffusion(max_lag=Quantity(1.0, "ns"))(ou_traj)
     with pytest.raises(ValueError, match="blocks"):
-        SelfDiffusion(max_lag=Quantity(20.0, "ps"), n_blocks=10).compute(ou_traj)
+        SelfDiffusion(max_lag=Quantity(20.0, "ps"), n_blocks=10)(ou_traj)
     with pytest.raises(ValueError, match="n_blocks"):
         SelfDiffusion(n_blocks=1)
 
@@ -632,4 +641,60 @@ def test_wrapped_positions_are_rejected_by_einstein():
     with pytest.raises(TrajectoryError, match="unwrapped"):
         EinsteinDiffusion(max_lag=LAG)(wrapped)
     unwrapped = make_traj(v, positions=pos, box=Quantity([box] * 3, "nm"))
-    assert float(EinsteinDiffusion(max_lag=LAG)(unwrapped)) > 0
+    assert float(EinsteinDiffusion(max_lag=LAG)(unwrapped).y_magnitude) > 0
+
+
+# ------------------------------------------------------- arguments mean one thing everywhere
+def test_one_species_is_a_scalar_however_it_is_written():
+    """`"Na"`, `("Na",)` and `["Na"]` all select one species and give a scalar; two give two."""
+    rng = np.random.default_rng(3)
+    v = ou_velocities(rng, 400, 8)
+    traj = make_traj(v, species=["Na"] * 4 + ["Cl"] * 4)
+    for cls in (SelfDiffusion, EinsteinDiffusion):
+        one = cls("Na", max_lag=LAG)(traj)
+        assert one.y_magnitude.shape == () and one.error_magnitude.shape == ()
+        for same in (("Na",), ["Na"]):
+            res = cls(same, max_lag=LAG)(traj)
+            assert res.y_magnitude.shape == () and res.running_magnitude.ndim == 1
+            np.testing.assert_array_equal(res.y_magnitude, one.y_magnitude)
+        two = cls(("Na", "Cl"), max_lag=LAG)(traj)
+        assert two.y_magnitude.shape == (2,)
+        np.testing.assert_allclose(two.y_magnitude[0], one.y_magnitude, rtol=1e-12)
+    assert SelfDiffusion(("Na",)) == SelfDiffusion("Na")
+    with pytest.raises(ValueError, match="empty"):
+        SelfDiffusion(())
+
+
+def test_every_transport_observable_declares_units_the_same_way(flux_traj, small_traj):
+    """`y_unit` is an instance attribute (a string) on every observable, wrappers included."""
+    t = Quantity(300, "K")
+    for obs, traj in (
+        (SelfDiffusion(max_lag=LAG), small_traj),
+        (EinsteinDiffusion(max_lag=LAG), small_traj),
+        (ShearViscosity(t), flux_traj),
+        (EinsteinHelfand(ShearViscosity(t)), flux_traj),
+        (EinsteinHelfand(SelfDiffusion(max_lag=LAG)), small_traj),
+    ):
+        assert obs.x_unit is None and isinstance(obs.y_unit, str)
+        res = obs(traj)
+        assert isinstance(res, TransportResult) and res.y_unit == obs.y_unit
+        assert res.value.units == Quantity(1, obs.y_unit).units
+    helfand = EinsteinHelfand(ShearViscosity(t))
+    assert helfand.y_unit == ShearViscosity(t).y_unit == "mPa*s"
+    assert not hasattr(helfand, "output_unit") and not hasattr(ShearViscosity(t), "compute")
+
+
+def test_transport_results_are_pytrees_under_jit(small_traj):
+    obs = SelfDiffusion(max_lag=20)
+    eager = obs(small_traj)
+    jitted = jax.jit(lambda o, t: o(t))(obs, small_traj)
+    assert isinstance(jitted, TransportResult) and jitted.error_magnitude is not None
+    for a, b in zip(jax.tree.leaves(eager), jax.tree.leaves(jitted), strict=True):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-12)
+    # a time window with a traced time step is only known at run time: no error bar then
+    traced = jax.jit(lambda o, t: o(t))(SelfDiffusion(max_lag=LAG), small_traj)
+    assert traced.error_magnitude is None
+    assert float(traced.y_magnitude) == pytest.approx(
+        float(SelfDiffusion(max_lag=LAG)(small_traj).y_magnitude), rel=1e-10
+    )
+    assert "no error bar" in str(traced)

@@ -1,26 +1,21 @@
 """The model side of a loss: which units an observable's output is in, and how a prediction
 becomes plain arrays.
 
-**Declared units** (`observable_units`, read once when a loss is built):
+Everything here goes through the observable protocol of `observables`, never a concrete
+class:
 
-| observable                         | x (unit)                       | y (unit)                 |
-|------------------------------------|--------------------------------|--------------------------|
-| `IRSpectrum(x_unit=...)`           | spectral axis, `x_unit`        | `output_unit` (1/cm)     |
-| `VDOS(x_unit=...)` (a density)     | spectral axis, `x_unit`        | 1/`x_unit`               |
-| `RDF(...)`                         | bin centres, nm                | dimensionless            |
-| transport (`ShearViscosity`, ...)  | none (a value)                 | `output_unit`            |
-| any other `AbstractObservable`     | `x_unit` attribute if present  | `output_unit`            |
-
-**Adapting a prediction** (at call time, inside `jit`):
-
-- `Spectrum` → `(x_magnitude, y_magnitude)`; its static `x_unit`/`y_unit` must equal the
-  units the loss was built for (else `UnitError` naming both, at trace time);
-- `RDFResult` → (bin centres, `g`), centres converted from nm to the loss's x unit;
-- `(x, y)` tuple of arrays → as is (in the loss's units);
-- a plain array → `y` on the model grid known from the observable (`RDF`'s bin centres) or
-  given as `model_x=` when the loss was built;
-- for scalar losses: an array / scalar as is; a `TransportResult` or `pint.Quantity` (outside
-  `jit` only) converted to the loss's unit.
+- **Declared units** (`observable_units`, read once when a loss is built): an
+  `AbstractObservable`'s `x_unit` (`None` for a value), `y_unit` and `x_grid()` (the model's
+  axis when fixed in advance, e.g. an RDF's bin centres).
+- **A prediction** (at call time, inside `jit`) is an `AbstractResult` (`Spectrum`,
+  `RamanSpectra` — its selected component —, `RDFResult`, `TransportResult`, ...), read
+  through `x_magnitude`, `y_magnitude`, `x_unit`, `y_unit`, `density`. A curve's y must be in
+  the loss's y unit (else `UnitError` naming both, at trace time); its x is converted by a
+  constant factor when the units differ but convert (nm ↔ Å, cm⁻¹ ↔ THz), except for a
+  density (whose y would change too). A value (`x_unit` None) is converted to the loss's
+  unit by a constant factor. Also accepted: an `(x, y)` tuple of arrays (in the loss's
+  units), a plain array (y on the observable's grid or `model_x`; a value for scalar
+  losses) and, outside `jit`, a `pint.Quantity` value.
 """
 
 from __future__ import annotations
@@ -33,16 +28,11 @@ import numpy as np
 import pint
 
 from observables import (
-    RDF,
-    VDOS,
     AbstractObservable,
-    RamanSpectra,
-    RamanSpectrum,
-    RDFResult,
-    Spectrum,
-    TransportResult,
+    AbstractResult,
     UnitError,
     axis_label,
+    axis_scale,
     to_magnitude,
     ureg,
 )
@@ -50,7 +40,17 @@ from observables import (
 from ._base import LossError
 from ._units import convert_x, convert_y, is_spectral, same_unit, unit_str
 
-__all__ = ["observable_units", "unit_str", "same_unit", "curve_of", "value_of", "as_curve"]
+__all__ = [
+    "observable_units",
+    "unit_str",
+    "same_unit",
+    "is_spectral",
+    "describe",
+    "curve_of",
+    "value_of",
+    "as_curve",
+    "is_concrete",
+]
 
 
 def describe(observable: Any) -> str:
@@ -61,7 +61,7 @@ def observable_units(observable: Any) -> tuple[str | None, str, np.ndarray | Non
     """`(x_unit, y_unit, model_x)` of what `observable(trajectory)` returns.
 
     `x_unit` is None for observables that give a value (transport coefficients); `model_x`
-    is the model's x grid when the observable fixes it (the RDF's bin centres, nm), else None.
+    is the model's x grid when the observable fixes it (`observable.x_grid()`), else None.
     """
     if not isinstance(observable, AbstractObservable):
         raise TypeError(
@@ -69,21 +69,13 @@ def observable_units(observable: Any) -> tuple[str | None, str, np.ndarray | Non
             f"RDF(...), ShearViscosity(...)), got {type(observable).__name__}; for a custom "
             "prediction give x_unit=/y_unit= instead"
         )
-    if isinstance(observable, RamanSpectrum):
-        raise TypeError(
-            "RamanSpectrum returns RamanSpectra (vv, vh, iso, aniso spectra), not one curve: "
-            "build the loss with x_unit=/y_unit= of the component you compare (e.g. "
-            "spectra.vv.x_unit, spectra.vv.y_unit) and pass that component as the prediction"
-        )
-    if isinstance(observable, RDF):
-        e = observable.edges
-        return "nm", "dimensionless", 0.5 * (e[:-1] + e[1:])
-    x_unit = getattr(observable, "x_unit", None)
-    y_unit = unit_str(observable.output_unit)
-    if isinstance(observable, VDOS):
-        # a density: per unit of its axis (output_unit is for the default cm^-1 axis)
-        y_unit = unit_str(ureg.dimensionless / ureg.Unit(x_unit))
-    return (None if x_unit is None else unit_str(x_unit)), y_unit, None
+    x_unit, y_unit = observable.units()
+    grid = observable.x_grid()
+    return (
+        None if x_unit is None else unit_str(x_unit),
+        unit_str(y_unit),
+        None if grid is None else np.asarray(grid),
+    )
 
 
 # ----------------------------------------------------------------------- prediction side
@@ -91,6 +83,42 @@ def _is_array(x: Any) -> bool:
     return isinstance(x, jax.Array | np.ndarray | np.generic | float | int) and not isinstance(
         x, bool
     )
+
+
+def _axis_factor(src: str, dst: str) -> float | None:
+    """Constant factor taking axis values in `src` to `dst`, or None if they do not convert."""
+    if is_spectral(src) and is_spectral(dst):
+        return axis_scale(dst) / axis_scale(src)
+    try:
+        return float(ureg.Quantity(1.0, src).m_as(dst))
+    except (pint.errors.DimensionalityError, pint.errors.OffsetUnitCalculusError):
+        return None
+
+
+def _result_curve(prediction: AbstractResult, x_unit: str, y_unit: str, where: str):
+    name = type(prediction).__name__
+    if prediction.x_magnitude is None:
+        raise LossError(
+            f"{where} compares curves, but the prediction is a value ({name}); use "
+            "RelativeError for a single value, or pass a Spectrum / (x, y) arrays"
+        )
+    if not same_unit(prediction.y_unit, y_unit):
+        raise UnitError(
+            f"{where}: the predicted {name} has y in {prediction.y_unit}, but the loss was "
+            f"built for y in {y_unit}; build the loss with the observable that produces this "
+            f"prediction (observable=...) or with y_unit='{prediction.y_unit}'"
+        )
+    x = jnp.asarray(prediction.x_magnitude)
+    if not same_unit(prediction.x_unit, x_unit):
+        factor = None if prediction.density else _axis_factor(prediction.x_unit, x_unit)
+        if factor is None:
+            raise UnitError(
+                f"{where}: the predicted {name} has x in {prediction.x_unit}, but the loss was "
+                f"built for x in {x_unit}; build the loss with the observable that produces "
+                f"this prediction (observable=...) or with x_unit='{prediction.x_unit}'"
+            )
+        x = x * factor
+    return x, jnp.asarray(prediction.y_magnitude)
 
 
 def curve_of(
@@ -102,39 +130,14 @@ def curve_of(
     where: str,
 ) -> tuple[jax.Array, jax.Array]:
     """`(x, y)` plain arrays of a curve prediction in the loss's units (see module docs)."""
-    if isinstance(prediction, Spectrum):
-        for axis, got, want in (
-            ("x", prediction.x_unit, x_unit),
-            ("y", prediction.y_unit, y_unit),
-        ):
-            if not same_unit(got, want):
-                raise UnitError(
-                    f"{where}: the predicted spectrum has {axis} in {got}, but the loss was "
-                    f"built for {axis} in {want}; build the loss with the observable that "
-                    f"produces this spectrum (observable=...) or with {axis}_unit='{got}'"
-                )
-        return jnp.asarray(prediction.x_magnitude), jnp.asarray(prediction.y_magnitude)
-    if isinstance(prediction, RDFResult):
-        if not same_unit(y_unit, "dimensionless"):
-            raise UnitError(
-                f"{where}: an RDF (g(r), dimensionless) cannot be compared with y in {y_unit}"
-            )
-        try:
-            factor = float(ureg.Quantity(1.0, "nm").m_as(x_unit))
-        except pint.errors.DimensionalityError:
-            raise UnitError(
-                f"{where}: an RDF has r in nm, but the loss was built for x in {x_unit}"
-            ) from None
-        edges = prediction.edges
-        return 0.5 * (edges[:-1] + edges[1:]) * factor, prediction.g
-    if isinstance(prediction, RamanSpectra):
+    if isinstance(prediction, AbstractResult):
+        x, y = _result_curve(prediction, x_unit, y_unit, where)
+        _check_curve_shapes(x, y, where)
+        return x, y
+    if isinstance(prediction, pint.Quantity):
         raise LossError(
-            f"{where}: got RamanSpectra; pass one component (prediction.vv, .vh, .iso, .aniso)"
-        )
-    if isinstance(prediction, TransportResult | pint.Quantity):
-        raise LossError(
-            f"{where} compares curves, but the prediction is a {type(prediction).__name__}; "
-            "use RelativeError for a single value, or pass a Spectrum / (x, y) arrays"
+            f"{where} compares curves, but the prediction is a Quantity; use RelativeError "
+            "for a single value, or pass a Spectrum / (x, y) arrays"
         )
     if isinstance(prediction, tuple) and len(prediction) == 2:
         x, y = (jnp.asarray(a) for a in prediction)
@@ -152,8 +155,9 @@ def curve_of(
         _check_curve_shapes(x, y, where)
         return x, y
     raise LossError(
-        f"{where}: cannot read a curve from a {type(prediction).__name__}; expected a Spectrum, "
-        "an RDFResult, (x, y) arrays or an array of y on the model grid"
+        f"{where}: cannot read a curve from a {type(prediction).__name__}; expected an "
+        "observable's result (Spectrum, RDFResult, ...), (x, y) arrays or an array of y on "
+        "the model grid"
     )
 
 
@@ -169,20 +173,25 @@ def _check_curve_shapes(x, y, where):
 
 def value_of(prediction: Any, *, y_unit: str, where: str) -> jax.Array:
     """Plain array of a value prediction in `y_unit` (see module docs)."""
-    if isinstance(prediction, TransportResult):
-        prediction = prediction.value
+    if isinstance(prediction, AbstractResult):
+        if prediction.x_magnitude is not None:
+            raise LossError(
+                f"{where} compares values, but the prediction is a curve "
+                f"({type(prediction).__name__}); use MeanSquaredError / Wasserstein1 / "
+                "PeakPosition for curves"
+            )
+        y = jnp.asarray(prediction.y_magnitude)
+        if same_unit(prediction.y_unit, y_unit):
+            return y
+        factor = to_magnitude(ureg.Quantity(1.0, prediction.y_unit), y_unit, f"{where} prediction")
+        return y * float(factor)
     if isinstance(prediction, pint.Quantity):
         return jnp.asarray(to_magnitude(prediction, y_unit, f"{where} prediction"))
-    if isinstance(prediction, Spectrum | RDFResult | RamanSpectra):
-        raise LossError(
-            f"{where} compares values, but the prediction is a {type(prediction).__name__}; "
-            "use MeanSquaredError / Wasserstein1 / PeakPosition for curves"
-        )
     if _is_array(prediction):
         return jnp.asarray(prediction)
     raise LossError(
         f"{where}: cannot read a value from a {type(prediction).__name__}; expected an array "
-        f"in {y_unit}, a TransportResult or a Quantity"
+        f"in {y_unit}, an observable's result (TransportResult) or a Quantity"
     )
 
 
@@ -199,17 +208,16 @@ def as_curve(
 
     With a `dataset` (with an x axis) the curve is expressed in the dataset's x and y units,
     so that model and experiment share axes (y stays in the model's unit when the two are
-    incompatible, e.g. data in arbitrary units). Accepts a `Spectrum`, an `RDFResult`, an
-    `(x, y)` tuple, or a plain array of y when `observable` fixes the grid (`RDF`).
-    Returns `None` for values (scalars, transport results) and for arrays without a grid.
+    incompatible, e.g. data in arbitrary units). Accepts an observable's result with an axis
+    (`Spectrum`, `RDFResult`, ...), an `(x, y)` tuple, or a plain array of y when
+    `observable` fixes the grid (`RDF`). Returns `None` for values (scalars, transport
+    results) and for arrays without a grid.
     """
-    if isinstance(observed, Spectrum):
+    if isinstance(observed, AbstractResult):
+        if observed.x_magnitude is None:
+            return None
         x, y = np.asarray(observed.x_magnitude), np.asarray(observed.y_magnitude)
-        xu, yu, x_name = observed.x_unit, observed.y_unit, None
-    elif isinstance(observed, RDFResult):
-        e = np.asarray(observed.edges)
-        x, y = 0.5 * (e[:-1] + e[1:]), np.asarray(observed.g)
-        xu, yu, x_name = "nm", "dimensionless", "r"
+        xu, yu, x_name = observed.x_unit, observed.y_unit, observed.x_name
     elif isinstance(observed, tuple) and len(observed) == 2:
         x, y = (np.asarray(a) for a in observed)
         if observable is None:
@@ -221,7 +229,7 @@ def as_curve(
         if grid is None or xu is None:
             return None
         x, y = np.asarray(grid), np.asarray(observed)
-        x_name = "r" if isinstance(observable, RDF) else None
+        x_name = None
     else:
         return None
     if x.ndim != 1 or y.shape != x.shape:
