@@ -20,7 +20,9 @@ from spectrinv.backends import (
     VelocityVerlet,
 )
 from spectrinv.backends._barostat import molecule_centres
-from spectrinv.backends._jaxmd import _LIST_ORIGIN, _batch, _volume_move
+from spectrinv.backends._chunk import volume_move
+from spectrinv.backends._neighbors import LIST_ORIGIN
+from spectrinv.backends._state import batch_state
 from spectrinv.potentials import AbstractPotential, ForceShifted, LennardJones, System
 from spectrinv.potentials._base import Topology, neighbor_pairs
 
@@ -165,12 +167,12 @@ def test_lists_follow_a_box_that_shrinks_past_the_cell_margin():
         key=jax.random.key(0),
         neighbor_capacity=40,  # room for the dense state: only the cells must be redone
     )
-    cells = _LIST_ORIGIN[state.neighbors.update_fn][2].shape
+    cells = LIST_ORIGIN[state.neighbors.update_fn][2].shape
     traj, state = backend.sample(lj, system, state, jax.random.key(1), 1000, stride=50)
     v = volumes(traj)
     assert v[-1] < 0.55 * length**3  # widths shrank by > 18 %: the 4 cells became invalid
     assert cells == (4, 4, 4)
-    assert max(_LIST_ORIGIN[state.neighbors.update_fn][2].shape) < 4  # cells reallocated
+    assert max(LIST_ORIGIN[state.neighbors.update_fn][2].shape) < 4  # cells reallocated
     box = state.barostat.box
     here = System(box=box, species=system.species, masses=system.masses)
     reference = AllPairs(lj).energy(state.positions, here)
@@ -212,8 +214,8 @@ def test_molecular_move_keeps_molecules_rigid_and_scales_their_centres():
     )
     baro = MonteCarloBarostat(Quantity(1, "bar"), scaling="molecular", volume_step=0.2)
     backend = JaxMDBackend(langevin(), barostat=baro)
-    state = _batch(backend.init(IdealGas(), system, Quantity(pos, "nm")))
-    new = _volume_move(baro, backend.integrator, IdealGas(), system, state, jax.random.key(5), 0.1)
+    state = batch_state(backend.init(IdealGas(), system, Quantity(pos, "nm")))
+    new = volume_move(baro, backend.integrator, IdealGas(), system, state, jax.random.key(5), 0.1)
     assert int(new.barostat.accepted[0]) == 1  # U = 0 and P ≈ 0: this expansion is accepted
     s = float(new.barostat.box[0, 0] / state.barostat.box[0, 0])
     assert s != 1.0

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from spectrinv.backends._cell_list import grid, neighbor_list_fns
-from spectrinv.backends._jaxmd import _fractional
+from spectrinv.backends._neighbors import fractional as _fractional
 
 
 def brute_force(positions, box, r_list):

@@ -10,7 +10,7 @@ import pytest
 import scipy.optimize
 
 from observables import Quantity, UnitError
-from spectrinv.backends._jaxmd import _jaxmd_context
+from spectrinv.backends._neighbors import jaxmd_context as _jaxmd_context
 from spectrinv.mechanics import (
     GPA_PER_INTERNAL,
     cubic_constants,

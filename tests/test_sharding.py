@@ -1,4 +1,5 @@
-"""ShardedBackend: replicas split over devices and processes give the one-device result.
+"""`JaxMDBackend(parallel=Sharded())`: replicas split over devices and processes give the
+one-device result, for plain runs and for every gradient strategy.
 
 The main pytest process has already initialised JAX with one CPU device, so the multi-device
 checks run in child processes started from this file (`python tests/test_sharding.py
@@ -50,8 +51,7 @@ import pytest  # noqa: E402
 from _systems import argon  # noqa: E402
 
 from observables import Quantity  # noqa: E402
-from spectrinv.backends import JaxMDBackend, Langevin, VelocityVerlet  # noqa: E402
-from spectrinv.backends._sharding import ShardedBackend  # noqa: E402
+from spectrinv.backends import JaxMDBackend, Langevin, Sharded, VelocityVerlet  # noqa: E402
 
 RTOL = 1e-12  # float64; the sharded runs are expected to agree to rounding (they are exact)
 
@@ -96,7 +96,7 @@ def _child_setup():
     jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 
-def compression():
+def compression(parallel=None):
     """Langevin, 4 replicas × 108 atoms: replicas 0, 1, 3 start at rest and are kicked by
     the thermostat; replica 2 implodes (velocities towards the centre) and overflows its
     neighbour list in the first 150-step chunk."""
@@ -104,7 +104,9 @@ def compression():
     velocities = np.zeros((4,) + pos.shape)
     velocities[2] = -1.5 * (pos - pos.mean(0))
     backend = JaxMDBackend(
-        Langevin(Quantity(2, "fs"), Quantity(120, "K"), Quantity(1, "1/ps")), chunk_steps=150
+        Langevin(Quantity(2, "fs"), Quantity(120, "K"), Quantity(1, "1/ps")),
+        chunk_steps=150,
+        parallel=parallel,
     )
     start = dict(
         positions=Quantity(np.stack([pos] * 4), "nm"),
@@ -116,15 +118,14 @@ def compression():
 def _four_devices(out: Path) -> None:
     """Child: 4 fake CPU devices in one process; sharded computations only."""
     from spectrinv.backends import Positions, Velocities
-    from spectrinv.backends._jaxmd import _run_chunk
+    from spectrinv.backends._chunk import run_chunk
 
     _child_setup()
     assert jax.device_count() == 4, jax.devices()
     results, meta = {}, {}
 
     # 1. sample (host loop), Langevin (forces and random kicks), overflow on device 2
-    backend, system, lj, start = compression()
-    sharded = ShardedBackend(backend)
+    sharded, system, lj, start = compression(Sharded())
     state = sharded.init(lj, system, **start)
     meta["sample_capacity_start"] = state.neighbors.max_occupancy
     traj, final = sharded.sample(lj, system, state, jax.random.key(1), 300, stride=10)
@@ -145,7 +146,7 @@ def _four_devices(out: Path) -> None:
     # 2. run + gradient w.r.t. epsilon (velocity Verlet); finite differences from the
     # values of the same compiled function at epsilon ± h
     pos, system, lj = argon()
-    sh = ShardedBackend(JaxMDBackend(VelocityVerlet(Quantity(4, "fs"))))
+    sh = JaxMDBackend(VelocityVerlet(Quantity(4, "fs")), parallel=Sharded())
     s4 = vv_state(sh, lj, system, pos)
     vg = jax.jit(jax.value_and_grad(kinetic_loss(sh, lj, system), has_aux=True))
     (value, (positions, overflowed)), grad = vg(lj.epsilon, s4)
@@ -160,8 +161,8 @@ def _four_devices(out: Path) -> None:
     meta["run_positions_devices"] = len(positions.sharding.device_set)
 
     # 3. what the compiled sharded chunk communicates
-    compiled = _run_chunk.lower(
-        sh.backend.integrator,
+    compiled = run_chunk.lower(
+        sh.integrator,
         lj,
         system,
         s4,
@@ -169,7 +170,7 @@ def _four_devices(out: Path) -> None:
         (Positions(), Velocities()),
         4,
         10,
-        sh.backend.skin,
+        sh.skin,
     ).compile()
     text = compiled.compiled.as_text()
     meta["collectives"] = {
@@ -177,11 +178,13 @@ def _four_devices(out: Path) -> None:
         for op in ("all-reduce", "all-gather", "all-to-all", "collective-permute", "reduce-scatter")
     }
 
-    # 4. bad replica counts
+    # 4. bad replica counts; one system (unbatched) runs on one device
+    plain = JaxMDBackend(VelocityVerlet(Quantity(4, "fs")))
+    six = plain.init(lj, system, Quantity(np.stack([pos] * 6), "nm"))
     messages = []
     for bad in (
         lambda: sh.init(lj, system, Quantity(np.stack([pos] * 6), "nm")),
-        lambda: sh.sample(lj, system, sh.backend.init(lj, system, Quantity(pos, "nm")), None, 10),
+        lambda: sh.run(lj, system, six, jax.random.key(0), 10),
     ):
         try:
             bad()
@@ -189,6 +192,11 @@ def _four_devices(out: Path) -> None:
         except ValueError as err:
             messages.append(str(err))
     meta["errors"] = messages
+    single = sh.init(
+        lj, system, Quantity(pos, "nm"), temperature=Quantity(120, "K"), key=jax.random.key(2)
+    )
+    traj, _ = sh.sample(lj, system, single, jax.random.key(1), 20, stride=10)
+    meta["unbatched_devices"] = len(traj.positions.devices())
 
     np.savez(out / "results.npz", **results)
     (out / "meta.json").write_text(json.dumps(meta))
@@ -202,13 +210,12 @@ def _multi_host(process_id: int, out: Path) -> None:
 
     _child_setup()
     assert jax.process_index() == process_id
-    backend, system, lj, start = compression()
-    sharded = ShardedBackend(backend)
+    sharded, system, lj, start = compression(Sharded())
     state = sharded.init(lj, system, **start)
     traj, final = sharded.sample(lj, system, state, jax.random.key(1), 300, stride=10)
 
     pos, system, lj = argon()
-    sh = ShardedBackend(JaxMDBackend(VelocityVerlet(Quantity(4, "fs"))))
+    sh = JaxMDBackend(VelocityVerlet(Quantity(4, "fs")), parallel=Sharded())
     s4 = vv_state(sh, lj, system, pos)
     (value, (positions, overflowed)), grad = jax.jit(
         jax.value_and_grad(kinetic_loss(sh, lj, system), has_aux=True)
@@ -218,7 +225,7 @@ def _multi_host(process_id: int, out: Path) -> None:
         process_count=jax.process_count(),
         global_devices=[d.id for d in jax.devices()],
         local_devices=[d.id for d in jax.local_devices()],
-        mesh_devices=[d.id for d in sh.mesh.devices.ravel()],
+        mesh_devices=[d.id for d in sh.parallel.mesh.devices.ravel()],
         addressable_shards=sorted(
             (s.device.id, list(s.data.shape)) for s in positions.addressable_shards
         ),
@@ -336,7 +343,7 @@ def four(tmp_path_factory):
 
 def test_sharded_sample_equals_one_device(four):
     """Langevin, 4 replicas × 108 atoms, 300 steps on 4 devices (one replica each), with a
-    neighbour-list overflow on device 2 in the first chunk: `ShardedBackend.sample`
+    neighbour-list overflow on device 2 in the first chunk: the sharded `sample`
     notices it, reallocates, redoes the chunk and reproduces `JaxMDBackend.sample` on one
     device — positions, velocities (hence the random kicks), final energies, capacity."""
     res, meta, ref = four
@@ -390,23 +397,27 @@ def test_sharded_chunk_communicates_only_the_rebuild_decision(four):
 
 def test_bad_replica_counts_are_explained(four):
     _, meta, _ = four
-    divisible, unbatched = meta["errors"]
-    assert "6 replicas cannot be split evenly over 4 devices" in divisible
-    assert "4 or 8" in divisible and "devices=jax.devices()[:3]" in divisible
-    assert "unbatched state" in unbatched and "np.stack([positions] * 4)" in unbatched
+    at_init, at_run = meta["errors"]
+    for message in (at_init, at_run):
+        assert "6 replicas cannot be split evenly over 4 devices" in message
+        assert "4 or 8" in message and "devices=jax.devices()[:3]" in message
+    assert meta["unbatched_devices"] == 1  # a single system is not split
 
 
-def test_wrapping_checks_in_process():
-    """One device (this process): any replica count divides; wrong types are refused."""
-    pos, system, lj = argon(n=2, cutoff=0.55)
-    with pytest.raises(TypeError, match="wraps a JaxMDBackend"):
-        ShardedBackend(object())
+def test_parallel_option_checks_in_process():
+    """One device (this process): any replica count divides; wrong options are refused."""
+    from spectrinv.backends import MonteCarloBarostat
+
+    vv = VelocityVerlet(Quantity(4, "fs"))
+    with pytest.raises(TypeError, match="parallel must be"):
+        JaxMDBackend(vv, parallel=object())
     with pytest.raises(ValueError, match="empty"):
-        ShardedBackend(JaxMDBackend(VelocityVerlet(Quantity(4, "fs"))), devices=[])
-    sh = ShardedBackend(JaxMDBackend(VelocityVerlet(Quantity(4, "fs"))))
-    assert sh.n_devices == 1 and sh.mesh.axis_names == ("replica",)
-    with pytest.raises(ValueError, match=r"positions \[replica, atom, 3\]"):
-        sh.init(lj, system, Quantity(pos, "nm"))
+        Sharded(devices=[])
+    sh = JaxMDBackend(vv, parallel=Sharded())
+    assert sh.parallel.n_devices == 1 and sh.parallel.mesh.axis_names == ("replica",)
+    langevin = Langevin(Quantity(2, "fs"), Quantity(120, "K"), Quantity(1, "1/ps"))
+    with pytest.raises(NotImplementedError, match="barostat"):
+        JaxMDBackend(langevin, barostat=MonteCarloBarostat(Quantity(1, "bar")), parallel=Sharded())
 
 
 @pytest.mark.slow

@@ -67,7 +67,7 @@ with jax.numpy_dtype_promotion("standard"):  # jax-md needs standard promotion t
 import observables as ob
 from observables import Quantity
 from spectrinv.backends import JaxMDBackend, VelocityVerlet
-from spectrinv.backends._jaxmd import _jaxmd_context
+from spectrinv.backends._neighbors import jaxmd_context as _jaxmd_context
 from spectrinv.potentials import (
     DampedShiftedForce,
     ForceShifted,
@@ -189,7 +189,7 @@ def lj_forces(n_atoms: int, dtype, ceil) -> dict:
 
 
 def neighbour_rebuild(n_atoms: int, ceil) -> dict:
-    from spectrinv.backends._jaxmd import _fractional
+    from spectrinv.backends._neighbors import fractional as _fractional
 
     dtype = jnp.float32
     system, lj, backend, state, length = lj_system(n_atoms, dtype)

@@ -108,14 +108,14 @@ def _checkpointed_fallback(backend, system, state, key, static, n_steps, stride,
     import jax
     import jax.numpy as jnp
 
-    from spectrinv.backends._jaxmd import _batch, _run_chunk
+    from spectrinv.backends._chunk import run_chunk as _run_chunk
 
     n_frames = n_steps // stride
     per_block = max(1, round(math.sqrt(n_steps) / stride))
     while n_frames % per_block:
         per_block -= 1
     n_blocks = n_frames // per_block
-    st0 = state if state.batched else _batch(state)
+    st0 = backend.batch(state)
 
     def loss(p):
         pot = eqx.combine(p, static)
@@ -128,7 +128,7 @@ def _checkpointed_fallback(backend, system, state, key, static, n_steps, stride,
 
         final, frames = jax.lax.scan(block, st0, None, length=n_blocks)
         frames = {k: v.reshape((n_frames,) + v.shape[2:]) for k, v in frames.items()}
-        traj = backend._trajectory(frames, system, stride, False)
+        traj = backend.build_trajectory(frames, system, stride, batched=False)
         overflow = jnp.any(final.neighbors.did_buffer_overflow != 0)
         return _sum_squares(_vacf(traj)), overflow
 

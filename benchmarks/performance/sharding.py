@@ -1,5 +1,5 @@
-"""Replica throughput: batched on one device vs `ShardedBackend` over several devices vs
-`jax.vmap` on one device (Lennard-Jones fcc argon, NVE).
+"""Replica throughput: batched on one device vs `JaxMDBackend(parallel=Sharded())` over
+several devices vs `jax.vmap` on one device (Lennard-Jones fcc argon, NVE).
 
 For each size (atoms = 4 n³, fcc start at ρ* = 0.8442, σ = 0.3405 nm, ε = 0.99774 kJ/mol,
 r_c = 2.5σ, skin 0.1 nm, 120 K Maxwell–Boltzmann velocities, Δt = 4 fs, velocity Verlet)
@@ -8,7 +8,8 @@ and `--replicas` replicas, times the pure `run` (jitted, positions recorded ever
 
 - `1 replica, 1 device`: `JaxMDBackend.run` on a batch of one (the per-replica ideal);
 - `batched, 1 device`: `JaxMDBackend.run` on the `[replica, atom, 3]` batch on device 0;
-- `ShardedBackend, D devices`: `ShardedBackend.run`, the batch split over D devices;
+- `Sharded(), D devices`: `JaxMDBackend(parallel=Sharded()).run`, the batch split over D
+  devices;
 - `shard_map, D devices`: for comparison only (not in the API) — `jax.shard_map` of the
   same batched chunk, so each device decides its neighbour rebuilds alone;
 - `vmap, 1 device`: `jax.vmap` of the unbatched run over replicas (its neighbour-rebuild
@@ -51,11 +52,10 @@ if args.dtype == "float64":
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from jax.sharding import PartitionSpec as P  # noqa: E402
-from spectrinv.backends._sharding import ShardedBackend  # noqa: E402
 
 from observables import Quantity  # noqa: E402
-from spectrinv.backends import JaxMDBackend, Positions, VelocityVerlet  # noqa: E402
-from spectrinv.backends._jaxmd import _run_chunk  # noqa: E402
+from spectrinv.backends import JaxMDBackend, Positions, Sharded, VelocityVerlet  # noqa: E402
+from spectrinv.backends._chunk import run_chunk as _run_chunk  # noqa: E402
 from spectrinv.potentials import LennardJones, System  # noqa: E402
 
 from .._harness import alternate, load as machine_load  # noqa: E402
@@ -83,7 +83,9 @@ def lj_fcc(n_atoms: int, dtype):
 def variants(n_atoms, n_steps, n_rep, dtype):
     pos, system, lj = lj_fcc(n_atoms, dtype)
     backend = JaxMDBackend(VelocityVerlet(Quantity(4, "fs")), chunk_steps=n_steps)
-    sharded = ShardedBackend(backend)
+    sharded = JaxMDBackend(
+        VelocityVerlet(Quantity(4, "fs")), chunk_steps=n_steps, parallel=Sharded()
+    )
     key = jax.random.key(1)
     stride = n_steps // 4
     rec = (Positions(),)
@@ -105,7 +107,7 @@ def variants(n_atoms, n_steps, n_rep, dtype):
         return f
 
     # shard_map of the batched chunk (comparison only): per-device rebuild decisions
-    placed = sharded.shard(batch)
+    placed = sharded.parallel.shard(batch, n_rep)
     specs = jax.tree.map(lambda x: P("replica") if x.ndim else P(), batch)
     dyn, static = eqx.partition((lj, system), eqx.is_array)
 
@@ -121,7 +123,7 @@ def variants(n_atoms, n_steps, n_rep, dtype):
     smap = jax.jit(
         jax.shard_map(
             local,
-            mesh=sharded.mesh,
+            mesh=sharded.parallel.mesh,
             in_specs=(P(), specs),
             out_specs=(P(None, "replica"), P()),
         )
@@ -136,11 +138,11 @@ def variants(n_atoms, n_steps, n_rep, dtype):
 
         return jax.vmap(single)(states)
 
-    d = sharded.n_devices
+    d = sharded.parallel.n_devices
     return [
         ("1 replica, 1 device", 1, run_with(backend), (one,)),
         ("batched, 1 device", n_rep, run_with(backend), (batch,)),
-        (f"ShardedBackend, {d} devices", n_rep, run_with(sharded), (placed,)),
+        (f"Sharded(), {d} devices", n_rep, run_with(sharded), (placed,)),
         (f"shard_map, {d} devices", n_rep, smap, (dyn, placed)),
         ("vmap, 1 device", n_rep, vmapped, (per_replica,)),
     ]

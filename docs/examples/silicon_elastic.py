@@ -172,7 +172,7 @@ def main() -> None:
 
     c64 = None
     if not args.no_check_64:
-        from spectrinv.backends._jaxmd import _jaxmd_context
+        from spectrinv.backends._neighbors import jaxmd_context as _jaxmd_context
 
         with _jaxmd_context():
             from jax_md import partition, space

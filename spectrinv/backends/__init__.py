@@ -1,5 +1,6 @@
-"""MD engines behind one interface: `JaxMDBackend` (default, differentiable) and
-`OpenMMBackend` (sampling only)."""
+"""MD engines behind one interface: `JaxMDBackend` (default, differentiable; implements
+`AbstractDifferentiableBackend`, the interface gradient strategies use) and `OpenMMBackend`
+(sampling only). Replicas run on one device or `Sharded` over several."""
 
 from ._barostat import BarostatState as BarostatState, MonteCarloBarostat as MonteCarloBarostat
 from ._base import (
@@ -8,18 +9,19 @@ from ._base import (
     Dipole as Dipole,
     Frame as Frame,
     HeatFlux as HeatFlux,
-    MDState as MDState,
     Polarizability as Polarizability,
     Positions as Positions,
     Stress as Stress,
     Velocities as Velocities,
 )
+from ._differentiable import AbstractDifferentiableBackend as AbstractDifferentiableBackend
 from ._energy import (
     EnergyDrift as EnergyDrift,
     energy_drift as energy_drift,
     shadow_energy as shadow_energy,
     total_energy as total_energy,
 )
+from ._initial import maxwell_boltzmann as maxwell_boltzmann
 from ._integrators import (
     AbstractIntegrator as AbstractIntegrator,
     Langevin as Langevin,
@@ -29,8 +31,14 @@ from ._integrators import (
 from ._jaxmd import (
     JaxMDBackend as JaxMDBackend,
     NeighborListOverflowError as NeighborListOverflowError,
-    maxwell_boltzmann as maxwell_boltzmann,
 )
 from ._minimize import fire_minimize as fire_minimize
+from ._neighbors import frame_neighbors as frame_neighbors
 from ._openmm import OpenMMBackend as OpenMMBackend
-from ._sharding import ShardedBackend as ShardedBackend, replica_mesh as replica_mesh
+from ._parallel import (
+    AbstractParallelism as AbstractParallelism,
+    Sharded as Sharded,
+    SingleDevice as SingleDevice,
+    replica_mesh as replica_mesh,
+)
+from ._state import MDState as MDState

@@ -50,7 +50,7 @@ from jaxtyping import Array
 
 from observables import perpendicular_widths, to_internal
 
-from ..potentials._base import minimum_image
+from ..potentials import minimum_image
 from ._cell_list import cell_matrix
 
 __all__ = ["MonteCarloBarostat", "BarostatState"]
@@ -211,3 +211,22 @@ def molecule_centres(positions: Array, system, box: Array) -> tuple[Array, Array
     centres = moment / jnp.where(mass > 0, mass, 1)[:, None]
     n_mol = jnp.sum(mass > 0)
     return centres[mol], n_mol
+
+
+def barostat_state_for(barostat: MonteCarloBarostat | None, system: Any, state: Any) -> Any:
+    """A batched `MDState` checked against a backend's `barostat`: a fixed-box state gets
+    a fresh `BarostatState` at `system.box`; an NPT state needs a barostat."""
+    if barostat is None and state.barostat is not None:
+        raise ValueError(
+            "this state comes from an NPT run (state.barostat is set) but the backend has "
+            "no barostat. To continue at the final box: system = eqx.tree_at(lambda s: "
+            "s.box, system, state.barostat.box[0]) (for replica 0), then backend.init(...) "
+            "with state.positions and state.velocities."
+        )
+    if barostat is not None and state.barostat is None:
+        if system.box is None:
+            raise ValueError("a barostat needs a periodic system (system.box is None)")
+        barostat.molecular(system)
+        bs = barostat.init_state(system.box, state.positions.shape[0], state.positions.dtype)
+        state = eqx.tree_at(lambda s: s.barostat, state, bs, is_leaf=lambda x: x is None)
+    return state

@@ -14,9 +14,12 @@ from typing import Any, ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, PRNGKeyArray
 
-from ..potentials._base import AbstractPotential, System
+from observables import Trajectory
+
+from ..potentials import AbstractPairPotential, AbstractPotential, System, neighbor_pairs
+from ._state import MDState
 
 __all__ = [
     "MDState",
@@ -30,43 +33,6 @@ __all__ = [
     "HeatFlux",
     "AbstractBackend",
 ]
-
-
-class MDState(eqx.Module):
-    """Dynamical state of one system or of a batch of replicas (leading axis), internal units.
-
-    - `positions`: `[(replica,) atom, 3]` nm, **unwrapped** Cartesian coordinates;
-    - `velocities`, `forces`: same shape, nm/ps and kJ mol⁻¹ nm⁻¹;
-    - `potential_energy`: `[(replica)]` kJ/mol at `positions`;
-    - `thermostat`: integrator-specific extra state (e.g. Nosé–Hoover chain) or `None`;
-    - `neighbors`: jax-md `Dense` neighbour list (batched with the replicas) or `None`;
-    - `reference_positions`: positions at the last neighbour rebuild;
-    - `step`: number of steps taken (int scalar);
-    - `barostat`: `BarostatState` (current box per replica, move statistics) under a
-      barostat (NPT), else `None`; the box is then `barostat.box`, not `system.box`.
-
-    A state's neighbour list is tied to the box (and cutoff + skin) it was built for: after
-    changing `system.box` or the potential's cutoff, build a new state with `init`.
-    """
-
-    positions: Float[Array, "... atom 3"]
-    velocities: Float[Array, "... atom 3"]
-    forces: Float[Array, "... atom 3"]
-    potential_energy: Float[Array, "..."]
-    thermostat: Any
-    neighbors: Any
-    reference_positions: Float[Array, "... atom 3"]
-    step: Array
-    barostat: Any = None
-
-    @property
-    def batched(self) -> bool:
-        return self.positions.ndim == 3
-
-    def kinetic_energy(self, masses: Array) -> Array:
-        """½ Σ m v² (kJ/mol), per replica when batched."""
-        m = masses.astype(self.velocities.dtype)[..., None]
-        return 0.5 * jnp.sum(m * self.velocities**2, axis=(-2, -1))
 
 
 class Frame(eqx.Module):
@@ -176,9 +142,6 @@ class HeatFlux(AbstractRecorder):
     field: ClassVar[str] = "heat_flux"
 
     def __call__(self, frame, potential):
-        from ..potentials._base import neighbor_pairs
-        from ..potentials._pair import AbstractPairPotential
-
         if not isinstance(potential, AbstractPairPotential):
             raise TypeError(
                 f"HeatFlux needs a pair potential (AbstractPairPotential), got "
@@ -211,17 +174,41 @@ class AbstractBackend(eqx.Module):
 
     `init(potential, system, positions, ...)` builds a starting `MDState`;
     `sample(potential, system, state, key, n_steps, stride=..., record=...)` runs and
-    returns `(Trajectory, final_state)`. Differentiable backends (`JaxMDBackend`) can be
-    traced by the gradient strategies; sampling-only ones (`OpenMMBackend`) feed
-    reweighting.
+    returns `(Trajectory, final_state)`. Differentiable backends
+    (`AbstractDifferentiableBackend`, e.g. `JaxMDBackend`) can be traced by the gradient
+    strategies; sampling-only ones (`OpenMMBackend`) feed reweighting.
     """
 
     @abc.abstractmethod
     def init(
-        self, potential, system, positions, *, velocities=None, temperature=None, key=None
-    ) -> MDState: ...
+        self,
+        potential: AbstractPotential,
+        system: System,
+        positions: Any,
+        *,
+        velocities: Any = None,
+        temperature: Any = None,
+        key: Any = None,
+        neighbor_capacity: int | None = None,
+    ) -> MDState:
+        """Starting state from `positions` (length `Quantity`, `[atom, 3]` or, where the
+        backend supports replicas, `[replica, atom, 3]`) and `velocities` (velocity
+        `Quantity`) or a `temperature` (`Quantity` in K; Maxwell–Boltzmann velocities drawn
+        with the PRNG `key`); neither: at rest. `neighbor_capacity`: the least number of
+        neighbour slots per atom of the state's list (keeps array shapes, hence compiled
+        code, stable across repeated calls); backends that manage no lists ignore it."""
 
     @abc.abstractmethod
     def sample(
-        self, potential, system, state, key, n_steps, *, stride=1, record=None
-    ) -> tuple[Any, MDState]: ...
+        self,
+        potential: AbstractPotential,
+        system: System,
+        state: MDState,
+        key: PRNGKeyArray | None,
+        n_steps: int,
+        *,
+        stride: int = 1,
+        record: tuple[AbstractRecorder, ...] | None = None,
+    ) -> tuple[Trajectory, MDState]:
+        """Run `n_steps` steps from `state`, recording `record` (default positions and
+        velocities) every `stride` steps; returns `(trajectory, final_state)`."""

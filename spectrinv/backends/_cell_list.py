@@ -48,7 +48,7 @@ import numpy as np
 
 import observables as ob
 
-from ..potentials._base import perpendicular_widths
+from ..potentials import perpendicular_widths
 
 with jax.numpy_dtype_promotion("standard"):
     from jax_md import partition

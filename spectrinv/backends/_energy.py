@@ -33,7 +33,7 @@ import numpy as np
 
 from observables import Quantity, Trajectory, from_internal, to_internal
 
-from ..potentials._base import AbstractPotential, System
+from ..potentials import AbstractPotential, System
 
 
 class EnergyDrift(NamedTuple):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 from jaxtyping import Array, Float
 
-from ..potentials._base import AbstractPotential, System
+from ..potentials import AbstractPotential, System
 
 __all__ = ["fire_minimize"]
 

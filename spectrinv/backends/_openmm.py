@@ -40,12 +40,21 @@ import numpy as np
 
 from observables import Quantity, Trajectory, to_internal
 
-from ..potentials._base import AbstractPotential, System, perpendicular_widths
-from ..potentials._pair import ForceShifted, LennardJones, LorentzBerthelot, Shifted, Truncated
+from ..potentials import (
+    AbstractPotential,
+    ForceShifted,
+    LennardJones,
+    LorentzBerthelot,
+    Shifted,
+    System,
+    Truncated,
+    perpendicular_widths,
+)
 from ._barostat import BarostatState, MonteCarloBarostat, checked_barostat
-from ._base import AbstractBackend, MDState, Positions, Velocities
+from ._base import AbstractBackend, Positions, Velocities
+from ._initial import maxwell_boltzmann
 from ._integrators import AbstractIntegrator, Langevin, NoseHooverChain, VelocityVerlet
-from ._jaxmd import maxwell_boltzmann
+from ._state import MDState
 
 __all__ = ["OpenMMBackend"]
 
@@ -209,8 +218,19 @@ class OpenMMBackend(AbstractBackend):
         forces = np.asarray(st.getForces(asNumpy=True)._value)
         return float(energy), forces
 
-    def init(self, potential, system, positions, *, velocities=None, temperature=None, key=None):
-        """Starting state (unbatched only); see `JaxMDBackend.init`."""
+    def init(
+        self,
+        potential: AbstractPotential,
+        system: System,
+        positions: Any,
+        *,
+        velocities: Any = None,
+        temperature: Any = None,
+        key: Any = None,
+        neighbor_capacity: int | None = None,
+    ) -> MDState:
+        """Starting state (unbatched only); see `JaxMDBackend.init`. `neighbor_capacity` is
+        accepted for a common interface and ignored (OpenMM manages its own lists)."""
         pos = np.asarray(to_internal(positions, "length", "positions"), dtype=float)
         if pos.ndim != 2 or pos.shape != (system.n_atoms, 3):
             raise ValueError(f"positions must be [atom, 3] for {system.n_atoms} atoms")

@@ -12,17 +12,23 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import PRNGKeyArray, PyTree
 
 from observables import Quantity, to_internal
 
-from ..backends._base import Frame
-from ..backends._integrators import VelocityVerlet
-from ..backends._jaxmd import (
-    JaxMDBackend,
+from ..backends import (
+    AbstractDifferentiableBackend,
+    MDState,
     NeighborListOverflowError,
-    _batch,
-    _checked_lists,
-    _unbatch,
+    VelocityVerlet,
+)
+from ..potentials import System
+from ._adjoint_kernels import (
+    backward_interval,
+    half_kick,
+    initial_term,
+    raise_if_overflow,
+    recon_errors,
 )
 from ._base import (
     AbstractGradient,
@@ -30,8 +36,8 @@ from ._base import (
     GradientResult,
     Objective,
     check_gradient,
-    require_fixed_box,
 )
+from ._bptt import require_differentiable
 
 __all__ = ["Adjoint", "ReconstructionError"]
 
@@ -88,7 +94,7 @@ class Adjoint(AbstractGradient):
 
     **Re-anchoring and reversibility limits.** Velocity Verlet is time reversible in exact
     arithmetic, but rounding errors grow like $e^{\lambda t}$ in a chaotic system (largest
-    Lyapunov exponent λ ≈ 3/τ for a Lennard-Jones liquid): DESIGN §8 measured RMS
+    Lyapunov exponent λ ≈ 3/τ for a Lennard-Jones liquid): we measured RMS
     reconstruction errors of 1e-14 (float64) / 9e-6 (float32) after 200 steps, 1e-8 /
     0.56 σ after 1000 steps (Δt = 0.005 τ), and total failure after 5000 steps in both. So
     the reconstruction restarts from the stored anchor at the start of every interval
@@ -135,8 +141,10 @@ class Adjoint(AbstractGradient):
     `reconstruction_error` (nm), `reconstruction_error_velocity` (relative), `n_anchors`,
     `n_steps`; `state` is the final forward state.
 
-    Only `JaxMDBackend` with `VelocityVerlet` is supported (the reversal needs a time-
-    reversible, deterministic integrator); anything else raises `TypeError`.
+    Only a differentiable backend (`JaxMDBackend`) with `VelocityVerlet` is supported (the
+    reversal needs a time-reversible, deterministic integrator); anything else raises
+    `TypeError`. With `parallel=Sharded()` the replicas of a batched state are split over
+    the devices in both passes.
 
     ??? cite
         L. S. Pontryagin et al., *The Mathematical Theory of Optimal Processes* (1962) —
@@ -195,24 +203,19 @@ class Adjoint(AbstractGradient):
     def __call__(
         self,
         objective: Objective,
-        params: Any,
-        static: Any,
+        params: PyTree,
+        static: PyTree,
         *,
-        backend: Any,
-        system: Any,
-        state: Any,
-        key: Any,
-        cache: Any = None,
+        backend: AbstractDifferentiableBackend,
+        system: System,
+        state: MDState,
+        key: PRNGKeyArray,
+        cache: None = None,
     ) -> GradientResult:
-        if not isinstance(backend, JaxMDBackend):
-            raise TypeError(
-                f"Adjoint needs a JaxMDBackend (a differentiable, time-reversible engine), got "
-                f"{type(backend).__name__}; use Reweighting for sampling-only backends"
-            )
-        require_fixed_box(backend, "Adjoint")
+        backend = require_differentiable(backend, "Adjoint")
         if not isinstance(backend.integrator, VelocityVerlet):
             raise TypeError(
-                f"Adjoint needs JaxMDBackend(VelocityVerlet(...)) (time-reversible NVE), got "
+                f"Adjoint needs a backend with VelocityVerlet(...) (time-reversible NVE), got "
                 f"{type(backend.integrator).__name__}; for thermostatted dynamics use BPTT or "
                 "Truncated"
             )
@@ -220,22 +223,43 @@ class Adjoint(AbstractGradient):
             raise TypeError(f"objective must be an Objective, got {type(objective).__name__}")
         record = tuple(objective.record)
         potential = eqx.combine(params, static)
-        backend._check_cutoff(potential, system)
-        batched = state.batched
-        st = state if batched else _batch(state)
-        st = backend._ensure_list(potential, system, st)
-
-        # ---------------------------------------------------------------- forward
+        st = backend.prepare(potential, system, state)
         k_anchor = self.anchor_interval(st.positions.dtype)
         lengths = [k_anchor] * (self.n_steps // k_anchor)
         if self.n_steps % k_anchor:
             lengths.append(self.n_steps % k_anchor)
-        # anchors (r, v, F): the forces at an anchor come free with the forward state (those
-        # of the start state may be stale, e.g. from other parameters: recomputed at the end)
+        st, anchors, signals = self._forward(backend, potential, system, st, key, record, lengths)
+        loss, observed, sig_bar = _loss_and_cotangent(
+            objective, backend, system, signals, self.stride, state.batched
+        )
+        grad, err_r, err_u = self._backward(
+            backend, params, static, system, record, st, anchors, sig_bar, lengths
+        )
+        norm = check_gradient(loss, grad, what="Adjoint")
+        diagnostics = dict(
+            grad_norm=norm,
+            reconstruction_error=err_r,
+            reconstruction_error_velocity=err_u,
+            n_anchors=len(anchors),
+            n_steps=self.n_steps,
+        )
+        return GradientResult(
+            loss=loss,
+            grad=grad,
+            observed=observed,
+            state=st if state.batched else backend.unbatch(st),
+            diagnostics=diagnostics,
+            cache=None,
+        )
+
+    def _forward(self, backend, potential, system, st, key, record, lengths):
+        """The forward run in anchor intervals: `(final_state, anchors, signals)`, anchors
+        `(r, v, F)` at every interval boundary (the start state's forces may be stale, e.g.
+        from other parameters: `None`, recomputed at the end of the backward pass)."""
         anchors = [(st.positions, st.velocities, None)]
         chunks = []
         for length in lengths:
-            st, frames = backend._checked_chunk(
+            st, frames = backend.run_chunk(
                 potential,
                 system,
                 st,
@@ -249,71 +273,62 @@ class Adjoint(AbstractGradient):
             chunks.append(frames)
         fields = [r.field for r in record]
         signals = {f: jnp.concatenate([c[f] for c in chunks], axis=0) for f in fields}
-        del chunks
+        return st, anchors, signals
 
-        loss, observed, sig_bar = _loss_and_cotangent(
-            objective, backend, system, signals, self.stride, batched
+    def _backward(self, backend, params, static, system, record, st, anchors, sig_bar, lengths):
+        """The adjoint pass over the anchor intervals, latest first: `(θ̄, err_r, err_u)`.
+
+        The final forward list (largest capacity, no overflow, valid at the final positions
+        with its reference positions) is carried through the whole backward pass and
+        rebuilt by the forward rule only: no extra rebuild per anchor."""
+        potential = eqx.combine(params, static)
+        carry = dict(
+            nbrs=st.neighbors,
+            ref=st.reference_positions,
+            lam=jnp.zeros_like(st.positions),
+            mu=jnp.zeros_like(st.positions),
+            theta_bar=jax.tree.map(jnp.zeros_like, params),
         )
-
-        # --------------------------------------------------------------- backward
-        # The final forward list (largest capacity, no overflow, valid at the final positions
-        # with its reference positions) is carried through the whole backward pass and
-        # rebuilt by the forward rule only: no extra rebuild per anchor.
-        nbrs, ref = st.neighbors, st.reference_positions
-        dtype = st.positions.dtype
         dt = backend.integrator.timestep
-        lam = jnp.zeros_like(st.positions)
-        mu = jnp.zeros_like(st.positions)
-        theta_bar = jax.tree.map(jnp.zeros_like, params)
         err_r, err_u = 0.0, 0.0
         frame_end = self.n_steps // self.stride
         starts = np.cumsum([0] + lengths)
         for j in reversed(range(len(lengths))):
-            r_top, v_top, f_top = anchors[j + 1]
             frames_here = lengths[j] // self.stride
-            sig_bar_here = {f: sig_bar[f][frame_end - frames_here : frame_end] for f in fields}
+            sig_bar_here = {f: v[frame_end - frames_here : frame_end] for f, v in sig_bar.items()}
             frame_end -= frames_here
-            for attempt in range(backend.max_reallocations + 1):
-                out = _backward_interval(
-                    params,
-                    static,
-                    system,
-                    record,
-                    r_top,
-                    v_top,
-                    f_top,
-                    nbrs,
-                    ref,
-                    lam,
-                    mu,
-                    theta_bar,
-                    sig_bar_here,
-                    dt,
-                    backend.skin,
-                    self.stride,
-                    frames_here,
-                )
-                r_rec, u_rec, lam_new, mu_new, theta_new, nbrs_new, ref_new, overflow = out
-                if not bool(overflow):
-                    break
-                if attempt == backend.max_reallocations:
-                    raise NeighborListOverflowError(
-                        f"Adjoint backward pass: neighbour list still overflows after "
-                        f"{backend.max_reallocations} reallocations in the interval ending at "
-                        f"step {int(starts[j + 1])}"
-                    )
-                nbrs = _grow(backend, potential, system, r_top, nbrs)
-                ref = r_top
-            lam, mu, theta_bar, nbrs, ref = lam_new, mu_new, theta_new, nbrs_new, ref_new
+            r_rec, u_rec, carry = _reverse_interval(
+                backend,
+                potential,
+                params,
+                static,
+                system,
+                record,
+                anchors[j + 1],
+                carry,
+                sig_bar_here,
+                self.stride,
+                frames_here,
+                int(starts[j + 1]),
+            )
             # arrival at the earlier anchor: compare with the stored state, then re-anchor
             r_anchor, v_anchor, f_anchor = anchors[j]
             if f_anchor is None:  # the start state: forces recomputed (and θ's initial term)
-                theta_bar, f_anchor, bad = _initial_term(
-                    params, static, system, r_anchor, nbrs, ref, mu, theta_bar, dt, backend.skin
+                carry["theta_bar"], f_anchor, bad = initial_term(
+                    params,
+                    static,
+                    backend,
+                    system,
+                    r_anchor,
+                    carry["nbrs"],
+                    carry["ref"],
+                    carry["mu"],
+                    carry["theta_bar"],
+                    dt,
                 )
-                _raise_if_overflow(bad, 0)
-            u_anchor = _half_kick(system, v_anchor, f_anchor, dt)
-            e_r, e_u = _recon_errors(r_rec, u_rec, r_anchor, u_anchor)
+                raise_if_overflow(bad, 0)
+            u_anchor = half_kick(system, v_anchor, f_anchor, dt)
+            e_r, e_u = recon_errors(r_rec, u_rec, r_anchor, u_anchor)
             err_r, err_u = max(err_r, float(e_r)), max(err_u, float(e_u))
             tol = self.max_reconstruction_error
             if tol is not None and not err_r <= tol:
@@ -321,26 +336,52 @@ class Adjoint(AbstractGradient):
                     f"Adjoint: the time-reversed reconstruction arrived at the anchor of step "
                     f"{int(starts[j])} with an RMS position error of {err_r:.3g} nm (> "
                     f"max_reconstruction_error = {tol:.3g} nm) after {lengths[j]} reverse steps "
-                    f"in {jnp.dtype(dtype).name}: chaotic growth of rounding errors. Use a "
-                    f"smaller anchor_every (now {k_anchor}) or float64 positions."
+                    f"in {jnp.dtype(r_rec.dtype).name}: chaotic growth of rounding errors. Use "
+                    f"a smaller anchor_every (now {self.anchor_interval(r_rec.dtype)}) or "
+                    "float64 positions."
                 )
-        grad = theta_bar
-        norm = check_gradient(loss, grad, what="Adjoint")
-        diagnostics = dict(
-            grad_norm=norm,
-            reconstruction_error=err_r,
-            reconstruction_error_velocity=err_u,
-            n_anchors=len(anchors),
-            n_steps=self.n_steps,
+        return carry["theta_bar"], err_r, err_u
+
+
+def _reverse_interval(
+    backend, potential, params, static, system, record, top, carry, sig_bar, stride, n_frames, end
+):
+    """`backward_interval` from the anchor `top = (r, v, F)`, redone with a larger list
+    (built at the anchor) after an overflow. Returns `(r_rec, u_rec, new carry)`."""
+    r_top, v_top, f_top = top
+    nbrs, ref = carry["nbrs"], carry["ref"]
+    for attempt in range(backend.max_reallocations + 1):
+        out = backward_interval(
+            params,
+            static,
+            backend,
+            system,
+            record,
+            r_top,
+            v_top,
+            f_top,
+            nbrs,
+            ref,
+            carry["lam"],
+            carry["mu"],
+            carry["theta_bar"],
+            sig_bar,
+            stride,
+            n_frames,
         )
-        return GradientResult(
-            loss=loss,
-            grad=grad,
-            observed=observed,
-            state=st if batched else _unbatch(st),
-            diagnostics=diagnostics,
-            cache=None,
-        )
+        r_rec, u_rec, lam, mu, theta_bar, nbrs_new, ref_new, overflow = out
+        if not bool(overflow):
+            new = dict(nbrs=nbrs_new, ref=ref_new, lam=lam, mu=mu, theta_bar=theta_bar)
+            return r_rec, u_rec, new
+        if attempt == backend.max_reallocations:
+            raise NeighborListOverflowError(
+                f"Adjoint backward pass: neighbour list still overflows after "
+                f"{backend.max_reallocations} reallocations in the interval ending at "
+                f"step {end}"
+            )
+        nbrs = backend.grow_neighbors(potential, system, nbrs, r_top, r_top)
+        ref = r_top
+    raise AssertionError("unreachable")
 
 
 # ------------------------------------------------------------------------------ forward
@@ -349,7 +390,7 @@ def _loss_and_cotangent(objective, backend, system, signals, stride, batched):
     """`(loss, observed, ∂loss/∂signals)` with ⟨·⟩ the mean over replicas when batched."""
 
     def objective_of(sig):
-        traj = backend._trajectory(sig, system, stride, batched)
+        traj = backend.build_trajectory(sig, system, stride, batched=batched)
         if batched:
             obs = jax.tree.map(
                 lambda x: jnp.mean(x, axis=0) if eqx.is_array(x) else x,
@@ -362,166 +403,3 @@ def _loss_and_cotangent(objective, backend, system, signals, stride, batched):
     loss, vjp_loss, observed = jax.vjp(objective_of, signals, has_aux=True)
     (sig_bar,) = vjp_loss(jnp.ones_like(loss))
     return loss, observed, sig_bar
-
-
-def _grow(backend, potential, system, positions, old_batched):
-    """A larger list for the backward pass after an overflow at `positions`, with the
-    backend's growth rule (`JaxMDBackend._grown_template`), built at `positions`."""
-    grown = backend._grown_template(potential, system, old_batched, positions)
-    return backend._allocate(potential, positions, system, at_least=grown)
-
-
-# ----------------------------------------------------------------------------- backward
-def _inv_mass(system, dtype):
-    return (1.0 / system.masses)[..., None].astype(dtype)
-
-
-def _force_fn(static, system, nbrs):
-    """`F(r, params)` for batched positions `[replica, atom, 3]` with the lists `nbrs`."""
-
-    def forces(r, p):
-        pot = eqx.combine(p, static)
-
-        def one(ri, nb):
-            return -jax.grad(pot.energy)(ri, system, nb)
-
-        if nbrs is None:
-            return jax.vmap(lambda ri: one(ri, None))(r)
-        return jax.vmap(one)(r, nbrs)
-
-    return forces
-
-
-def _record_fn(static, system, record, nbrs):
-    """Recorded signals `{field: [replica, ...]}` of one frame as a function of
-    `(r, v, params)`; forces and energy in the `Frame` are recomputed (and differentiated)."""
-
-    def signals(r, v, p):
-        pot = eqx.combine(p, static)
-
-        def one(ri, vi, nb):
-            e, g = jax.value_and_grad(pot.energy)(ri, system, nb)
-            frame = Frame(ri, vi, -g, e, nb, system)
-            return {rec.field: rec(frame, pot) for rec in record}
-
-        if nbrs is None:
-            return jax.vmap(lambda ri, vi: one(ri, vi, None))(r, v)
-        return jax.vmap(one)(r, v, nbrs)
-
-    return signals
-
-
-def _overflowed(nbrs):
-    if nbrs is None:
-        return jnp.zeros((), bool)
-    return jnp.any(nbrs.did_buffer_overflow != 0)
-
-
-def _raise_if_overflow(flag, step):
-    if bool(flag):
-        raise NeighborListOverflowError(
-            f"Adjoint: the neighbour list rebuilt at the anchor of step {step} overflows "
-            "(capacity of the forward run's final list); raise the backend's "
-            "capacity_multiplier"
-        )
-
-
-def _add(a, b):
-    return jax.tree.map(lambda x, y: x + y, a, b)
-
-
-@eqx.filter_jit
-def _half_kick(system, v, f, dt):
-    """u_{1/2} = v + (Δt/2) F/m at an anchor."""
-    return v + (0.5 * dt) * f * _inv_mass(system, v.dtype)
-
-
-@jax.jit
-def _recon_errors(r_rec, u_rec, r_ref, u_ref):
-    e_r = jnp.sqrt(jnp.mean(jnp.sum((r_rec - r_ref) ** 2, axis=-1)))
-    e_u = jnp.sqrt(jnp.mean(jnp.sum((u_rec - u_ref) ** 2, axis=-1))) / jnp.sqrt(
-        jnp.mean(jnp.sum(u_ref**2, axis=-1))
-    )
-    return e_r, e_u
-
-
-@eqx.filter_jit
-def _backward_interval(
-    params,
-    static,
-    system,
-    record,
-    r_top,
-    v_top,
-    f_top,
-    nbrs,
-    ref,
-    lam,
-    mu,
-    theta_bar,
-    sig_bar,
-    dt,
-    skin,
-    stride,
-    n_frames,
-):
-    """Reverse one anchor interval of `n_frames * stride` steps from the later anchor
-    `(r_top, v_top)` with forces `f_top` (positions n = m, …, m − K + 1), accumulating the
-    adjoint; `nbrs` (built at `ref`) is checked and rebuilt by the forward rule.
-
-    Returns `(r, u, λ, μ, θ̄, nbrs, ref, overflowed)` with `r`, `u` the reconstructed
-    r_{m−K} and u_{m−K+1/2}."""
-    dtype = r_top.dtype
-    inv_m = _inv_mass(system, dtype)
-    a = 0.5 * dt
-    box = system.box
-    u_top = v_top + a * f_top * inv_m  # u_{m+1/2}
-
-    def position(carry, cot):
-        """Process position n: carry holds r_n, u_{n+1/2}, λ_{n+1}, μ_{n+1/2}, θ̄."""
-        r, u, lam, mu, tb, nb, ref = carry
-        nb, ref = _checked_lists(r, nb, ref, box, skin)
-        # one linearisation of F at r_n serves the reconstruction and both half kicks
-        f, f_vjp = jax.vjp(_force_fn(static, system, nb), r, params)
-        v = u - a * f * inv_m
-        if cot is None:
-            c = (dt * mu) * inv_m
-        else:  # recorded step: the recorders' VJP adds to the cotangents of r_n, v_n, θ
-            _, rec_vjp = jax.vjp(_record_fn(static, system, record, nb), r, v, params)
-            r_rec, v_rec, th_rec = rec_vjp(cot)
-            c = (dt * mu + a * v_rec) * inv_m
-        jr, jth = f_vjp(c)
-        lam = lam + jr
-        tb = _add(tb, jth)
-        if cot is None:
-            mu = dt * lam + mu
-        else:
-            lam = lam + r_rec
-            tb = _add(tb, th_rec)
-            mu = dt * lam + mu + v_rec
-        u_prev = v - a * f * inv_m
-        r_prev = r - dt * u_prev
-        return (r_prev, u_prev, lam, mu, tb, nb, ref)
-
-    def frame(carry, cot):
-        carry = position(carry, cot)
-        if stride > 1:
-            carry, _ = jax.lax.scan(
-                lambda c, _: (position(c, None), None), carry, None, length=stride - 1
-            )
-        return carry, None
-
-    carry = (r_top, u_top, lam, mu, theta_bar, nbrs, ref)
-    carry, _ = jax.lax.scan(frame, carry, sig_bar, length=n_frames, reverse=True)
-    r, u, lam, mu, tb, nb, ref = carry
-    return r, u, lam, mu, tb, nb, ref, _overflowed(nb)
-
-
-@eqx.filter_jit
-def _initial_term(params, static, system, r0, nbrs, ref, mu, theta_bar, dt, skin):
-    """θ̄ += (∂_θ F(r_0))ᵀ M⁻¹ (Δt/2) μ_{1/2}: the initial forces' dependence on θ.
-    Returns `(θ̄, F(r_0), overflowed)`."""
-    nbrs, _ = _checked_lists(r0, nbrs, ref, system.box, skin)
-    f0, f_vjp = jax.vjp(lambda p: _force_fn(static, system, nbrs)(r0, p), params)
-    (jth,) = f_vjp((0.5 * dt) * mu * _inv_mass(system, r0.dtype))
-    return _add(theta_bar, jth), f0, _overflowed(nbrs)

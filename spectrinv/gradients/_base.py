@@ -35,8 +35,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, PRNGKeyArray, PyTree, Scalar
 
-from ..backends._base import AbstractRecorder, Positions
+from ..backends import AbstractBackend, AbstractRecorder, MDState, Positions, Velocities
+from ..potentials import System
 
 __all__ = [
     "Objective",
@@ -76,8 +78,6 @@ class Objective(eqx.Module):
 
     def __post_init__(self):
         if self.record is None:
-            from ..backends._base import Velocities
-
             object.__setattr__(self, "record", (Positions(), Velocities()))
         object.__setattr__(self, "record", tuple(self.record))
         if "positions" not in [r.field for r in self.record]:
@@ -97,10 +97,10 @@ class GradientResult(eqx.Module):
       trajectory of `Reweighting`), or `None`.
     """
 
-    loss: Any
-    grad: Any
-    observed: Any
-    state: Any
+    loss: Scalar
+    grad: PyTree
+    observed: PyTree
+    state: MDState | None
     diagnostics: dict
     cache: Any = None
 
@@ -118,19 +118,19 @@ class AbstractGradient(eqx.Module):
     def __call__(
         self,
         objective: Objective,
-        params: Any,
-        static: Any,
+        params: PyTree,
+        static: PyTree,
         *,
-        backend: Any,
-        system: Any,
-        state: Any,
-        key: Any,
+        backend: AbstractBackend,
+        system: System,
+        state: MDState,
+        key: PRNGKeyArray,
         cache: Any = None,
     ) -> GradientResult: ...
 
 
 # ----------------------------------------------------------------------------- helpers
-def tree_norm(tree: Any) -> jax.Array:
+def tree_norm(tree: PyTree) -> Scalar:
     """Euclidean norm over all array leaves of a pytree (`None` leaves ignored)."""
     leaves = [jnp.ravel(x) for x in jax.tree.leaves(tree) if eqx.is_array(x)]
     if not leaves:
@@ -138,7 +138,7 @@ def tree_norm(tree: Any) -> jax.Array:
     return jnp.sqrt(sum(jnp.sum(jnp.abs(x) ** 2) for x in leaves))
 
 
-def tree_mean(tree: Any, axis: int = 0, weights: Any = None) -> Any:
+def tree_mean(tree: PyTree, axis: int = 0, weights: Array | None = None) -> PyTree:
     """Leaf-wise (weighted) mean of a batched pytree over `axis` (non-array leaves kept)."""
 
     def mean(x):
@@ -153,7 +153,7 @@ def tree_mean(tree: Any, axis: int = 0, weights: Any = None) -> Any:
     return jax.tree.map(mean, tree)
 
 
-def check_gradient(loss: Any, grad: Any, *, what: str, explode_norm: float = 1e8) -> float:
+def check_gradient(loss: Scalar, grad: PyTree, *, what: str, explode_norm: float = 1e8) -> float:
     """Raise `GradientError` if the loss or any gradient leaf is NaN/inf; warn
     (`GradientWarning`) if the gradient norm exceeds `explode_norm`. Returns the norm."""
     loss_v = float(np.asarray(loss))
@@ -181,7 +181,7 @@ def check_gradient(loss: Any, grad: Any, *, what: str, explode_norm: float = 1e8
     return norm
 
 
-def require_fixed_box(backend: Any, strategy: str) -> None:
+def require_fixed_box(backend: AbstractBackend, strategy: str) -> None:
     """Gradient strategies need a fixed box: a barostat's accept/reject step has no
     derivative, and NPT reweighting would need the PV term."""
     if getattr(backend, "barostat", None) is not None:
@@ -191,7 +191,7 @@ def require_fixed_box(backend: Any, strategy: str) -> None:
         )
 
 
-def backend_temperature(backend: Any) -> float:
+def backend_temperature(backend: AbstractBackend) -> float:
     """The thermostat temperature (K) of a backend's integrator; error if it has none."""
     t = getattr(getattr(backend, "integrator", None), "temperature", None)
     if t is None:

@@ -5,7 +5,7 @@ The reference strategy: the whole run is one traced `JaxMDBackend.run` and
 Exact for the simulated trajectory (up to floating point), but
 
 - **memory** grows with the number of steps unless the scan is checkpointed: without
-  checkpointing a 500-atom LJ run needs ≈10 GB for 1000 steps (DESIGN §8). Checkpoint
+  checkpointing a 500-atom LJ run needs ≈10 GB for 1000 steps (measured, float32 CPU). Checkpoint
   objects (`SqrtCheckpoint`, `BlockCheckpoint`, `RecursiveCheckpoint`, `NoCheckpoint`) split
   the scan over frames into blocks under `jax.checkpoint`; only block boundaries (state and
   neighbour list) are stored and each block is recomputed once during the backward pass
@@ -20,7 +20,7 @@ Exact for the simulated trajectory (up to floating point), but
   A step's residuals (pair distances, force intermediates) are ~25× its carry, so the
   memory-optimal single block is nearer √T/5 than √T (`BlockCheckpoint`);
 - **chaos**: for a chaotic system (any liquid) the gradient of a dynamical loss grows
-  exponentially with the trajectory length. Measured for LJ (DESIGN §8): ~1e-3 after 200
+  exponentially with the trajectory length. Measured for LJ with this package: ~1e-3 after 200
   steps (Δt = 0.005 τ), ~1e3 after 1000 and ~1e30 after 5000 steps. Beyond about one
   correlation time use `Truncated` (many short segments) instead.
 """
@@ -30,13 +30,16 @@ from __future__ import annotations
 import abc
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
 import jax
 import numpy as np
+from jaxtyping import Array, PRNGKeyArray, PyTree
 
-from ..backends._jaxmd import JaxMDBackend, NeighborListOverflowError, _refresh_jit
+from ..backends import AbstractDifferentiableBackend, MDState, NeighborListOverflowError
+from ..potentials import AbstractPotential, System
 from ._base import (
     AbstractGradient,
     GradientResult,
@@ -95,7 +98,7 @@ class BlockCheckpoint(AbstractCheckpoint):
     """Blocks of a user-chosen number of `steps` (rounded to whole frames of `stride`
     steps, at least one frame). `BlockCheckpoint(1)` with `stride=1` is per-step
     checkpointing: it stores the carry, including the int32 neighbour index array, at
-    every step (≈90 % of the checkpoint memory for 500 LJ atoms, DESIGN §8) and still
+    every step (≈90 % of the checkpoint memory for 500 LJ atoms, measured) and still
     grows ∝ T — prefer `SqrtCheckpoint`."""
 
     steps: int = eqx.field(static=True)
@@ -132,14 +135,17 @@ class RecursiveCheckpoint(AbstractCheckpoint):
 
 
 # -------------------------------------------------------------------- shared machinery
-def _require_jaxmd(backend: Any, strategy: str) -> None:
-    if not isinstance(backend, JaxMDBackend):
+def require_differentiable(backend: Any, strategy: str) -> AbstractDifferentiableBackend:
+    """`backend` checked to be a differentiable engine with a fixed box."""
+    if not isinstance(backend, AbstractDifferentiableBackend):
         raise TypeError(
-            f"{strategy} differentiates through the MD run and needs a JaxMDBackend, got "
+            f"{strategy} differentiates through the MD run and needs a differentiable backend "
+            f"(an AbstractDifferentiableBackend such as JaxMDBackend), got "
             f"{type(backend).__name__}. Sampling-only backends (e.g. OpenMMBackend) can only be "
             "used with gradients.Reweighting (time-independent observables)."
         )
     require_fixed_box(backend, strategy)
+    return backend
 
 
 def _check_steps(n_steps: Any, stride: Any, what: str) -> tuple[int, int]:
@@ -154,26 +160,37 @@ def _check_steps(n_steps: Any, stride: Any, what: str) -> tuple[int, int]:
     return int(n_steps), int(stride)
 
 
-def _grown_list(backend: JaxMDBackend, potential, system, start, failed_positions):
+def _grown_list(
+    backend: AbstractDifferentiableBackend,
+    potential: AbstractPotential,
+    system: System,
+    start: MDState,
+    failed_positions: Array,
+) -> MDState:
     """`start` (batched) with a larger neighbour list after an overflow: allocated from the
     post-overflow positions (the configuration that did not fit), capacity grown at least
-    geometrically, then rebuilt at the start positions — as `JaxMDBackend.sample` does."""
+    geometrically, then rebuilt at the start positions — as the backend's `sample` does."""
     old = start.neighbors
-    grown = backend._grown_template(potential, system, old, failed_positions)
-    fresh = backend._allocate(potential, start.positions, system, at_least=grown)
+    fresh = backend.grow_neighbors(potential, system, old, start.positions, failed_positions)
     _log.info(
         "neighbour list overflow in a differentiated run: capacity %d -> %d, redoing it",
         old.max_occupancy,
         fresh.max_occupancy,
     )
-    start = eqx.tree_at(lambda s: s.neighbors, start, fresh)
-    return _refresh_jit(potential, system, start, backend.skin, True)
+    return backend.refresh(potential, system, eqx.tree_at(lambda s: s.neighbors, start, fresh))
 
 
-def _redo_on_overflow(backend, potential, system, state, attempt_fn, what):
+def redo_on_overflow(
+    backend: AbstractDifferentiableBackend,
+    potential: AbstractPotential,
+    system: System,
+    state: MDState,
+    attempt_fn: Callable[[MDState], tuple[Any, Array, Array]],
+    what: str,
+) -> tuple[Any, MDState]:
     """Call `attempt_fn(batched_state) -> (out, final_positions, overflowed)` until the
     neighbour list does not overflow, growing it in between; never return an overflowed
-    result."""
+    result. Returns `(out, the state it started from)`."""
     for attempt in range(backend.max_reallocations + 1):
         out, final_positions, overflowed = attempt_fn(state)
         if state.neighbors is None or not bool(np.any(np.asarray(overflowed))):
@@ -187,18 +204,6 @@ def _redo_on_overflow(backend, potential, system, state, attempt_fn, what):
         "potential's parameters) or raise the backend's max_reallocations / "
         "capacity_multiplier."
     )
-
-
-def _batch(state):
-    from ..backends._jaxmd import _batch as batch
-
-    return state if state.batched else batch(state)
-
-
-def _unbatch(state):
-    from ..backends._jaxmd import _unbatch as unbatch
-
-    return unbatch(state)
 
 
 # ------------------------------------------------------------------------------ BPTT
@@ -253,7 +258,7 @@ class BPTT(AbstractGradient):
     where the dynamics themselves are the target, or as the reference for the other
     strategies. The gradient of a dynamical loss through a chaotic liquid grows
     exponentially with the run length (LJ: |∇L| ~1e-3 after 200 steps of 0.005 τ, ~1e3
-    after 1000, ~1e30 after 5000; DESIGN §8): beyond about one correlation time use
+    after 1000, ~1e30 after 5000): beyond about one correlation time use
     `Truncated`; for time-independent observables `Reweighting` needs no backprop at all.
     The run is deterministic for a given `key`, so finite differences of the same run
     check it (the tests do).
@@ -264,7 +269,10 @@ class BPTT(AbstractGradient):
     `max_reallocations` times, then `NeighborListOverflowError`). A gradient from an
     overflowed run is never returned. Non-finite loss or gradient raises `GradientError`.
 
-    Only `JaxMDBackend` can be differentiated; other backends raise `TypeError`.
+    Only differentiable backends (`AbstractDifferentiableBackend`, e.g. `JaxMDBackend`) can
+    be differentiated; other backends raise `TypeError`. With `JaxMDBackend(...,
+    parallel=Sharded())` the replicas of a batched state run split over the devices, with
+    the one-device gradient.
 
     ??? cite
         A. Griewank, A. Walther, *Evaluating Derivatives*, 2nd ed., SIAM (2008), ch. 12
@@ -290,20 +298,19 @@ class BPTT(AbstractGradient):
     def __call__(
         self,
         objective: Objective,
-        params: Any,
-        static: Any,
+        params: PyTree,
+        static: PyTree,
         *,
-        backend: Any,
-        system: Any,
-        state: Any,
-        key: Any,
-        cache: Any = None,
+        backend: AbstractDifferentiableBackend,
+        system: System,
+        state: MDState,
+        key: PRNGKeyArray,
+        cache: None = None,
     ) -> GradientResult:
-        _require_jaxmd(backend, "BPTT")
+        backend = require_differentiable(backend, "BPTT")
         if not isinstance(objective, Objective):
             raise TypeError(f"objective must be a gradients.Objective, got {type(objective)}")
         potential = eqx.combine(params, static)
-        backend._check_cutoff(potential, system)
         replicas = state.batched
         blocks = self.checkpoint.blocks(self.n_steps, self.stride)
 
@@ -322,12 +329,12 @@ class BPTT(AbstractGradient):
             )
             return (loss, observed, final, grad), final.positions, overflowed
 
-        start = backend._ensure_list(potential, system, _batch(state))
-        (loss, observed, final, grad), _ = _redo_on_overflow(
+        start = backend.prepare(potential, system, state)
+        (loss, observed, final, grad), _ = redo_on_overflow(
             backend, potential, system, start, attempt, "BPTT"
         )
         if not replicas:
-            final = _unbatch(final)
+            final = backend.unbatch(final)
         norm = check_gradient(loss, grad, what="BPTT")
         return GradientResult(
             loss=loss,

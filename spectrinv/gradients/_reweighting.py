@@ -86,13 +86,12 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
 from observables import BOLTZMANN, PER_FRAME_FIELDS, Quantity, Trajectory, to_internal
 
-from ..backends._base import Positions
-from ..backends._jaxmd import _box_key, _fractional, _jaxmd_context, _neighbor_fns
-from ..potentials._base import perpendicular_widths
+from ..backends import AbstractBackend, MDState, Positions, frame_neighbors
+from ..potentials import System
 from ._base import (
     AbstractGradient,
     GradientResult,
@@ -101,13 +100,9 @@ from ._base import (
     check_gradient,
     require_fixed_box,
 )
+from ._frames import pad_frames, per_frame_observables, unpad_frames
 
 __all__ = ["Reweighting", "ReweightingCache"]
-
-#: extra list radius (nm) beyond the cutoff, so that rounding in the fractional metric
-#: cannot drop a pair sitting exactly at the cutoff.
-_LIST_MARGIN = 1e-6
-#: trajectory fields with a leading frame axis.
 
 
 class ReweightingCache(eqx.Module):
@@ -128,9 +123,9 @@ class ReweightingCache(eqx.Module):
     """
 
     trajectory: Trajectory
-    observed: Any
+    observed: PyTree
     energies: Float[Array, " frame"]
-    params: Any
+    params: PyTree
     neighbors: Any
     temperature: float = eqx.field(static=True)
     cutoff: float | None = eqx.field(static=True)
@@ -222,12 +217,12 @@ class Reweighting(AbstractGradient):
     def reference(
         self,
         objective: Objective,
-        params: Any,
-        static: Any,
+        params: PyTree,
+        static: PyTree,
         *,
-        system: Any,
+        system: System,
         trajectory: Trajectory,
-        temperature: Any,
+        temperature: Quantity,
     ) -> ReweightingCache:
         """Build a `ReweightingCache` from frames sampled at `eqx.combine(params, static)`.
 
@@ -249,9 +244,13 @@ class Reweighting(AbstractGradient):
             )
         potential = eqx.combine(params, static)
         positions = trajectory.positions
-        observed = _per_frame_observables(objective.observe, trajectory, self.batch_size)
-        neighbors = _frame_neighbors(
-            potential, system, positions, self.capacity_multiplier, self.batch_size
+        observed = per_frame_observables(objective.observe, trajectory, self.batch_size)
+        neighbors = frame_neighbors(
+            potential,
+            system,
+            positions,
+            capacity_multiplier=self.capacity_multiplier,
+            batch_size=self.batch_size,
         )
         energies = _energies_jit(params, static, system, positions, neighbors, self.batch_size)
         bad = ~np.isfinite(np.asarray(energies))
@@ -274,10 +273,10 @@ class Reweighting(AbstractGradient):
     def estimate(
         self,
         objective: Objective,
-        params: Any,
-        static: Any,
+        params: PyTree,
+        static: PyTree,
         *,
-        system: Any,
+        system: System,
         cache: ReweightingCache,
     ) -> GradientResult:
         """Loss, gradient and reweighted average at `params` from a fixed `cache` (no MD).
@@ -295,12 +294,12 @@ class Reweighting(AbstractGradient):
         if cache.neighbors is None and cache.cutoff is not None:
             # a cache restored from a checkpoint (`portable`): rebuild the frames' lists
             reference = eqx.combine(cache.params, static)
-            lists = _frame_neighbors(
+            lists = frame_neighbors(
                 reference,
                 system,
                 cache.trajectory.positions,
-                self.capacity_multiplier,
-                self.batch_size,
+                capacity_multiplier=self.capacity_multiplier,
+                batch_size=self.batch_size,
             )
             cache = eqx.tree_at(lambda c: c.neighbors, cache, lists, is_leaf=lambda x: x is None)
         if _cutoff_of(potential, system) != cache.cutoff:
@@ -337,14 +336,14 @@ class Reweighting(AbstractGradient):
     def __call__(
         self,
         objective: Objective,
-        params: Any,
-        static: Any,
+        params: PyTree,
+        static: PyTree,
         *,
-        backend: Any,
-        system: Any,
-        state: Any,
-        key: Any,
-        cache: Any = None,
+        backend: AbstractBackend,
+        system: System,
+        state: MDState,
+        key: PRNGKeyArray,
+        cache: ReweightingCache | None = None,
     ) -> GradientResult:
         require_fixed_box(backend, "Reweighting")
         _check_objective(objective)
@@ -446,30 +445,12 @@ def _merge_replicas(trajectory: Trajectory) -> Trajectory:
     )
 
 
-def _pad_frames(tree, n_frames: int, batch_size: int):
-    """Pad the leading frame axis to a multiple of `batch_size` (repeating the last frame)
-    and reshape to `[batch, batch_size, ...]`."""
-    n_batches = -(-n_frames // batch_size)
-    pad = n_batches * batch_size - n_frames
-
-    def one(x):
-        if pad:
-            x = jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)], axis=0)
-        return x.reshape((n_batches, batch_size) + x.shape[1:])
-
-    return jax.tree.map(one, tree)
-
-
-def _unpad(tree, n_frames: int):
-    return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:])[:n_frames], tree)
-
-
 def _frame_energies(potential, system, positions, neighbors, batch_size: int):
     """`[frame]` energies U(x_i) (kJ/mol), `batch_size` frames at a time; checkpointed so
     reverse mode keeps only each batch's inputs."""
     n = positions.shape[0]
     size = min(batch_size, n)
-    xs = _pad_frames((positions, neighbors), n, size)
+    xs = pad_frames((positions, neighbors), n, size)
 
     def batch(args):
         pos, nbrs = args
@@ -478,7 +459,7 @@ def _frame_energies(potential, system, positions, neighbors, batch_size: int):
         return jax.vmap(lambda p, nb: potential.energy(p, system, nb))(pos, nbrs)
 
     u = jax.lax.map(jax.checkpoint(batch), xs)
-    return _unpad(u, n)
+    return unpad_frames(u, n)
 
 
 @eqx.filter_jit
@@ -513,167 +494,3 @@ def _weighted_mean(o, w):
     if not jnp.issubdtype(o.dtype, jnp.inexact):
         return o[0]
     return jnp.tensordot(w.astype(o.dtype), o, axes=1)
-
-
-# ---------------------------------------------------------------- per-frame observables
-_TRACE_ERRORS = (
-    jax.errors.ConcretizationTypeError,
-    jax.errors.TracerArrayConversionError,
-    jax.errors.TracerBoolConversionError,
-    jax.errors.TracerIntegerConversionError,
-)
-
-
-def _per_frame_observables(observe, trajectory: Trajectory, batch_size: int):
-    """`observe(trajectory[i])` for every frame, stacked on a leading axis, after checking
-    that `observe` works on one frame and is a frame average."""
-    n = trajectory.n_frames
-    first = _observe_one_frame(observe, trajectory)
-    if n >= 2:
-        _check_frame_average(observe, trajectory, first)
-    names = [f for f in PER_FRAME_FIELDS if getattr(trajectory, f) is not None]
-    if trajectory.box_per_frame:
-        names.append("box")
-    try:
-        return _map_frames(observe, trajectory, tuple(names), min(batch_size, n))
-    except _TRACE_ERRORS:  # observe needs concrete arrays: one frame at a time
-        outs = [observe(trajectory[i]) for i in range(n)]
-        return jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
-
-
-@eqx.filter_jit
-def _map_frames(observe, trajectory, names, batch_size):
-    """`observe` of every single frame, vmapped over `batch_size` frames under `lax.map`
-    (jitted: compiled once per observable and trajectory shape)."""
-    n = trajectory.n_frames
-
-    def one(fields):
-        frame = eqx.tree_at(
-            lambda t: [getattr(t, f) for f in names],
-            trajectory,
-            [fields[f][None] for f in names],
-        )
-        return observe(frame)
-
-    per_frame = {f: getattr(trajectory, f) for f in names}
-    out = jax.lax.map(jax.vmap(one), _pad_frames(per_frame, n, batch_size))
-    return _unpad(out, n)
-
-
-def _not_static_message(what: str) -> str:
-    return (
-        f"Reweighting needs a time-independent observable that is a frame average "
-        f"(observe(traj) == mean_i observe(traj[i]), e.g. an RDF or a density), but {what}. "
-        "Dynamical observables (correlation functions, spectra, transport coefficients) "
-        "cannot be reweighted frame by frame: use BPTT, Adjoint or Truncated for them. For a "
-        "nonlinear function of averages (e.g. a variance), observe the averages and put the "
-        "nonlinearity into the loss."
-    )
-
-
-def _observe_one_frame(observe, trajectory):
-    try:
-        out = observe(trajectory[0])
-    except Exception as err:
-        raise ValueError(
-            _not_static_message(
-                f"observe failed on a one-frame trajectory with {type(err).__name__}: {err}"
-            )
-        ) from err
-    leaves = jax.tree.leaves(out)
-    if not leaves or not all(eqx.is_array_like(x) for x in leaves):
-        raise TypeError(
-            f"observe must return a pytree of arrays, got {type(out).__name__} with leaves "
-            f"{[type(x).__name__ for x in leaves]}"
-        )
-    return out
-
-
-def _check_frame_average(observe, trajectory, first):
-    """observe of the first and last frames together must equal the mean of observe of each
-    (frames far apart differ most, so a nonlinear observable shows up best)."""
-    last = trajectory.n_frames - 1
-    try:
-        pair = observe(trajectory[0::last])
-        second = observe(trajectory[last])
-    except Exception as err:  # noqa: BLE001 - re-raised with the reason
-        raise ValueError(
-            _not_static_message(f"observe failed on a short trajectory: {err}")
-        ) from err
-    if jax.tree.structure(pair) != jax.tree.structure(first) or any(
-        np.shape(a) != np.shape(b)
-        for a, b in zip(jax.tree.leaves(pair), jax.tree.leaves(first), strict=True)
-    ):
-        shapes = [np.shape(x) for x in jax.tree.leaves(first)]
-        shapes2 = [np.shape(x) for x in jax.tree.leaves(pair)]
-        raise ValueError(
-            _not_static_message(
-                f"its output changes shape with the number of frames ({shapes} for one frame, "
-                f"{shapes2} for two)"
-            )
-        )
-    for a, b, c in zip(
-        jax.tree.leaves(pair), jax.tree.leaves(first), jax.tree.leaves(second), strict=True
-    ):
-        a, b, c = (np.asarray(x, dtype=np.float64) for x in (a, b, c))
-        mean = 0.5 * (b + c)
-        scale = max(np.max(np.abs(b), initial=0.0), np.max(np.abs(c), initial=0.0), 1e-300)
-        if not np.allclose(a, mean, rtol=1e-5, atol=1e-5 * scale):
-            err = float(np.max(np.abs(a - mean))) / scale
-            raise ValueError(
-                _not_static_message(
-                    f"observe of the first and last frames together differs from the mean of "
-                    f"observe of each (relative difference {err:.3g})"
-                )
-            )
-
-
-# ------------------------------------------------------------------- neighbour lists
-def _frame_neighbors(potential, system, positions, capacity_multiplier, batch_size):
-    """One jax-md `Dense` list per frame (stacked on a leading axis) for a periodic system
-    with a cutoff, or `None` (the potential then sums over all pairs). Capacity: allocated on
-    the first frame, grown by 1.5x until no frame overflows."""
-    cutoff = _cutoff_of(potential, system)
-    if cutoff is None:
-        return None
-    box = np.asarray(system.box)
-    widths = perpendicular_widths(box)
-    if cutoff > 0.5 * widths.min():
-        raise ValueError(
-            f"cutoff {cutoff} nm exceeds half the smallest perpendicular width of the box "
-            f"({0.5 * widths.min():.6g} nm); use a larger box or a shorter cutoff"
-        )
-    fns = _neighbor_fns(
-        _box_key(box),
-        cutoff + _LIST_MARGIN,
-        float(capacity_multiplier),
-        jnp.dtype(positions.dtype).name,
-    )
-    frac = _fractional(positions, jnp.asarray(box))
-    with _jaxmd_context():
-        template = fns.allocate(frac[0])
-    n_atoms = positions.shape[1]
-    for _ in range(12):
-        with _jaxmd_context():
-            lists = _update_lists(frac, template, batch_size)
-        overflow = np.asarray(lists.did_buffer_overflow)
-        if not np.any(overflow):
-            return lists
-        caps = template.cell_list_capacity
-        template = dataclasses.replace(
-            template,
-            max_occupancy=min(n_atoms, int(np.ceil(template.max_occupancy * 1.5)) + 1),
-            cell_list_capacity=None if caps is None else int(np.ceil(caps * 1.5)) + 1,
-        )
-    raise RuntimeError(
-        "could not build neighbour lists for the reference frames (the capacity kept "
-        "overflowing); are atoms collapsing onto each other?"
-    )
-
-
-@eqx.filter_jit
-def _update_lists(frac, template, batch_size):
-    n = frac.shape[0]
-    size = min(batch_size, n)
-    out = jax.lax.map(jax.vmap(template.update), _pad_frames(frac, n, size))
-    return _unpad(out, n)

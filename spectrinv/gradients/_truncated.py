@@ -10,7 +10,7 @@ O = (1/n) Σ_i o_i and the loss L(O). Its θ-derivative has two parts:
   gradients never cross a segment boundary: start states enter as constants);
 - **initial ensemble**: the start states are distributed as p_θ(x) ∝ exp(−βU_θ(x)), so
   d⟨o⟩/dθ also contains −β cov(o, ∂U_θ/∂θ) (the likelihood-ratio / reweighting term,
-  DESIGN §5). With s_i = ⟨∂L/∂O, o_i⟩ and g_i = ∂U_θ(x_i)/∂θ the term added to the
+  as in reweighting). With s_i = ⟨∂L/∂O, o_i⟩ and g_i = ∂U_θ(x_i)/∂θ the term added to the
   gradient is −β · n/(n−1) · [mean_i(s_i g_i) − mean_i(s_i) mean_i(g_i)] (the unbiased
   sample covariance). Velocities are Maxwell–Boltzmann and do not depend on θ.
 
@@ -22,18 +22,22 @@ on the segment, the pathwise term alone misses the change of the distribution).
 
 from __future__ import annotations
 
-from typing import Any
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import PRNGKeyArray, PyTree
 
 from observables import BOLTZMANN, from_internal
 
-from ..backends._base import Positions, Velocities
-from ..backends._integrators import VelocityVerlet
-from ..backends._jaxmd import JaxMDBackend
+from ..backends import (
+    AbstractDifferentiableBackend,
+    MDState,
+    Positions,
+    Velocities,
+    VelocityVerlet,
+)
+from ..potentials import AbstractPotential, System
 from ._base import (
     AbstractGradient,
     GradientResult,
@@ -47,8 +51,8 @@ from ._bptt import (
     AbstractCheckpoint,
     SqrtCheckpoint,
     _check_steps,
-    _redo_on_overflow,
-    _require_jaxmd,
+    redo_on_overflow,
+    require_differentiable,
 )
 
 __all__ = ["Truncated"]
@@ -140,7 +144,7 @@ class Truncated(AbstractGradient):
     `initial_ensemble` (default), the initial-ensemble term
     −β·cov_i(⟨∂L/∂O, o_i⟩, ∂U_θ(x_i)/∂θ) (unbiased sample covariance, β = 1/(k_B T) in
     mol/kJ) that accounts for the start states being Boltzmann-distributed under U_θ
-    (module docstring; DESIGN §5).
+    (module docstring).
 
     **Arguments:**
     - `n_segments`: number of segments (≥ 2 with the ensemble term);
@@ -165,16 +169,18 @@ class Truncated(AbstractGradient):
     the time of the same segments run as one batch (108 LJ atoms, 16 × 100 steps, CPU);
     the gradient is the same to ~1e-15.
 
-    **Requirements:** a `JaxMDBackend` with a thermostat (`Langevin` or `NoseHooverChain`);
-    `VelocityVerlet` raises `ValueError` (the start states must be canonical), other
-    backends `TypeError`. Neighbour-list overflow in a segment discards the gradient,
-    grows the list and redoes the segments (as in `BPTT`).
+    **Requirements:** a differentiable backend (`JaxMDBackend`) with a thermostat
+    (`Langevin` or `NoseHooverChain`); `VelocityVerlet` raises `ValueError` (the start
+    states must be canonical), other backends `TypeError`. With `parallel=Sharded()` the
+    segments (the replicas of the NVE batch) are split over the devices; `n_segments` must
+    then be a multiple of the number of devices. Neighbour-list overflow in a segment
+    discards the gradient, grows the list and redoes the segments (as in `BPTT`).
 
     **When to use which strategy:** `BPTT` for one run shorter than the correlation time
     (exact, the reference); `Truncated` for dynamical observables (VACF, IR / Raman
     spectra, transport) of a chaotic system, whose gradient through a long run explodes
     (LJ: |∇L| ~1e-3 after 200 steps of 0.005 τ, ~1e3 after 1000, ~1e30 after 5000;
-    DESIGN §8); `Reweighting` for static observables (RDF, density).
+    measured with this package); `Reweighting` for static observables (RDF, density).
 
     **Truncation bias:** the pathwise term only sees how θ changes the dynamics *within* a
     segment; a correlation function's lags beyond `segment_steps` are not represented, and
@@ -234,18 +240,22 @@ class Truncated(AbstractGradient):
 
     # ------------------------------------------------------------------ building blocks
     @staticmethod
-    def segment_backend(backend: JaxMDBackend) -> JaxMDBackend:
-        """The NVE backend of the segments: velocity Verlet with the thermostat's time
-        step and the same neighbour-list settings."""
-        return JaxMDBackend(
-            VelocityVerlet(from_internal(backend.integrator.timestep, "time")),
-            skin=from_internal(backend.skin, "length"),
-            chunk_steps=backend.chunk_steps,
-            max_reallocations=backend.max_reallocations,
-            capacity_multiplier=backend.capacity_multiplier,
+    def segment_backend(backend: AbstractDifferentiableBackend) -> AbstractDifferentiableBackend:
+        """The NVE backend of the segments: `backend` (its neighbour-list settings and
+        parallelism) with velocity Verlet at the thermostat's time step."""
+        return backend.with_integrator(
+            VelocityVerlet(from_internal(backend.integrator.timestep, "time"))
         )
 
-    def start_states(self, potential, *, backend, system, state, key):
+    def start_states(
+        self,
+        potential: AbstractPotential,
+        *,
+        backend: AbstractDifferentiableBackend,
+        system: System,
+        state: MDState,
+        key: PRNGKeyArray,
+    ) -> tuple[MDState, MDState]:
         """Draw the segments' start states (what `__call__` does first, with the same key).
 
         **Returns:** `(starts, nvt_state)`: `starts` an `MDState` batched over segments
@@ -253,7 +263,7 @@ class Truncated(AbstractGradient):
         NVT chain every `decorrelation_steps` steps, a fresh neighbour list); `nvt_state`
         the chain's state after the last one.
         """
-        _require_jaxmd(backend, "Truncated")
+        backend = require_differentiable(backend, "Truncated")
         temperature = backend_temperature(backend)
         if temperature <= 0:
             raise ValueError(
@@ -275,7 +285,7 @@ class Truncated(AbstractGradient):
         )
         # Allocate the segments' list with at least the chain's capacity, so that repeated
         # calls (a fit) keep the same array shapes and reuse the compiled segment run.
-        capacity = None if state.neighbors is None else int(state.neighbors.max_occupancy)
+        capacity = None if state.neighbors is None else state.neighbor_capacity
         starts = self.segment_backend(backend).init(
             potential,
             system,
@@ -289,16 +299,16 @@ class Truncated(AbstractGradient):
     def __call__(
         self,
         objective: Objective,
-        params: Any,
-        static: Any,
+        params: PyTree,
+        static: PyTree,
         *,
-        backend: Any,
-        system: Any,
-        state: Any,
-        key: Any,
-        cache: Any = None,
+        backend: AbstractDifferentiableBackend,
+        system: System,
+        state: MDState,
+        key: PRNGKeyArray,
+        cache: None = None,
     ) -> GradientResult:
-        _require_jaxmd(backend, "Truncated")
+        backend = require_differentiable(backend, "Truncated")
         if not isinstance(objective, Objective):
             raise TypeError(f"objective must be a gradients.Objective, got {type(objective)}")
         temperature = backend_temperature(backend)
@@ -325,7 +335,7 @@ class Truncated(AbstractGradient):
             )
             return (loss, observed, per_segment, grads), final_pos, overflowed
 
-        (loss, observed, per_segment, seg_grads), starts = _redo_on_overflow(
+        (loss, observed, per_segment, seg_grads), starts = redo_on_overflow(
             nve, potential, system, starts, attempt, "Truncated"
         )
         pathwise = jax.tree.map(lambda g: jnp.sum(g, axis=0), seg_grads)

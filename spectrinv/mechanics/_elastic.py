@@ -56,7 +56,7 @@ from jaxtyping import Array, Float
 
 from observables import Quantity, UnitError, to_magnitude
 
-from ..potentials._base import AbstractPotential, System, perpendicular_widths
+from ..potentials import AbstractPotential, System, perpendicular_widths
 
 __all__ = [
     "StrainHessian",
