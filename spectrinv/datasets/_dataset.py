@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import inspect
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -75,6 +76,12 @@ class _DatasetMeta(type(eqx.Module)):
         if cls is Dataset:
             return _new_dataset(*args, **kwargs)
         return super().__call__(*args, **kwargs)
+
+    @property
+    def __signature__(cls) -> inspect.Signature:
+        if cls is Dataset:
+            return inspect.signature(_new_dataset)
+        return super().__signature__
 
 
 class Dataset(eqx.Module, metaclass=_DatasetMeta):
@@ -236,6 +243,7 @@ class Dataset(eqx.Module, metaclass=_DatasetMeta):
         delimiter, a missing column (listing the available ones), a missing or non-numeric
         or NaN value (line number), non-monotonic or duplicate x (line number).
         """
+        table = _table_for(cls, "from_csv")
         parse_unit(x_unit, "x_unit")
         parse_unit(y_unit, "y_unit")
         temperature = quantity_to_float(temperature, "K", "temperature")
@@ -245,7 +253,7 @@ class Dataset(eqx.Module, metaclass=_DatasetMeta):
         meta = {"source": {"file": str(Path(path).resolve())}, "columns": {x: x_unit, y: y_unit}}
         if uncertainty:
             meta["columns"][uncertainty] = y_unit
-        return _subclass(labelled=False).from_arrays(
+        return table.from_arrays(
             data[x],
             data[y],
             x_unit=x_unit,
@@ -288,6 +296,7 @@ class Dataset(eqx.Module, metaclass=_DatasetMeta):
             R. S. McDonald, P. A. Wilks, "JCAMP-DX: a standard form for exchange of infrared
             spectra in computer readable form", Appl. Spectrosc. 42, 151-162 (1988).
         """
+        table = _table_for(cls, "from_jcamp")
         s = read_jcamp(
             path,
             x_unit=x_unit,
@@ -296,7 +305,7 @@ class Dataset(eqx.Module, metaclass=_DatasetMeta):
             name=name,
             temperature=quantity_to_float(temperature, "K", "temperature"),
         )
-        ds = _subclass(labelled=False).from_arrays(
+        ds = table.from_arrays(
             s.x,
             s.y,
             x_unit=s.x_unit,
@@ -373,6 +382,14 @@ def _subclass(*, labelled: bool) -> type[Dataset]:
     """`LabelledValues` or `Table`: the direct subclass of `Dataset` with that `is_labelled`."""
     (kind,) = (k for k in Dataset.__subclasses__() if k.is_labelled == labelled)
     return kind
+
+
+def _table_for(cls: type[Dataset], reader: str) -> type[Dataset]:
+    """The table kind, which file readers build; an error when called on another kind."""
+    table = _subclass(labelled=False)
+    if not issubclass(table, cls):
+        raise DatasetError(f"{cls.__name__}.{reader}: files are read as a {table.__name__}")
+    return table
 
 
 def _new_dataset(
