@@ -24,6 +24,7 @@ from spectrinv.potentials import (
 )
 
 CUT = Quantity(0.7, "nm")
+R_KJ = 0.00831446261815324  # molar gas constant N_A k_B, kJ/(mol K) (exact in SI)
 
 
 def _config(rng, n_side=3, spacing=0.5, jitter=0.03, n_species=2):
@@ -163,14 +164,38 @@ def test_lorentz_berthelot_equals_explicit_matrix(rng):
     )
 
 
+def test_energy_parameters_accept_a_temperature():
+    """ε/k_B = 119.8 K (argon) is ε = 0.99607 kJ/mol; every energy parameter of a pair
+    potential takes a temperature the same way."""
+    sigma, cut = Quantity(0.3405, "nm"), CUT
+    lj = LennardJones(sigma, Quantity(119.8, "K"), cut)
+    np.testing.assert_allclose(lj.epsilon, 0.996072621654758, rtol=1e-12)
+    same = LennardJones(sigma, Quantity(0.996072621654758, "kJ/mol"), cut)
+    np.testing.assert_allclose(lj.epsilon, same.epsilon, rtol=1e-12)
+    per_species = LennardJones(Quantity([0.34, 0.3], "nm"), Quantity([119.8, 60.0], "K"), cut)
+    np.testing.assert_allclose(per_species.epsilon, np.array([119.8, 60.0]) * R_KJ, rtol=1e-12)
+    morse = Morse(Quantity(500.0, "K"), Quantity(10.0, "1/nm"), Quantity(0.3, "nm"), cut)
+    np.testing.assert_allclose(morse.well_depth, 500.0 * R_KJ, rtol=1e-12)
+    buck = Buckingham(Quantity(1e6, "K"), Quantity(0.03, "nm"), Quantity(1e-3, "kJ/mol*nm**6"), cut)
+    np.testing.assert_allclose(buck.a, 1e6 * R_KJ, rtol=1e-12)
+    tab = TabulatedPair(Quantity([-100.0, -50.0, -10.0], "K"), Quantity(0.3, "nm"), cut)
+    np.testing.assert_allclose(tab.values, np.array([-100.0, -50.0, -10.0]) * R_KJ, rtol=1e-12)
+    neural = NeuralPair(cut, jax.random.key(0), energy_scale=Quantity(120.0, "K"))
+    assert neural.energy_scale == pytest.approx(120.0 * R_KJ, rel=1e-12)
+
+
 def test_energy_units_accepted_and_refused():
     ref = LennardJones(Quantity(0.34, "nm"), Quantity(1.0, "kJ/mol"), CUT).epsilon
     ev = LennardJones(Quantity(3.4, "angstrom"), Quantity(1.0 / 96.485332, "eV"), CUT)
     np.testing.assert_allclose(ev.epsilon, ref, rtol=1e-6)
     kb = LennardJones(Quantity(0.34, "nm"), Quantity(120.0, "kelvin*boltzmann_constant"), CUT)
     np.testing.assert_allclose(kb.epsilon, 120.0 * 0.00831446261815324, rtol=1e-9)
-    with pytest.raises(UnitError, match="temperature"):
-        LennardJones(Quantity(0.34, "nm"), Quantity(120.0, "K"), CUT)
+    # ε/k_B given as a temperature: ε = R T (molar), the same as k_B T per particle
+    kelvin = LennardJones(Quantity(0.34, "nm"), Quantity(120.0, "K"), CUT)
+    np.testing.assert_allclose(kelvin.epsilon, 120.0 * 0.00831446261815324, rtol=1e-9)
+    np.testing.assert_allclose(kelvin.epsilon, kb.epsilon, rtol=1e-14)
+    with pytest.raises(UnitError, match="epsilon"):
+        LennardJones(Quantity(0.34, "nm"), Quantity(120.0, "K/s"), CUT)
     with pytest.raises(UnitError):
         LennardJones(0.34, Quantity(1.0, "kJ/mol"), CUT)
     with pytest.raises(UnitError):
@@ -296,3 +321,14 @@ def test_dsf_switch_is_twice_continuously_differentiable():
     np.testing.assert_allclose(energy(switched, r), energy(plain, r), rtol=1e-12)
     with pytest.raises(ValueError, match="switch_width"):
         DampedShiftedForce(alpha, rc, switch_width=Quantity(0.7, "nm"))
+
+
+def test_potential_modules_import_without_cycles():
+    """No module of spectrinv.potentials imports the package (or another module) back."""
+    grimp = pytest.importorskip("grimp")
+    graph = grimp.build_graph("spectrinv")
+    package = "spectrinv.potentials"
+    for a in sorted(graph.find_descendants(package)):
+        for b in graph.find_modules_directly_imported_by(a):
+            if b == package or b.startswith(package + "."):
+                assert not graph.chain_exists(importer=b, imported=a), f"{a} <-> {b}"

@@ -21,12 +21,13 @@ from spectrinv.potentials import (
     HarmonicAngle,
     MorseBond,
     System,
+    bond_angles,
+    bond_lengths,
     q_spc_fw,
     spc_fw,
     water_box,
     water_system,
 )
-from spectrinv.potentials._water import bond_angles, bond_lengths
 
 with jax.numpy_dtype_promotion("standard"):  # jax-md is written for standard promotion
     from jax_md import partition, space

@@ -45,13 +45,14 @@ from spectrinv.backends import (  # noqa: E402
     VelocityVerlet,
     fire_minimize,
 )
-from spectrinv.potentials import (  # noqa: E402
+from spectrinv.potentials import (  # noqa: E402  # noqa: E402
     DampedShiftedForce,
     PointChargeDipole,
+    bond_angles,
+    bond_lengths,
     spc_fw,
     water_box,
 )
-from spectrinv.potentials._water import bond_angles, bond_lengths  # noqa: E402
 
 ALPHA_PER_NM, CUTOFF_NM, FRICTION_PER_PS = 2.0, 0.55, 5.0
 POTENTIAL = (
@@ -76,7 +77,7 @@ def _f32(tree):
     )
 
 
-def main(argv=None):
+def _parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--molecules", type=int, default=48)
     p.add_argument("--temperature", type=float, default=298.0, help="K")
@@ -86,8 +87,11 @@ def main(argv=None):
     p.add_argument("--stride", type=int, default=4, help="steps between stored frames")
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--out", default=os.path.join(HERE, "water_spcfw.npz"))
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
 
+
+def main(argv=None):
+    args = _parse_args(argv)
     t_start = time.time()
     key = jax.random.key(args.seed)
     k_box, k_init, k_nvt, k_nve = jax.random.split(key, 4)

@@ -22,21 +22,15 @@ from ._electrostatics import (
     Ewald as Ewald,
 )
 from ._lattice import fcc_lattice as fcc_lattice
-from ._pair import (
-    AbstractMixing as AbstractMixing,
-    AbstractPairPotential as AbstractPairPotential,
-    AbstractTruncation as AbstractTruncation,
+from ._mixing import AbstractMixing as AbstractMixing, LorentzBerthelot as LorentzBerthelot
+from ._pair import AbstractPairPotential as AbstractPairPotential
+from ._pair_analytic import (
     Buckingham as Buckingham,
-    ForceShifted as ForceShifted,
     LennardJones as LennardJones,
-    LorentzBerthelot as LorentzBerthelot,
     Morse as Morse,
-    NeuralPair as NeuralPair,
-    Shifted as Shifted,
-    Switched as Switched,
-    TabulatedPair as TabulatedPair,
-    Truncated as Truncated,
 )
+from ._pair_neural import NeuralPair as NeuralPair
+from ._pair_tabulated import TabulatedPair as TabulatedPair
 from ._polarizability import (
     AbstractPolarizabilityModel as AbstractPolarizabilityModel,
     BondPolarizability as BondPolarizability,
@@ -47,12 +41,21 @@ from ._silicon import (
     StillingerWeber as StillingerWeber,
     diamond_lattice as diamond_lattice,
 )
+from ._truncation import (
+    AbstractTruncation as AbstractTruncation,
+    ForceShifted as ForceShifted,
+    Shifted as Shifted,
+    Switched as Switched,
+    Truncated as Truncated,
+)
 from ._water import (
     AbstractBond as AbstractBond,
     FlexibleWater as FlexibleWater,
     HarmonicAngle as HarmonicAngle,
     HarmonicBond as HarmonicBond,
     MorseBond as MorseBond,
+    bond_angles as bond_angles,
+    bond_lengths as bond_lengths,
     q_spc_fw as q_spc_fw,
     spc_fw as spc_fw,
     water_box as water_box,

@@ -5,8 +5,7 @@ Parameters of a potential are the floating-point array leaves of the module, so 
 optimises `eqx.filter(potential, eqx.is_inexact_array)` and freezes or ties parameters with
 equinox filters / `eqx.tree_at`.
 
-Geometry helpers shared by every potential (added with the backends, issue 4; all
-backward compatible):
+Geometry helpers shared by every potential:
 
 - `minimum_image(dr, box)`: minimum-image displacement for no box, an orthorhombic `[3]` box
   or a triclinic `[3, 3]` box (cell vectors as rows). Exact whenever |dr| is below half the
@@ -116,7 +115,8 @@ def neighbor_pairs(
 
     Padded slots get `dr = 0`; callers must not divide by |dr| there without a guard (use
     `jnp.where(mask, r2, safe_value)` before `sqrt`/division so reverse-mode gradients stay
-    finite — DESIGN §8).
+    finite: the backward pass of an unguarded division computes 0·inf = NaN even where the
+    forward pass masks the value out).
     """
     n = positions.shape[0]
     if neighbors is None:
@@ -148,7 +148,8 @@ class AbstractPotential(eqx.Module):
 
     Contract for `neighbors`: `None`, or a jax-md `NeighborList` in `Dense` format whose
     padded slots hold the index `n_atoms`. Implementations must give finite parameter
-    gradients with padded slots present (guard r = 0 before dividing; see DESIGN §8).
+    gradients with padded slots present (guard r = 0 before dividing: the backward pass of
+    an unguarded division gives 0·inf = NaN even where the forward pass masks it).
     `neighbor_pairs` (this module) returns minimum-image pair vectors and the validity mask
     for either case.
 

@@ -10,7 +10,7 @@ $$f_2(x) = A\,(B x^{-p} - x^{-q})\,\exp\big(1/(x-a)\big)\quad (x<a),\ 0\ \text{o
 Both terms vanish with all derivatives at r = aσ. Written from scratch (not
 `jax_md.energy.stillinger_weber`) so that ε, σ, a, λ, γ, A, B are array leaves with finite
 gradients: every exponent and division is evaluated on a guarded distance outside the cutoff
-and on padded neighbour slots (DESIGN §8).
+and on padded neighbour slots (an unguarded division there would give NaN gradients).
 
 ??? cite
     F. H. Stillinger and T. A. Weber, "Computer simulation of local order in condensed phases

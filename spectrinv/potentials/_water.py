@@ -31,7 +31,7 @@ from ._electrostatics import (
     _safe_norm,
     build_pairs,
 )
-from ._pair import AbstractTruncation, Shifted
+from ._truncation import AbstractTruncation, Shifted
 
 __all__ = [
     "AbstractBond",
