@@ -61,6 +61,7 @@ def as_array(a: Any) -> Array:
 
 
 def require_quantities(**arrays: Any) -> None:
+    """`UnitError` naming the first argument that is neither `None` nor a pint Quantity."""
     for what, arg in arrays.items():
         if arg is not None and not isinstance(arg, pint.Quantity):
             raise UnitError(
