@@ -181,9 +181,9 @@ def test_internal_magnitude_refuses_bare_numbers():
 
 
 def test_transport_observables_from_config_take_max_lag_as_time():
-    from spectrinv.fit._config import _build_observable
+    from spectrinv.fit._config_objective import build_observable
 
-    obs, record = _build_observable(
+    obs, record = build_observable(
         "shear_viscosity",
         {"max_lag": "0.5 ps"},
         Quantity(85, "K"),
@@ -195,7 +195,7 @@ def test_transport_observables_from_config_take_max_lag_as_time():
         "positions",
         "stress",
     ]
-    obs, _ = _build_observable(
+    obs, _ = build_observable(
         "ir", {"max_lag": "0.25 ps"}, Quantity(298, "K"), "water", Quantity(1, "fs"), "test"
     )
     assert obs.transform.max_lag_frames == 250

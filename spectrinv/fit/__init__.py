@@ -1,8 +1,14 @@
 """The fitting loop: targets (observable + dataset loss + state point + gradient strategy),
-optax updates with bounds, checkpoints with exact resume, history and before/after plots."""
+optax updates with bounds, checkpoints with exact resume, history and before/after plots,
+and the TOML configuration that `spectrinv fit` runs."""
 
 from ._checkpoint import CheckpointError as CheckpointError
-from ._config import ConfigError as ConfigError, load_config as load_config
+from ._config import (
+    FitConfig as FitConfig,
+    load_config as load_config,
+    parse_config as parse_config,
+)
+from ._config_schema import ConfigError as ConfigError
 from ._fit import FitResult as FitResult, default_optimizer as default_optimizer, fit as fit
 from ._params import (
     Interval as Interval,

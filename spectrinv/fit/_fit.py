@@ -2,7 +2,7 @@
 
 Each step: for every `Target`, build the MD state from the target's current configuration
 at the current parameters, ask the target's gradient strategy for (loss, gradient), sum
-the weighted losses and gradients, apply the optimiser update (gradient clipping + Adam by
+the losses and gradients, apply the optimiser update (gradient clipping + Adam by
 default), project onto the bounds, then write a checkpoint and one line of history. After
 the last step the objectives are evaluated once more at the final parameters (the "after"
 state), and before/after plots of every observable against its dataset are written.
@@ -39,6 +39,7 @@ from observables import Quantity
 
 from ..backends._jaxmd import JaxMDBackend
 from ..gradients._base import tree_norm
+from ..losses import LossSum
 from ._checkpoint import (
     CheckpointError,
     leaves_to_numpy,
@@ -103,7 +104,8 @@ def _fingerprint(targets, trainable_names, seed, optimizer_id) -> str:
     text = json.dumps(
         {
             "targets": [
-                (t.name, type(t.gradient).__name__, t.system.n_atoms, t.weight) for t in targets
+                (t.name, type(t.gradient).__name__, t.system.n_atoms, _loss_weights(t))
+                for t in targets
             ],
             "trainable": trainable_names,
             "seed": seed,
@@ -112,6 +114,12 @@ def _fingerprint(targets, trainable_names, seed, optimizer_id) -> str:
         sort_keys=True,
     )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _loss_weights(target: Target) -> float | list[float]:
+    """The weights of a target's loss for the fingerprint: a `LossSum`'s, else 1.0."""
+    loss = target.objective.loss
+    return list(loss.weights) if isinstance(loss, LossSum) else 1.0
 
 
 def fit(
@@ -134,7 +142,7 @@ def fit(
     **Arguments:**
     - `potential`: the starting potential (an `AbstractPotential`);
     - `targets`: `Target` objects (observable + dataset loss + state point + gradient
-      strategy); the total loss is Σ weight · loss;
+      strategy); the total loss is the sum of their losses (weights are part of each loss);
     - `steps`: number of optimiser updates;
     - `output_dir`: folder for checkpoint, history and plots;
     - `trainable`: parameter names to fit (see `parameter_names`); default: all;
@@ -354,8 +362,8 @@ def _evaluate(targets, params, static, configs, caches, key_step):
             cache=caches.get(t.name),
         )
         loss = float(res.loss)
-        total += t.weight * loss
-        g = jax.tree.map(lambda x, w=t.weight: w * x, res.grad)
+        total += loss
+        g = res.grad
         grads = g if grads is None else jax.tree.map(jnp.add, grads, g)
         terms = {}
         term_fn = getattr(t.objective.loss, "terms", None)
@@ -363,7 +371,6 @@ def _evaluate(targets, params, static, configs, caches, key_step):
             terms = _float_dict(term_fn(res.observed))
         row["targets"][t.name] = {
             "loss": loss,
-            "weight": t.weight,
             "terms": terms,
             "grad": _float_dict(flat_parameters(res.grad)),
             "diagnostics": _float_dict(dict(res.diagnostics)),

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..losses import as_curve
+
 __all__ = ["plot_fit"]
 
 
 def _curve(observed, target):
     """(x, y, x_label, y_label) of an observable's output, in the dataset's units when one
     is given (so model and experiment share axes); `None` for scalars."""
-    from ..losses._prediction import as_curve
-
     return as_curve(observed, target.dataset, observable=target.objective.observe)
 
 

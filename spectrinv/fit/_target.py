@@ -10,9 +10,9 @@ import numpy as np
 
 from observables import to_internal
 
-from ..backends._base import AbstractBackend
-from ..gradients._base import AbstractGradient, Objective
-from ..potentials._base import System
+from ..backends import AbstractBackend
+from ..gradients import AbstractGradient, Objective
+from ..potentials import System
 
 __all__ = ["Target"]
 
@@ -32,12 +32,12 @@ class Target(eqx.Module):
     - `temperature`: state point (K) for the initial Maxwell–Boltzmann velocities;
     - `equilibration_steps`: steps run once with `backend` before the first fit step
       (not differentiated);
-    - `weight`: weight of this target's loss in the total;
     - `dataset`: the experimental `Dataset` (for plots and the record), optional.
 
-    The loss of the fit is Σ_targets weight · loss_target, so several observables and
+    The loss of the fit is the sum of the targets' losses, so several observables and
     several state points (temperatures, compositions) are fitted at once by listing
-    several targets.
+    several targets. A target's weight is part of its loss: `Objective(observable,
+    0.5 * MeanSquaredError(reference), record)`.
     """
 
     name: str = eqx.field(static=True)
@@ -48,7 +48,6 @@ class Target(eqx.Module):
     gradient: AbstractGradient
     temperature: float = eqx.field(static=True)
     equilibration_steps: int = eqx.field(static=True, default=0)
-    weight: float = eqx.field(static=True, default=1.0)
     dataset: Any = None
 
     def __init__(
@@ -62,7 +61,6 @@ class Target(eqx.Module):
         temperature: Any,
         *,
         equilibration_steps: int = 0,
-        weight: float = 1.0,
         dataset: Any = None,
     ):
         if not isinstance(objective, Objective):
@@ -92,7 +90,4 @@ class Target(eqx.Module):
         if int(equilibration_steps) < 0:
             raise ValueError("equilibration_steps must be >= 0")
         self.equilibration_steps = int(equilibration_steps)
-        self.weight = float(weight)
-        if not self.weight >= 0:
-            raise ValueError(f"target {name!r}: weight must be >= 0, got {weight}")
         self.dataset = dataset

@@ -1,18 +1,22 @@
-"""Composable losses: compare an observable's output with an experimental `Dataset`.
+"""Losses: compare an observable's output with an experimental dataset.
 
-Units are checked once, when a loss is built (the dataset is converted into the
-observable's declared output units); calling a loss works on plain arrays and is
-jit/grad/vmap safe. Losses carry a weight and a name, add up (`a + b`, `0.5 * a`,
-`sum_losses`, `JointLoss`) and report their terms for a fit history (`loss.terms(pred)`).
+A `Reference` holds what is compared — the dataset, converted once into the units of the
+observable's output, the compared range and the model grid — and every loss takes one:
+
+```python
+ref = Reference(water, IRSpectrum(T), x_range=(Quantity(1000, "1/cm"), Quantity(4000, "1/cm")))
+loss = 1e6 * MeanSquaredError(ref, normalisation=AreaNormalised()) + Wasserstein1(ref)
+```
+
+Units are checked when the `Reference` is built; calling a loss works on plain arrays and is
+jit/grad/vmap safe. Losses combine with `+` and scalar weights into a `LossSum`, which
+reports its terms for a fit history (`loss.terms(prediction)`).
 """
 
 from ._base import (
     AbstractLoss as AbstractLoss,
-    JointLoss as JointLoss,
     LossError as LossError,
     LossSum as LossSum,
-    WeightedSum as WeightedSum,
-    sum_losses as sum_losses,
 )
 from ._curve import (
     AbstractCurveLoss as AbstractCurveLoss,
@@ -25,7 +29,8 @@ from ._normalisation import (
     AreaNormalised as AreaNormalised,
     PeakNormalised as PeakNormalised,
 )
-from ._prediction import observable_units as observable_units
+from ._prediction import as_curve as as_curve, observable_units as observable_units
+from ._reference import Reference as Reference
 from ._scalar import RelativeError as RelativeError
 from ._spectral import (
     PeakPosition as PeakPosition,

@@ -18,10 +18,11 @@ import pint
 from jaxtyping import Array, Float
 
 from ._base import LossError, as_scalar, check_name
-from ._curve import AbstractCurveLoss
+from ._curve import AbstractCurveLoss, curve_reference
 from ._grid import cumulative_trapezoid, trapezoid
 from ._normalisation import AreaNormalised
 from ._prediction import curve_of, is_concrete
+from ._reference import Reference
 from ._units import convert_pair
 
 __all__ = ["Wasserstein1", "PeakPosition", "band_centroid"]
@@ -42,8 +43,8 @@ class Wasserstein1(AbstractCurveLoss):
     (through the interpolation, the normalisation and $|\cdot|$, whose derivative at 0 is
     taken as 0). Either curve with zero area in the range raises an error.
 
-    **Arguments:** as `MeanSquaredError` (no `normalisation`: area normalisation is part of
-    the definition).
+    **Arguments:** `reference`: a curve `Reference`; `name`: the key in `terms` (default
+    `"w1"`). No `normalisation`: area normalisation is part of the definition.
 
     ??? cite
         S. S. Vallender, "Calculation of the Wasserstein distance between probability
@@ -52,33 +53,16 @@ class Wasserstein1(AbstractCurveLoss):
         and New*, Springer (2009).
     """
 
-    def __init__(
-        self,
-        dataset: Any,
-        *,
-        observable: Any = None,
-        x_unit: Any = None,
-        y_unit: Any = None,
-        model_x: Any = None,
-        x_range: Any = None,
-        clip: bool = False,
-        weight: Any = 1.0,
-        name: str = "w1",
-    ):
-        self._build(
-            dataset,
-            observable=observable,
-            x_unit=x_unit,
-            y_unit=y_unit,
-            model_x=model_x,
-            x_range=x_range,
-            clip=clip,
-            weight=weight,
-            name=name,
-        )
-        AreaNormalised().check(np.asarray(self.x), np.maximum(np.asarray(self.y), 0.0))
+    reference: Reference
+    name: str = eqx.field(static=True)
 
-    def _evaluate(self, prediction):
+    def __init__(self, reference: Reference, *, name: str = "w1"):
+        self.reference = curve_reference(reference, "Wasserstein1")
+        self.name = check_name(name)
+        ref_y = np.maximum(np.asarray(self.reference.y), 0.0)
+        AreaNormalised().check(np.asarray(self.reference.x), ref_y)
+
+    def evaluate(self, prediction: Any) -> tuple[Float[Array, ""], dict[str, Array]]:
         x, model, exp, mask = self._curves(prediction)
         area = AreaNormalised()
         p = area(x, jnp.maximum(model, 0.0), mask)
@@ -155,120 +139,72 @@ class PeakPosition(AbstractCurveLoss):
 
     **Arguments:**
 
-    - `dataset`, `observable` / `x_unit` + `y_unit`, `model_x`: as `MeanSquaredError`.
+    - `reference`: a curve `Reference` (the windows must lie inside its data, after its
+      `x_range`; its `clip` plays no part).
     - `windows`: a sequence of `(lo, hi)` Quantities (or Quantities of two values), inside
       the dataset's range and each holding at least 3 experimental points.
     - `band_names`: names of the windows (default `peak_1`, ...).
     - `relative`: compare relative shifts (dimensionless) instead of squared shifts.
     - `subtract_baseline`: subtract the line through the window edges (default True).
     - `resolution`: interpolation points per window (default 512).
-    - `weight`, `name`: see `AbstractLoss`.
+    - `name`: the key in `terms` (default `"peak_position"`).
 
     ??? cite
         Band centroids are first spectral moments: R. G. Gordon, "Molecular motion in
         infrared and Raman spectra", J. Chem. Phys. 43, 1307 (1965).
     """
 
+    reference: Reference
     windows: tuple[tuple[float, float], ...] = eqx.field(static=True)
     band_names: tuple[str, ...] = eqx.field(static=True)
     exp_positions: Float[Array, " band"]
     relative: bool = eqx.field(static=True)
     subtract_baseline: bool = eqx.field(static=True)
     resolution: int = eqx.field(static=True)
+    name: str = eqx.field(static=True)
 
     def __init__(
         self,
-        dataset: Any,
+        reference: Reference,
         *,
         windows: Sequence[Any],
-        observable: Any = None,
-        x_unit: Any = None,
-        y_unit: Any = None,
-        model_x: Any = None,
         band_names: Sequence[str] | None = None,
         relative: bool = False,
         subtract_baseline: bool = True,
         resolution: int = 512,
-        weight: Any = 1.0,
         name: str = "peak_position",
     ):
-        target = self._build(
-            dataset,
-            observable=observable,
-            x_unit=x_unit,
-            y_unit=y_unit,
-            model_x=model_x,
-            x_range=None,
-            clip=False,
-            weight=weight,
-            name=name,
-        )
+        ref = self.reference = curve_reference(reference, "PeakPosition")
+        self.name = check_name(name)
         if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 8:
             raise ValueError(f"resolution must be an int >= 8, got {resolution!r}")
         self.resolution = resolution
         self.relative = bool(relative)
         self.subtract_baseline = bool(subtract_baseline)
-        if _is_pair_quantity(windows) or (
-            isinstance(windows, tuple | list)
-            and len(windows) == 2
-            and not isinstance(windows[0], tuple | list)
-            and not _is_pair_quantity(windows[0])
-        ):
-            windows = [windows]  # a single (lo, hi) window
-        windows = list(windows)
-        if not windows:
-            raise ValueError("PeakPosition needs at least one window (lo, hi)")
-        xu = self.x_unit
-        converted = []
-        for k, w in enumerate(windows):
-            lo, hi = convert_pair(w, xu, f"PeakPosition window {k + 1}")
-            x0, x1 = target.x[0], target.x[-1]
-            if lo < x0 or hi > x1:
-                raise LossError(
-                    f"PeakPosition: window {k + 1} [{lo:g}, {hi:g}] {xu} lies outside "
-                    f"{target.label}, which covers [{x0:g}, {x1:g}] {xu}"
-                )
-            n_in = int(np.sum((target.x >= lo) & (target.x <= hi)))
-            if n_in < 3:
-                raise LossError(
-                    f"PeakPosition: window {k + 1} [{lo:g}, {hi:g}] {xu} holds {n_in} point(s) "
-                    f"of {target.label}; widen it to at least 3 points"
-                )
-            u, w = _band_weights(target.x, target.y, lo, hi, resolution, subtract_baseline)
-            if not _trapz(w, u, np) > 0:
-                raise LossError(
-                    f"PeakPosition: {target.label} has no band above the baseline in window "
-                    f"{k + 1} [{lo:g}, {hi:g}] {xu}"
-                )
-            converted.append((lo, hi))
-        self.windows = tuple(converted)
+        x, y = np.asarray(ref.x), np.asarray(ref.y)
+        self.windows = _check_windows(windows, x, y, ref, resolution, self.subtract_baseline)
+        n = len(self.windows)
         if band_names is None:
-            band_names = tuple(f"peak_{k + 1}" for k in range(len(converted)))
-        band_names = tuple(check_name(n) for n in band_names)
-        if len(band_names) != len(converted) or len(set(band_names)) != len(band_names):
-            raise ValueError(
-                f"band_names must be {len(converted)} distinct names, got {band_names!r}"
-            )
+            band_names = tuple(f"peak_{k + 1}" for k in range(n))
+        band_names = tuple(check_name(b) for b in band_names)
+        if len(band_names) != n or len(set(band_names)) != len(band_names):
+            raise ValueError(f"band_names must be {n} distinct names, got {band_names!r}")
         self.band_names = band_names
         self.exp_positions = jnp.asarray(
             [
                 band_centroid(
-                    target.x,
-                    target.y,
-                    lo,
-                    hi,
-                    resolution=resolution,
-                    subtract_baseline=subtract_baseline,
+                    x, y, lo, hi, resolution=resolution, subtract_baseline=self.subtract_baseline
                 )
-                for lo, hi in converted
+                for lo, hi in self.windows
             ]
         )
 
     def positions(self, prediction: Any) -> Float[Array, " band"]:
         """The model's band positions (x unit), `[band]`."""
-        where = f"PeakPosition ({self.dataset_name})"
+        ref = self.reference
+        where = f"PeakPosition ({ref.description})"
         xm, ym = curve_of(
-            prediction, x_unit=self.x_unit, y_unit=self.y_unit, model_x=self.model_x, where=where
+            prediction, x_unit=ref.x_unit, y_unit=ref.y_unit, model_x=ref.model_x, where=where
         )
         xm = xm.astype(ym.dtype)
         lo_all = min(w[0] for w in self.windows)
@@ -276,15 +212,15 @@ class PeakPosition(AbstractCurveLoss):
         if is_concrete(xm):
             if float(xm[0]) > lo_all or float(xm[-1]) < hi_all:
                 raise LossError(
-                    f"{where}: the windows span [{lo_all:g}, {hi_all:g}] {self.x_unit}, but the "
-                    f"model covers only [{float(xm[0]):g}, {float(xm[-1]):g}] {self.x_unit}"
+                    f"{where}: the windows span [{lo_all:g}, {hi_all:g}] {ref.x_unit}, but the "
+                    f"model covers only [{float(xm[0]):g}, {float(xm[-1]):g}] {ref.x_unit}"
                 )
         else:
             xm = eqx.error_if(
                 xm,
                 (xm[0] > lo_all) | (xm[-1] < hi_all),
                 f"{where}: the model does not cover the windows [{lo_all:g}, {hi_all:g}] "
-                f"{self.x_unit}",
+                f"{ref.x_unit}",
             )
         return jnp.stack(
             [
@@ -300,7 +236,7 @@ class PeakPosition(AbstractCurveLoss):
             ]
         )
 
-    def _evaluate(self, prediction):
+    def evaluate(self, prediction: Any) -> tuple[Float[Array, ""], dict[str, Array]]:
         pm = self.positions(prediction)
         pe = self.exp_positions.astype(pm.dtype)
         d = (pm - pe) / pe if self.relative else pm - pe
@@ -309,6 +245,51 @@ class PeakPosition(AbstractCurveLoss):
             diag[f"{band}_model"] = as_scalar(pm[k])
             diag[f"{band}_exp"] = as_scalar(pe[k])
         return jnp.mean(d**2), diag
+
+
+def _check_windows(
+    windows: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    ref: Reference,
+    resolution: int,
+    subtract_baseline: bool,
+) -> tuple[tuple[float, float], ...]:
+    """The windows as `(lo, hi)` floats in the reference's x unit, each inside the data,
+    holding >= 3 experimental points and a band above the baseline."""
+    if _is_pair_quantity(windows) or (
+        isinstance(windows, tuple | list)
+        and len(windows) == 2
+        and not isinstance(windows[0], tuple | list)
+        and not _is_pair_quantity(windows[0])
+    ):
+        windows = [windows]  # a single (lo, hi) window
+    windows = list(windows)
+    if not windows:
+        raise ValueError("PeakPosition needs at least one window (lo, hi)")
+    xu, label = ref.x_unit, ref.description
+    converted = []
+    for k, w in enumerate(windows):
+        lo, hi = convert_pair(w, xu, f"PeakPosition window {k + 1}")
+        if lo < x[0] or hi > x[-1]:
+            raise LossError(
+                f"PeakPosition: window {k + 1} [{lo:g}, {hi:g}] {xu} lies outside "
+                f"{label}, which covers [{x[0]:g}, {x[-1]:g}] {xu}"
+            )
+        n_in = int(np.sum((x >= lo) & (x <= hi)))
+        if n_in < 3:
+            raise LossError(
+                f"PeakPosition: window {k + 1} [{lo:g}, {hi:g}] {xu} holds {n_in} point(s) "
+                f"of {label}; widen it to at least 3 points"
+            )
+        u, wts = _band_weights(x, y, lo, hi, resolution, subtract_baseline)
+        if not _trapz(wts, u, np) > 0:
+            raise LossError(
+                f"PeakPosition: {label} has no band above the baseline in window "
+                f"{k + 1} [{lo:g}, {hi:g}] {xu}"
+            )
+        converted.append((lo, hi))
+    return tuple(converted)
 
 
 def _is_pair_quantity(w: Any) -> bool:

@@ -1,0 +1,93 @@
+"""The `[model]` table of a fit configuration: the potential to fit, in the fit's precision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from observables import Quantity, UnitError, ureg
+
+from ..potentials import (
+    DampedShiftedForce,
+    ForceShifted,
+    LennardJones,
+    Shifted,
+    q_spc_fw,
+    spc_fw,
+)
+from ._config_schema import MODEL_KEYS, ConfigError, check_keys, choice, quantity, require
+from ._params import internal_magnitude, parameter_names
+
+__all__ = ["cast", "build_model"]
+
+
+def cast(tree: Any, dtype: Any) -> Any:
+    """`tree` with every floating-point array leaf cast to `dtype`."""
+    return jax.tree.map(
+        lambda x: (
+            x.astype(dtype) if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating) else x
+        ),
+        tree,
+    )
+
+
+def build_model(t: dict, where: str, dtype: Any) -> tuple[Any, str]:
+    """`(potential, model kind)`; the kind is `"water"` or `"lennard_jones"` (it decides the
+    system builder and the default time step of the targets)."""
+    kind = choice(require(t, "kind", where), set(MODEL_KEYS), f"{where} kind")
+    check_keys(t, MODEL_KEYS[kind], where)
+    if kind in ("spc_fw", "q_spc_fw"):
+        cutoff = quantity(t.get("cutoff", "0.55 nm"), "[length]", f"{where} cutoff")
+        alpha = quantity(t.get("alpha", "2.0 1/nm"), "1/[length]", f"{where} alpha")
+        make = spc_fw if kind == "spc_fw" else q_spc_fw
+        potential = make(DampedShiftedForce(alpha, cutoff))
+    else:
+        truncation = choice(
+            t.get("truncation", "force_shifted"),
+            {"force_shifted", "shifted"},
+            f"{where} truncation",
+        )
+        potential = LennardJones(
+            quantity(require(t, "sigma", where), "[length]", f"{where} sigma"),
+            _energy(require(t, "epsilon", where), f"{where} epsilon"),
+            quantity(require(t, "cutoff", where), "[length]", f"{where} cutoff"),
+            truncation=ForceShifted() if truncation == "force_shifted" else Shifted(),
+        )
+    potential = _override(potential, dict(t.get("parameters", {})), f"{where} [parameters]")
+    return cast(potential, dtype), ("water" if kind != "lennard_jones" else "lennard_jones")
+
+
+def _energy(text: Any, where: str) -> Quantity:
+    """An energy per particle or per mole, or ε/k_B as a temperature."""
+    for dim in ("[energy]", "[energy]/[substance]"):
+        try:
+            return quantity(text, dim, where)
+        except ConfigError:
+            continue
+    try:
+        return quantity(text, "[temperature]", where) * ureg.boltzmann_constant
+    except ConfigError:
+        pass
+    raise ConfigError(f"{where}: {text!r} is not an energy (kJ/mol, eV, ...) or ε/k_B (K)")
+
+
+def _override(potential: Any, values: dict, where: str) -> Any:
+    """Set named parameters (`"bond.k" = "400000 kJ/mol/nm**2"`) in internal units."""
+    names = parameter_names(potential)
+    for name, text in values.items():
+        choice(name, set(names), where)
+        try:
+            value = internal_magnitude(text, name)
+        except UnitError as err:
+            raise ConfigError(f"{where}: {err}") from None
+
+        def get(p, name=name):
+            for part in name.split("."):
+                p = getattr(p, part)
+            return p
+
+        potential = eqx.tree_at(get, potential, jnp.asarray(value, get(potential).dtype))
+    return potential

@@ -1,0 +1,183 @@
+"""What a target of a fit configuration measures and how: its observable (with the signals to
+record), its loss against the dataset, and its gradient strategy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from observables import (
+    RDF,
+    AbstractObservable,
+    GaussianKernel,
+    Hann,
+    IRSpectrum,
+    Quantity,
+    SelfDiffusion,
+    ShearViscosity,
+    UnitError,
+)
+
+from ..backends import Dipole, Positions, Stress, Velocities
+from ..gradients import BPTT, AbstractGradient, Reweighting, Truncated
+from ..losses import (
+    Absolute,
+    AbstractLoss,
+    AreaNormalised,
+    ChiSquared,
+    MeanSquaredError,
+    PeakNormalised,
+    PeakPosition,
+    Reference,
+    RelativeError,
+    Wasserstein1,
+)
+from ..potentials import PointChargeDipole
+from ._config_schema import (
+    GRADIENT_KEYS,
+    LOSSES,
+    ConfigError,
+    check_keys,
+    choice,
+    integer,
+    quantity,
+    require,
+    steps,
+)
+
+__all__ = ["build_observable", "build_loss", "build_gradient"]
+
+_NORMALISATIONS = {"absolute": Absolute, "area": AreaNormalised, "peak": PeakNormalised}
+
+
+def _lag_frames(opts: dict, frame_time: Quantity, where: str) -> int | None:
+    """`max_lag` (a time) as a number of frames: observables inside a differentiated run
+    see a traced time step, so lags are given to them in frames."""
+    if "max_lag" not in opts:
+        return None
+    lag = quantity(opts["max_lag"], "[time]", f"{where} max_lag")
+    return max(1, int(round(float((lag / frame_time).m_as("")))))
+
+
+def build_observable(
+    kind: str, opts: dict, temperature: Quantity, model_kind: str, frame_time: Quantity, where: str
+) -> tuple[AbstractObservable, tuple]:
+    """`(observable, recorders)` of an `observable = "..."` entry and its options."""
+    w = f"{where} [observable_options]"
+    lag = _lag_frames(opts, frame_time, w)
+    if kind == "ir":
+        check_keys(opts, {"max_lag"}, w)
+        if model_kind != "water":
+            raise ConfigError(f"{where}: observable 'ir' needs a model with charges (water)")
+        # Hann window over the whole correlation length (max_lag)
+        obs = IRSpectrum(temperature, window=Hann(), max_lag=lag)
+        return obs, (Positions(), Dipole(PointChargeDipole()))
+    if kind == "rdf":
+        check_keys(opts, {"r_max", "bins", "width"}, w)
+        r_max = quantity(opts.get("r_max", "0.8 nm"), "[length]", f"{w} r_max")
+        width = quantity(opts.get("width", "0.005 nm"), "[length]", f"{w} width")
+        bins = integer(opts.get("bins", 80), f"{w} bins")
+        return RDF(r_max, bins, kernel=GaussianKernel(width)), (Positions(),)
+    # transport observables take max_lag as a time (they convert it with the trajectory's
+    # time step, which works under a traced time step too)
+    lag_time = quantity(opts["max_lag"], "[time]", f"{w} max_lag") if "max_lag" in opts else None
+    if kind == "self_diffusion":
+        check_keys(opts, {"max_lag"}, w)
+        return SelfDiffusion(max_lag=lag_time), (Positions(), Velocities())
+    check_keys(opts, {"max_lag"}, w)
+    return ShearViscosity(temperature, max_lag=lag_time), (Positions(), Stress())
+
+
+def _ranges(t: dict, key: str, where: str) -> list[tuple[Quantity, Quantity]] | None:
+    """`[[lo, hi], ...]` quantity pairs (wavenumbers when the unit has `cm`, else lengths)."""
+    pairs = t.get(key)
+    if pairs is None:
+        return None
+    if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+        raise ConfigError(f"{where} {key}: a list of [lower, upper] quantity pairs")
+    return [
+        tuple(quantity(v, "1/[length]" if "cm" in v else "[length]", f"{where} {key}") for v in p)
+        for p in pairs
+    ]
+
+
+def _weight(t: dict, where: str) -> float:
+    weight = t.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+        raise ConfigError(f"{where}: weight must be a number >= 0, got {weight!r}")
+    return float(weight)
+
+
+def _normalisation(t: dict, kind: str, where: str):
+    if "normalisation" not in t:
+        return None
+    if kind != "mse":
+        raise ConfigError(
+            f"{where}: normalisation applies to loss 'mse' only, not {kind!r}; remove it"
+        )
+    name = choice(t["normalisation"], set(_NORMALISATIONS), f"{where} normalisation")
+    return _NORMALISATIONS[name]()
+
+
+def build_loss(
+    t: dict, dataset: Any, observable: AbstractObservable, temperature: Quantity, where: str
+) -> AbstractLoss:
+    """The target's loss: a `Reference` (dataset vs observable) compared by the chosen metric,
+    times the target's `weight` (default 1)."""
+    kind = choice(require(t, "loss", where), LOSSES, f"{where} loss")
+    weight = _weight(t, where)
+    normalisation = _normalisation(t, kind, where)
+    try:
+        if kind == "peak_position":
+            windows = _ranges(t, "windows", where)
+            if not windows:
+                raise ConfigError(f"{where}: loss 'peak_position' needs windows = [[lo, hi], ...]")
+            loss = PeakPosition(Reference(dataset, observable), windows=windows)
+        elif kind == "relative_error":
+            at = t.get("at")
+            at = temperature if at is None else quantity(at, "[temperature]", f"{where} at")
+            loss = RelativeError(Reference(dataset, observable, at=at))
+        else:
+            x_range = _ranges(t, "x_range", where)
+            ref = Reference(dataset, observable, x_range=x_range[0] if x_range else None)
+            if kind == "mse":
+                loss = MeanSquaredError(ref, normalisation=normalisation)
+            elif kind == "chi2":
+                loss = ChiSquared(ref)
+            else:
+                loss = Wasserstein1(ref)
+    except ConfigError:
+        raise
+    except (UnitError, ValueError, KeyError, TypeError) as err:
+        raise ConfigError(
+            f"{where}: loss {kind!r} cannot compare {type(observable).__name__} "
+            f"with dataset {dataset.name!r}: {err}"
+        ) from None
+    return loss if weight == 1.0 else weight * loss
+
+
+def build_gradient(t: dict, timestep: Quantity, where: str) -> AbstractGradient:
+    """The gradient strategy of a `[targets.gradient]` table (durations in time units)."""
+    kind = choice(require(t, "kind", where), set(GRADIENT_KEYS), f"{where} kind")
+    check_keys(t, GRADIENT_KEYS[kind], where)
+    stride = integer(t.get("stride", 1), f"{where} stride")
+    if kind == "truncated":
+        return Truncated(
+            n_segments=integer(require(t, "segments", where), f"{where} segments"),
+            segment_steps=steps(
+                require(t, "segment_length", where), timestep, f"{where} segment_length", stride
+            ),
+            stride=stride,
+            decorrelation_steps=steps(
+                require(t, "decorrelation", where), timestep, f"{where} decorrelation"
+            ),
+            initial_ensemble=bool(t.get("initial_ensemble", True)),
+        )
+    if kind == "bptt":
+        return BPTT(
+            steps(require(t, "length", where), timestep, f"{where} length", stride), stride=stride
+        )
+    return Reweighting(
+        n_frames=integer(require(t, "frames", where), f"{where} frames"),
+        stride=stride,
+        ess_threshold=float(t.get("ess_threshold", 0.6)),
+    )

@@ -1,0 +1,143 @@
+"""The `[[targets]]` tables of a fit configuration: dataset, state point, simulated system,
+sampling backend, and (through `_config_objective`) observable, loss and gradient strategy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from observables import Quantity, UnitError
+
+from ..backends import JaxMDBackend, Langevin, fire_minimize
+from ..datasets import Dataset, DatasetError, load_dataset
+from ..gradients import Objective
+from ..potentials import fcc_lattice, water_box
+from ._config_model import cast
+from ._config_objective import build_gradient, build_loss, build_observable
+from ._config_schema import (
+    DATASET_FILE_KEYS,
+    OBSERVABLES,
+    SYSTEM_KEYS,
+    TARGET_KEYS,
+    ConfigError,
+    check_keys,
+    choice,
+    integer,
+    quantity,
+    require,
+    steps,
+)
+from ._target import Target
+
+__all__ = ["build_target", "load_target_dataset"]
+
+
+def build_target(
+    t: dict, potential: Any, model_kind: str, where: str, dtype: Any, base: Path
+) -> Target:
+    """One `Target` from its table (`base`: folder that dataset paths are relative to)."""
+    check_keys(t, TARGET_KEYS, where)
+    name = str(require(t, "name", where))
+    where = f"{where} ({name!r})"
+    temperature = quantity(
+        require(t, "temperature", where), "[temperature]", f"{where} temperature"
+    )
+    timestep = quantity(
+        t.get("timestep", "1 fs" if model_kind == "water" else "5 fs"),
+        "[time]",
+        f"{where} timestep",
+    )
+    friction = quantity(t.get("friction", "5 1/ps"), "1/[time]", f"{where} friction")
+    dataset = load_target_dataset(
+        require(t, "dataset", where), t.get("dataset_column"), base, where
+    )
+    gradient = build_gradient(dict(require(t, "gradient", where)), timestep, f"{where} [gradient]")
+    frame_time = timestep * gradient.stride
+    obs_kind = choice(require(t, "observable", where), OBSERVABLES, f"{where} observable")
+    observable, record = build_observable(
+        obs_kind, dict(t.get("observable_options", {})), temperature, model_kind, frame_time, where
+    )
+    loss = build_loss(t, dataset, observable, temperature, where)
+    # the system last: a water box is minimised, so every check above comes first
+    positions, system = _build_system(
+        dict(t.get("system", {})), model_kind, potential, f"{where} [system]", dtype
+    )
+    backend = JaxMDBackend(Langevin(timestep, temperature, friction))
+    equil = t.get("equilibration")
+    n_equil = 0 if equil is None else steps(equil, timestep, f"{where} equilibration")
+    return Target(
+        name,
+        Objective(observable, loss, record),
+        system,
+        positions,
+        backend,
+        gradient,
+        temperature,
+        equilibration_steps=n_equil,
+        dataset=dataset,
+    )
+
+
+def load_target_dataset(spec: Any, column: Any, base: Path, where: str) -> Dataset:
+    """A bundled dataset by name, or a user's CSV / JCAMP-DX file given as a table
+    `{file = "my.csv", x = "wavenumber", y = "absorbance", x_unit = "1/cm", y_unit = "1/cm"}`
+    (paths relative to `base`, the config file's folder)."""
+    try:
+        if isinstance(spec, str):
+            return load_dataset(spec, **({"y": column} if column else {}))
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{where} dataset: a bundled dataset name or a {{file = ...}} table")
+        check_keys(spec, DATASET_FILE_KEYS, f"{where} dataset")
+        path = base / str(require(spec, "file", f"{where} dataset"))
+        if not path.is_file():
+            raise ConfigError(f"{where} dataset: no file {str(path)!r}")
+        kw = {
+            k: spec[k] for k in ("x_unit", "y_unit", "quantity", "name", "temperature") if k in spec
+        }
+        if path.suffix.lower() in (".jdx", ".dx", ".jcamp"):
+            return Dataset.from_jcamp(path, **kw)
+        for key in ("x", "y", "x_unit", "y_unit"):
+            require(spec, key, f"{where} dataset")
+        if "uncertainty" in spec:
+            kw["uncertainty"] = spec["uncertainty"]
+        return Dataset.from_csv(path, x=spec["x"], y=spec["y"], **kw)
+    except (DatasetError, UnitError) as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def _build_system(
+    t: dict, model_kind: str, potential: Any, where: str, dtype: Any
+) -> tuple[Quantity, Any]:
+    """`(positions, system)`: a minimised water box, or an fcc Lennard-Jones crystal."""
+    if model_kind == "water":
+        check_keys(t, SYSTEM_KEYS["water"], where)
+        n = integer(t.get("molecules", 48), f"{where} molecules")
+        density = quantity(
+            t.get("density", "0.997 g/cm**3"), "[mass]/[length]**3", f"{where} density"
+        )
+        seed = integer(t.get("seed", 0), f"{where} seed", 0)
+        positions, system = water_box(
+            n, density, np.asarray(jax.random.key_data(jax.random.key(seed))), model=potential
+        )
+        system = cast(system, dtype)
+        try:
+            positions = fire_minimize(potential, system, jnp.asarray(positions, dtype))
+        except ValueError as err:
+            raise ConfigError(f"{where}: {err}") from None
+        return Quantity(np.asarray(positions), "nm"), system
+    check_keys(t, SYSTEM_KEYS["lennard_jones"], where)
+    cells = integer(require(t, "cells", where), f"{where} cells")
+    density = quantity(require(t, "density", where), "[mass]/[length]**3", f"{where} density")
+    mass = quantity(t.get("mass", "39.948 Da"), "[mass]", f"{where} mass")
+    positions, system = fcc_lattice(cells, density, mass)
+    box_half = float(np.min(np.asarray(system.box))) / 2
+    if potential.cutoff is not None and potential.cutoff > box_half:
+        raise ConfigError(
+            f"{where}: the box ({2 * box_half:.4g} nm) is too small for the cutoff "
+            f"({potential.cutoff} nm); use more cells"
+        )
+    return positions, cast(system, dtype)
