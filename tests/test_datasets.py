@@ -295,6 +295,17 @@ def test_table_and_labelled_values_are_separate_kinds_of_dataset():
             call()
 
 
+def test_users_subclass_does_not_change_what_dataset_builds():
+    class MyTable(Dataset):
+        is_labelled = False
+
+        def to(self, *, x_unit=None, y_unit=None):
+            return self
+
+    made = Dataset(x=Q([1.0, 2.0], "K"), y=Q([3.0, 4.0], "mPa*s"))
+    assert type(made) is Table and MyTable.is_labelled is False
+
+
 def test_dataset_modules_import_without_cycles():
     """Every module of spectrinv.datasets imports only downward (no import cycle)."""
     grimp = pytest.importorskip("grimp")

@@ -380,8 +380,14 @@ def _kind(x: Any, labels: Any, name: str) -> type[Dataset]:
 
 
 def _subclass(*, labelled: bool) -> type[Dataset]:
-    """`LabelledValues` or `Table`: the direct subclass of `Dataset` with that `is_labelled`."""
-    (kind,) = (k for k in Dataset.__subclasses__() if k.is_labelled == labelled)
+    """`LabelledValues` or `Table`: the direct subclass of `Dataset` defined in this package
+    with that `is_labelled` (users' own subclasses are not picked)."""
+    package = __name__.rpartition(".")[0] + "."
+    (kind,) = (
+        k
+        for k in Dataset.__subclasses__()
+        if k.__module__.startswith(package) and k.is_labelled == labelled
+    )
     return kind
 
 
