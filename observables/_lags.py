@@ -8,7 +8,10 @@ coefficient it wraps) all take `max_lag` as either
 - a time `Quantity` (e.g. `Quantity(2, "ps")`): converted with the trajectory's time step to
   the **nearest** whole number of frames. A time that is not on the frame grid (off by more
   than 0.1 % of a frame) raises a `LagWarning` naming the lag actually used and the two
-  nearest lags on the grid.
+  nearest lags on the grid. Inside `jit` with a traced time step the frame time is unknown
+  while tracing: the time is rounded to the nearest frame at run time without a warning
+  (transport observables then correlate all lags and give no error bar), so give an `int`
+  there.
 """
 
 from __future__ import annotations

@@ -651,3 +651,46 @@ def test_vdos_time_reversal_and_permutation_invariance():
         masses=traj.masses[perm],
     )
     np.testing.assert_allclose(vdos(permuted).y_magnitude, ref, rtol=1e-10, atol=1e-12)
+
+
+# ------------------------------------------------------------------ one protocol, one meaning
+def test_ir_from_a_dipole_only_trajectory(rng):
+    """IR needs only a dipole series, a time step and a volume: no fake positions."""
+    dip = rng.normal(size=(64, 3))
+    full = dipole_trajectory(dip, 0.001)
+    bare = Trajectory(
+        dipole=Quantity(dip, "e * nm"), box=Quantity([3.0] * 3, "nm"), timestep=Quantity(1, "fs")
+    )
+    ir = IRSpectrum(Quantity(300, "K"), max_lag=16)
+    np.testing.assert_array_equal(ir(bare).y_magnitude, ir(full).y_magnitude)
+    no_box = Trajectory(dipole=Quantity(dip, "e * nm"), box=None, timestep=Quantity(1, "fs"))
+    with_volume = IRSpectrum(Quantity(300, "K"), max_lag=16, volume=Quantity(27, "nm**3"))
+    np.testing.assert_allclose(with_volume(no_box).y_magnitude, ir(full).y_magnitude, rtol=1e-12)
+    with pytest.raises(TrajectoryError, match="volume"):
+        ir(no_box)
+    with pytest.raises(TrajectoryError, match="polarizability"):
+        RamanSpectrum(Quantity(300, "K"))(bare)
+    with pytest.raises(TrajectoryError, match="velocities"):
+        VDOS()(bare)
+
+
+def test_raman_component_selects_what_the_result_presents(rng):
+    traj = raman_trajectory(polarizability_series(rng, 128))
+    kw = dict(max_lag=32)
+    default = RamanSpectrum(Quantity(300, "K"), **kw)(traj)
+    assert default.selected == "vv"
+    np.testing.assert_array_equal(default.y_magnitude, default.vv.y_magnitude)
+    for name, attr in (("vh", "vh"), ("iso", "isotropic"), ("anisotropic", "anisotropic")):
+        res = RamanSpectrum(Quantity(300, "K"), component=name, **kw)(traj)
+        np.testing.assert_array_equal(res.y_magnitude, getattr(default, attr).y_magnitude)
+        np.testing.assert_array_equal(res.component(name).y_magnitude, res.y_magnitude)
+        assert res.x_unit == "1/cm" and res.y_unit == RamanSpectrum(Quantity(300, "K")).y_unit
+    with pytest.raises(ValueError, match="Raman component 'hv'"):
+        RamanSpectrum(Quantity(300, "K"), component="hv")
+
+
+def test_spectral_observables_declare_their_units():
+    ir = IRSpectrum(Quantity(300, "K"), x_unit="THz")
+    assert ir.units() == ("THz", "1/cm")
+    assert VDOS(x_unit="THz").units() == ("THz", "1/THz")
+    assert RamanSpectrum(Quantity(300, "K"), x_unit="meV").units() == ("meV", "nm**6/meV")
