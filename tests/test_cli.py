@@ -115,7 +115,7 @@ def test_transport_diffusion(water_like, tmp_path, capsys):
         == 0
     )
     text = capsys.readouterr().out
-    expected = ob.SelfDiffusion(max_lag=Q(40, "fs"), n_blocks=4).compute(traj).value.m_as("m**2/s")
+    expected = ob.SelfDiffusion(max_lag=Q(40, "fs"), n_blocks=4)(traj).value.m_as("m**2/s")
     printed = float(text.split("diffusion (all atoms): ")[1].split()[0])
     assert printed == pytest.approx(float(expected), rel=1e-3)
     with open(tmp_path / "d.csv") as fh:

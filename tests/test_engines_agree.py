@@ -151,7 +151,7 @@ def compare(trajs, n_blocks, max_lag_ps):
     out["vacf_max_z"], out["vacf_lags"], out["vacf_threshold"] = _max_z(*c, n_blocks)
 
     sd = SelfDiffusion(max_lag=Quantity(max_lag_ps, "ps"), n_blocks=n_blocks)
-    res = [sd.compute(t) for t in trajs]
+    res = [sd(t) for t in trajs]
     d = [(float(r.value.m_as("nm**2/ps")), float(r.error.m_as("nm**2/ps"))) for r in res]
     out["D"] = d
     out["D_z"] = abs(d[0][0] - d[1][0]) / np.hypot(d[0][1], d[1][1])

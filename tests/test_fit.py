@@ -191,7 +191,7 @@ def test_transport_observables_from_config_take_max_lag_as_time():
         Quantity(10, "fs"),
         "test",
     )
-    assert obs.max_lag == pytest.approx(0.5) and [r.field for r in record] == [
+    assert obs.max_lag_time == pytest.approx(0.5) and [r.field for r in record] == [
         "positions",
         "stress",
     ]

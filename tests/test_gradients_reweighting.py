@@ -47,7 +47,7 @@ def rdf_objective(kernel=None):
     rdf = RDF(Quantity(0.85, "nm"), bins=34, kernel=kernel)
     r = np.asarray(rdf.bin_centers.m_as("nm"))
     target = jnp.asarray(1.0 + 1.5 * np.exp(-(((r - 0.38) / 0.04) ** 2)))
-    return Objective(rdf, lambda g: jnp.sum((g - target) ** 2))
+    return Objective(rdf, lambda res: jnp.sum((res.g - target) ** 2))
 
 
 def block_estimates(rw, objective, params, static, system, traj, n_blocks, at=None):
@@ -379,8 +379,8 @@ def test_bptt_agrees_with_reweighting_rdf_loss():
     r = np.asarray(rdf.bin_centers.m_as("nm"))
     weights = jnp.asarray(((r > 0.30) & (r < 0.35)).astype(float))  # the repulsive flank
 
-    def loss(g):
-        return jnp.sum(weights * g)
+    def loss(res):
+        return jnp.sum(weights * res.g)
 
     start = np.broadcast_to(pos, (n_rep,) + pos.shape)
     states = backend.init(
@@ -591,7 +591,7 @@ def test_openmm_sampler_agrees_with_jaxmd():
     pos, system, lj = argon()
     params, static = eqx.partition(lj, eqx.is_inexact_array)
     flank = RDF(Quantity(0.36, "nm"), bins=1, r_min=Quantity(0.30, "nm"))
-    objective = Objective(flank, lambda g: g[0], record=(Positions(),))
+    objective = Objective(flank, lambda res: res.g[0], record=(Positions(),))
     rw = Reweighting(n_frames=320, stride=25, equilibration_steps=1500, batch_size=40)
     integrator = Langevin(DT, Quantity(T_K, "K"), Quantity(5, "1/ps"))
     out = {}

@@ -487,13 +487,13 @@ def main(args=ARGS):
     # windows no longer than 90 % of one of the 5 blocks (the block error needs that)
     block_ps = 0.9 * prod_ps / 5
     gk_window, msd_window = min(args.gk_window, block_ps), min(args.msd_window, block_ps)
-    gk = SelfDiffusion("O", max_lag=Quantity(gk_window, "ps"), n_blocks=5).compute(traj)
+    gk = SelfDiffusion("O", max_lag=Quantity(gk_window, "ps"), n_blocks=5)(traj)
     ein = EinsteinDiffusion(
         "O",
         max_lag=Quantity(msd_window, "ps"),
         fit_start=Quantity(msd_window / 5, "ps"),
         n_blocks=5,
-    ).compute(traj)
+    )(traj)
     eta = Quantity(args.viscosity, "mPa*s")
     diff = {}
     for name, res in (("green_kubo", gk), ("einstein", ein)):

@@ -234,7 +234,7 @@ def _cmd_transport(args: argparse.Namespace) -> int:
         else:
             obs, unit = ob.IonicConductivity(args.temperature, **kw), "S/m"
     with progress(f"computing {args.kind} from {traj.n_frames} frames"):
-        result = obs.compute(traj)
+        result = obs(traj)
     out = _output(args, f"{Path(args.trajectory).stem}_{args.kind}")
     t = result.time.m_as("ps")
     running = np.asarray(result.running.m_as(unit)).reshape(len(t), -1)
@@ -284,7 +284,7 @@ def _cmd_rdf(args: argparse.Namespace) -> int:
         r_max = Quantity(0.5 * float(np.min(widths)) * (1 - 1e-9), "nm")
     rdf = ob.RDF(r_max, bins=args.bins, pair=pair)
     with progress(f"computing g(r) over {traj.n_frames} frames"):
-        res = rdf.compute(traj)
+        res = rdf(traj)
     out = _output(args, f"{Path(args.trajectory).stem}_rdf")
     r = res.bin_centers.m_as("angstrom")
     g = np.asarray(res.g)

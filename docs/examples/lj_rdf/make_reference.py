@@ -72,7 +72,7 @@ def reference(temperature_k: float, key) -> tuple[np.ndarray, np.ndarray, np.nda
     m = n_frames // BLOCKS
     for b in range(BLOCKS):
         part = traj[b * m : (b + 1) * m]
-        per_block.append(np.asarray(rdf(part)))
+        per_block.append(np.asarray(rdf(part).g))
     per_block = np.stack(per_block)
     g = per_block.mean(0)
     err = per_block.std(0, ddof=1) / np.sqrt(BLOCKS)
