@@ -46,7 +46,7 @@ import optax  # noqa: E402
 import spectrinv  # noqa: E402
 from observables import Quantity  # noqa: E402
 from spectrinv.datasets import load_dataset  # noqa: E402
-from spectrinv.losses import RelativeError  # noqa: E402
+from spectrinv.losses import Reference, RelativeError  # noqa: E402
 from spectrinv.mechanics import (  # noqa: E402
     GPA_PER_INTERNAL,
     cubic_constants,
@@ -70,7 +70,7 @@ def main() -> None:
     t_start = time.time()
 
     data = load_dataset("solids/silicon_elastic_mcskimin1953")
-    loss = RelativeError(data, y_unit="GPa", label=LABELS, name="elastic")
+    loss = RelativeError(Reference(data, y_unit="GPa", label=LABELS), name="elastic")
     exp = {lab: float(data.value(lab)[0].m_as("GPa")) for lab in LABELS}
 
     pos, system = diamond_lattice(1)  # 8 atoms, a0 = 5.431 Å

@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 
 from observables import Quantity, ShearViscosity  # noqa: E402
 from spectrinv.backends import JaxMDBackend, Positions, Stress, VelocityVerlet  # noqa: E402
-from spectrinv.fit._config import parse_config  # noqa: E402
+from spectrinv.fit import parse_config  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 CONFIG = HERE / "fit_viscosity.toml"

@@ -23,7 +23,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from observables import Quantity  # noqa: E402
-from spectrinv.fit._config import load_config  # noqa: E402
+from spectrinv.fit import load_config  # noqa: E402
 
 KB = 0.00831446261815324  # kJ/mol/K
 

@@ -40,7 +40,7 @@ from spectrinv.datasets import Dataset  # noqa: E402
 from spectrinv.fit import Target, default_optimizer, fit  # noqa: E402
 from spectrinv.gradients import AbstractGradient, Objective  # noqa: E402
 from spectrinv.gradients._reweighting import Reweighting  # noqa: E402
-from spectrinv.losses import MeanSquaredError  # noqa: E402
+from spectrinv.losses import MeanSquaredError, Reference  # noqa: E402
 from spectrinv.potentials import (  # noqa: E402
     AbstractPairPotential,
     ForceShifted,
@@ -117,7 +117,7 @@ def target(temperature_k: float, csv: str, positions, system) -> Target:
     temperature = Quantity(temperature_k, "K")
     return Target(
         f"rdf_{temperature_k:.0f}K",
-        Objective(rdf, MeanSquaredError(data, observable=rdf), (Positions(),)),
+        Objective(rdf, MeanSquaredError(Reference(data, rdf)), (Positions(),)),
         system,
         positions,
         JaxMDBackend(Langevin(Quantity(5, "fs"), temperature, Quantity(5, "1/ps"))),
