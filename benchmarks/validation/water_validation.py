@@ -1,6 +1,6 @@
 """SPC/Fw water at 298 K: density (from P(ρ)), self-diffusion, IR peaks and NVE drift.
 
-The issue-4 validation of the flexible water model against its published properties
+A validation of the flexible water model against its published properties
 (Wu, Tepper & Voth, J. Chem. Phys. 124, 024503 (2006)); results and discussion in
 docs/water-validation.md.
 
