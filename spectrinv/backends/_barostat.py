@@ -20,7 +20,7 @@ kinetic part canonical.
 Why a Monte Carlo barostat and not jax-md's `npt_nose_hoover`: it works with every
 thermostat and potential in this package, and the trial energies need no virial. Each
 move costs one energy and force evaluation with a rebuilt neighbour list. With a move
-every 25 steps, `python benchmarks/npt_overhead.py` measured NPT at 0.94× the NVT
+every 25 steps, `python -m benchmarks.performance.npt_overhead` measured NPT at 0.94× the NVT
 speed for 216 SPC/Fw molecules and 0.67× for 4000 LJ atoms, where a list rebuild costs
 several force evaluations (2-core CPU, docs/benchmarks.md); use a larger `frequency` there.
 OpenMM's `MonteCarloBarostat` samples the same ensemble (with steps uniform in V).

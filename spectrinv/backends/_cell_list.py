@@ -11,7 +11,7 @@ single-core measurements). (2) Its compaction takes a cumulative sum along each 
 XLA lowers to an associative scan; here the prefix sum is split into the candidate blocks of
 the neighbour cells and done as two small matrix products. End to end: 4–6× faster than
 jax-md's dense update and 5–7× faster than the jax-md-based lists this package used before
-(`benchmarks/floors.py`, "neighbour rebuild" rows; docs/benchmarks.md).
+(`benchmarks/performance/floors.py`, "neighbour rebuild" rows; docs/benchmarks.md).
 
 The lists are returned as jax-md `NeighborList` objects (`Dense` format: `idx[i]` holds the
 neighbours of atom i, padded with `n_atoms`), so every consumer of a jax-md list (potentials,

@@ -12,7 +12,7 @@ raises `FloatingPointError`.
 
 **Neighbour lists** (`_neighbors`): jax-md `Dense` lists built by our own cell list
 (sort-based, cell-major structure-of-arrays distances; 4–6× faster than jax-md's own dense
-update on a 2-core CPU, `benchmarks/floors.py`) on fractional coordinates with a
+update on a 2-core CPU, `benchmarks/performance/floors.py`) on fractional coordinates with a
 minimum-image metric for orthorhombic and triclinic cells, listing pairs within
 r_c + skin. The rebuild decision is ours: rebuild when any atom of any replica moved more
 than skin/2 since the last rebuild. Because the decision is a single `lax.cond` outside

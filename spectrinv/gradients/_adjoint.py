@@ -110,10 +110,10 @@ class Adjoint(AbstractGradient):
     is worse than none): use a smaller `anchor_every` or float64.
 
     **Cost** (500-atom LJ, float64, idle 2-core CPU, default anchors): a whole call takes
-    ≈ 2.9 × the forward run at 10³ and 10⁴ steps (`benchmarks/gradients.py`; a backward
-    step is one force VJP, reverse over reverse, ≈ 2.5 × a forward step); peak memory grows
-    by 1 % from 10³ to 10⁴ steps (plain BPTT runs out of memory at 10³ steps with a 6 GB
-    limit). See docs/benchmarks.md.
+    ≈ 2.9 × the forward run at 10³ and 10⁴ steps (`benchmarks/performance/gradients.py`;
+    a backward step is one force VJP, reverse over reverse, ≈ 2.5 × a forward step); peak
+    memory grows by 1 % from 10³ to 10⁴ steps (plain BPTT runs out of memory at 10³ steps
+    with a 6 GB limit). See docs/benchmarks.md.
 
     **Neighbour lists.** The backward pass carries the forward run's final list (largest
     capacity, valid at the final positions) through all intervals and rebuilds it for the

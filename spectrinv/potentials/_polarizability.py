@@ -245,7 +245,7 @@ class DipoleInducedDipole(AbstractPolarizabilityModel):
     Without `OPENBLAS_NUM_THREADS=1` the `"all"` solve (LAPACK through scipy's OpenBLAS)
     ran at ~200 ms per call in some runs on that loaded machine (BLAS threads competing for
     the two cores); the `"molecule"` variant was unaffected. Measured with
-    `OPENBLAS_NUM_THREADS=1 python benchmarks/polarizability_did.py` (α = (0.9, 0.4) Å³,
+    `OPENBLAS_NUM_THREADS=1 python -m benchmarks.performance.polarizability_did` (α = (0.9, 0.4) Å³,
     illustrative; a = 0.5; a rerun on the same loaded machine gave 0.28 / 0.27 ms and
     4.6 / 8.2 ms).
 
