@@ -17,9 +17,12 @@ coefficient it wraps) all take `max_lag` as either
 from __future__ import annotations
 
 import math
+import os
+import sys
 import warnings
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -72,9 +75,19 @@ def lag_frames(frames: int | None, time: float | None, dt: float, name: str = "m
             f"nearest, {k} frames = {k * dt:g} ps (the grid has {lo} frames = {lo * dt:g} ps "
             f"and {hi} frames = {hi * dt:g} ps; give one of them, or an int number of frames)",
             LagWarning,
-            stacklevel=3,
+            stacklevel=_caller_level(),
         )
     return k
+
+
+def _caller_level() -> int:
+    """`stacklevel` pointing at the first frame outside this package (and equinox's method
+    wrappers), i.e. at the user's call."""
+    inside = (os.path.dirname(os.path.abspath(__file__)), os.path.dirname(eqx.__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(inside):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def traced_lag_frames(time: float, dt: jax.Array, n_frames: int) -> jax.Array:
