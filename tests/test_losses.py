@@ -452,6 +452,27 @@ def test_weights_sums_and_terms():
         mse * w1
 
 
+def test_a_custom_loss_combines_like_the_built_in_ones():
+    """Subclassing: set `name`, implement `evaluate`; `+`, `*` and `terms` come with it."""
+
+    class Total(AbstractLoss):
+        name: str = eqx.field(static=True, default="total")
+
+        def evaluate(self, prediction):  # any AbstractResult: its y values
+            y = prediction.y_magnitude
+            return jnp.sum(y), {"first": y[0]}
+
+    ds = band_dataset()
+    x = np.asarray(ds.x)
+    mse = MeanSquaredError(Reference(ds, **UNITS))
+    loss = 2.0 * Total() + mse
+    y = np.asarray(ds.y) + 0.1
+    pred = spectrum(x, y)
+    assert float(loss(pred)) == pytest.approx(2 * np.sum(y) + 0.01, rel=1e-12)
+    terms = (Total() / 4).terms(spectrum([1.0, 2.0], [1.0, 3.0]))
+    assert float(terms["total"]) == 1.0 and float(terms["total/first"]) == 1.0
+
+
 def test_one_way_to_combine_losses():
     """`+` and scalar weights are the only mechanism: the aliases and helpers that did the
     same are gone, and neither the losses nor a fit target take a weight argument."""

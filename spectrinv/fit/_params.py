@@ -13,6 +13,7 @@ and converted to the internal unit of the parameter's dimension.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from typing import Any
 
 import equinox as eqx
@@ -20,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pint
+from jaxtyping import Array, PyTree
 
 from observables import UnitError, ureg
 
@@ -47,13 +49,13 @@ def _name(path) -> str:
     return jax.tree_util.keystr(path).lstrip(".")
 
 
-def parameter_names(potential: Any) -> list[str]:
+def parameter_names(potential: PyTree) -> list[str]:
     """Names of every inexact array leaf of `potential` (the fittable parameters)."""
     leaves = jax.tree_util.tree_leaves_with_path(eqx.filter(potential, eqx.is_inexact_array))
     return [_name(p) for p, _ in leaves]
 
 
-def select(potential: Any, trainable: Any = None) -> Any:
+def select(potential: PyTree, trainable: Sequence[str] | None = None) -> PyTree[bool]:
     """Filter spec (a pytree of bools) selecting the parameters named in `trainable`
     (`None`: all inexact array leaves). Unknown names raise a `KeyError` listing the
     available ones (with a close match when there is one)."""
@@ -76,7 +78,7 @@ def select(potential: Any, trainable: Any = None) -> Any:
     )
 
 
-def flat_parameters(params: Any) -> dict[str, Any]:
+def flat_parameters(params: PyTree) -> dict[str, Array]:
     """`{name: array}` for the non-`None` array leaves of a (partitioned) pytree."""
     return {_name(p): x for p, x in jax.tree_util.tree_leaves_with_path(params) if eqx.is_array(x)}
 
@@ -127,13 +129,14 @@ class Interval(eqx.Module):
         if self.lower is not None and self.upper is not None and not self.lower < self.upper:
             raise ValueError(f"{name}: lower bound {lower} is not below upper bound {upper}")
 
-    def project(self, x):
+    def project(self, x: Array) -> Array:
+        """`x` clipped to `[lower, upper]` (an open side is unbounded), in `x`'s dtype."""
         lo = -jnp.inf if self.lower is None else self.lower
         hi = jnp.inf if self.upper is None else self.upper
         return jnp.clip(x, jnp.asarray(lo, x.dtype), jnp.asarray(hi, x.dtype))
 
 
-def apply_bounds(params: Any, bounds: dict[str, Interval] | None) -> Any:
+def apply_bounds(params: PyTree, bounds: dict[str, Interval] | None) -> PyTree:
     """Project the named leaves of `params` onto their `Interval`s."""
     if not bounds:
         return params

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..losses import as_curve
+from ._target import Target
 
 __all__ = ["plot_fit"]
 
 
-def _curve(observed, target):
+def _curve(observed: Any, target: Target) -> tuple[np.ndarray, np.ndarray, str, str] | None:
     """(x, y, x_label, y_label) of an observable's output, in the dataset's units when one
     is given (so model and experiment share axes); `None` for scalars."""
     return as_curve(observed, target.dataset, observable=target.objective.observe)
 
 
-def plot_fit(output_dir: Path, targets, history: list[dict], initial: dict, final: dict) -> None:
+def plot_fit(
+    output_dir: Path,
+    targets: Sequence[Target],
+    history: list[dict],
+    initial: dict | None,
+    final: dict | None,
+) -> None:
     """Write `loss.png` and `<target>.png` (data, before, after) into `output_dir`."""
     import matplotlib
 
