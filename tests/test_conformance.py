@@ -152,6 +152,18 @@ def test_gradient_matches_central_finite_difference(name):
     np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-9 * abs(fd))
 
 
+@pytest.mark.parametrize("name", sorted(OBSERVABLES))
+def test_a_missing_input_is_a_trajectory_error_naming_it(name):
+    """Without the field it reads, every observable raises `TrajectoryError` naming it."""
+    obs, field = OBSERVABLES[name]
+    drop = {field: None}
+    if field == "charge_current":  # IonicConductivity / FromDipoleDerivative fall back to q·v
+        drop["charges"] = None
+    traj = make_traj(0).replace(**drop)
+    with pytest.raises(ob.TrajectoryError, match=field if field != "charge_current" else "charges"):
+        obs(traj)
+
+
 # ---------------------------------------------------------------------- max_lag: one meaning
 #: factories taking max_lag, for every observable with a correlation window
 WINDOWED = {
