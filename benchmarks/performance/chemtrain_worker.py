@@ -51,6 +51,8 @@ import jax.numpy as jnp
 import numpy as np
 
 
+# `_load` and `_best` repeat `benchmarks/_harness.py`'s `load` and `best_time`: this worker
+# runs by path in chemtrain's own venv, outside the `benchmarks` package.
 def _load() -> float:
     try:
         return os.getloadavg()[0]
@@ -68,12 +70,155 @@ def _best(fn, repeats: int) -> float:
     return min(times)
 
 
-def main(path_in: str, path_out: str) -> None:
+def _lj_template(pair_displacement, r_c):
+    """chemtrain's `energy_fn_template`: force-shifted LJ over a Dense neighbour list (the
+    potential of our `LennardJones(truncation=ForceShifted())`)."""
+
+    def energy_fn_template(params):
+        sigma, eps = params["sigma"], params["epsilon"]
+
+        def phi(r):
+            x3 = (sigma / r) ** 6
+            return 4.0 * eps * (x3 * x3 - x3)
+
+        def dphi(r):
+            x3 = (sigma / r) ** 6
+            return 24.0 * eps * (x3 - 2.0 * x3 * x3) / r
+
+        def energy_fn(position, neighbor=None, **unused):
+            n = position.shape[0]
+            idx = neighbor.idx
+            dr = pair_displacement(position, position[jnp.minimum(idx, n - 1)])
+            r2 = jnp.sum(dr * dr, axis=-1)
+            inside = (idx < n) & (r2 > 0) & (r2 < r_c * r_c)
+            r = jnp.sqrt(jnp.where(inside, r2, r_c * r_c))  # no 0/0 in the padded slots
+            u = phi(r) - phi(r_c) - (r - r_c) * dphi(r_c)
+            return 0.5 * jnp.sum(jnp.where(inside, u, 0.0))
+
+        return energy_fn
+
+    return energy_fn_template
+
+
+def _timing(sampling, n_frames: int, steps: int, dt: float):
+    """chemtrain's `TimingClass` for `n_frames` frames every `steps` steps of `dt` ps."""
+    return sampling.TimingClass(
+        t_equilib_start=jnp.zeros((0,)),
+        t_production_start=jnp.arange(n_frames) * steps * dt,
+        t_production_end=(jnp.arange(n_frames) + 1) * steps * dt,
+        timesteps_per_printout=steps,
+        time_step=dt,
+    )
+
+
+def _float(x) -> float:
+    return float(np.asarray(x))
+
+
+def _result(t_md, t_grad, t_step, traj, loss_own, grad_own, loss_ours, grad_ours) -> dict:
+    """Timings (s), chemtrain's loss and gradient on its own and on our reference frames,
+    versions and devices."""
     import chemtrain
     import jax_md
-    from chemtrain.ensemble import reweighting, sampling, templates
+
+    return dict(
+        md_forward_s=t_md,
+        grad_s=t_grad,
+        step_s=t_step,
+        load=_load(),
+        own=dict(
+            loss=_float(loss_own),
+            dsigma=_float(grad_own["sigma"]),
+            depsilon=_float(grad_own["epsilon"]),
+            mean_energy=_float(jnp.mean(traj.aux["energy"])),
+            mean_kT=_float(jnp.mean(traj.aux["kT"])),
+        ),
+        on_our_frames=dict(
+            loss=_float(loss_ours),
+            dsigma=_float(grad_ours["sigma"]),
+            depsilon=_float(grad_ours["epsilon"]),
+        ),
+        versions=dict(
+            chemtrain=getattr(chemtrain, "__version__", _dist_version("chemtrain")),
+            jax=jax.__version__,
+            jaxlib=_dist_version("jaxlib"),
+            jax_md=getattr(jax_md, "__version__", _dist_version("jax-md")),
+            python=platform.python_version(),
+        ),
+        devices=[str(d) for d in jax.devices()],
+        dtype=str(traj.trajectory.position.dtype),
+    )
+
+
+def _equilibrated(p, shift, neighbor_fn, lattice, energy_fn_template, params, key):
+    """chemtrain's Langevin simulator and its state after the untimed equilibration (a list
+    reallocated for the liquid)."""
+    from chemtrain.ensemble import sampling, templates
+
+    dt, kt = float(p["dt"]), float(p["kT"])
+    state_kwargs = {"kT": kt}
+    mass = jnp.float32(p["mass"])
+    nbrs = neighbor_fn.allocate(lattice)
+    init_state, simulator_template = templates.init_nvt_langevin_simulator_template(
+        shift, nbrs=nbrs, dt=dt, kT=kt, gamma=float(p["friction"])
+    )
+    state = init_state(
+        key,
+        lattice,
+        energy_fn_template(params),
+        init_sim_kwargs={"mass": mass, "neighbor": nbrs},
+    )
+
+    # equilibration (untimed): 2000 steps, then a list sized for the liquid
+    equilibrate = jax.jit(
+        sampling.trajectory_generator_init(
+            simulator_template,
+            energy_fn_template,
+            _timing(sampling, 1, int(p["equilibration_steps"]), dt),
+            vmap_batch=1,
+        )
+    )
+    eq = equilibrate(params, state, **state_kwargs)
+    if bool(eq.overflow):
+        raise RuntimeError("neighbour list overflowed during equilibration")
+    sim = eq.sim_state.sim_state
+    state = sampling.SimulatorState(sim_state=sim, nbrs=neighbor_fn.allocate(sim.position))
+    return state, simulator_template
+
+
+def _difftre_fns(p, displacement, box_l, reweight_fns, energy_fn_template):
+    """chemtrain's DiffTRe loss + gradient on a fixed reference (`wrapped=False`, jitted),
+    its wrapped update step, and the RDF target: Σ (g − g_target)²."""
     from chemtrain.learn import difftre
     from chemtrain.quantity import observables
+    from jax_md_mod import custom_quantity
+
+    bin_centers, bin_bounds, width = custom_quantity.rdf_discretization(
+        float(p["r_max"]), int(p["bins"]), 0.0
+    )
+    target = jnp.asarray(p["target"], jnp.float32)
+    rdf_params = custom_quantity.RDFParams(target, bin_centers, bin_bounds, width)
+
+    def quantities():  # init_difftre_gradient_and_propagation mutates the dict it gets
+        return {"rdf": custom_quantity.init_rdf(displacement, rdf_params, reference_box=box_l)}
+
+    loss_fn = difftre.init_default_loss_fn(
+        {"rdf": observables.init_traj_mean_fn("rdf")},
+        {"rdf": lambda g, g_target: jnp.sum((g - g_target) ** 2)},
+    )
+    targets = {"rdf": {"target": target, "gamma": 1.0}}
+    loss_only, _, _ = difftre.init_difftre_gradient_and_propagation(
+        reweight_fns, loss_fn, quantities(), energy_fn_template, wrapped=False
+    )
+    grad_fn = jax.jit(jax.value_and_grad(loss_only, has_aux=True))
+    step_fn = difftre.init_difftre_gradient_and_propagation(
+        reweight_fns, loss_fn, quantities(), energy_fn_template
+    )
+    return grad_fn, step_fn, targets
+
+
+def main(path_in: str, path_out: str) -> None:
+    from chemtrain.ensemble import reweighting, sampling
     from jax_md import partition, space
     from jax_md_mod import custom_quantity
 
@@ -104,73 +249,19 @@ def main(path_in: str, path_out: str) -> None:
     )
     pair_displacement = space.map_neighbor(displacement)
 
-    def energy_fn_template(params):
-        sigma, eps = params["sigma"], params["epsilon"]
-
-        def phi(r):
-            x3 = (sigma / r) ** 6
-            return 4.0 * eps * (x3 * x3 - x3)
-
-        def dphi(r):
-            x3 = (sigma / r) ** 6
-            return 24.0 * eps * (x3 - 2.0 * x3 * x3) / r
-
-        def energy_fn(position, neighbor=None, **unused):
-            n = position.shape[0]
-            idx = neighbor.idx
-            dr = pair_displacement(position, position[jnp.minimum(idx, n - 1)])
-            r2 = jnp.sum(dr * dr, axis=-1)
-            inside = (idx < n) & (r2 > 0) & (r2 < r_c * r_c)
-            r = jnp.sqrt(jnp.where(inside, r2, r_c * r_c))  # no 0/0 in the padded slots
-            u = phi(r) - phi(r_c) - (r - r_c) * dphi(r_c)
-            return 0.5 * jnp.sum(jnp.where(inside, u, 0.0))
-
-        return energy_fn
-
+    energy_fn_template = _lj_template(pair_displacement, r_c)
     params = {
         "sigma": jnp.asarray(p["sigma"], jnp.float32),
         "epsilon": jnp.asarray(p["epsilon"], jnp.float32),
     }
-    mass = jnp.float32(p["mass"])
     key = jax.random.PRNGKey(int(p["seed"]))
     state_kwargs = {"kT": kt}
 
-    nbrs = neighbor_fn.allocate(lattice)
-    init_state, simulator_template = templates.init_nvt_langevin_simulator_template(
-        shift, nbrs=nbrs, dt=dt, kT=kt, gamma=float(p["friction"])
-    )
-    state = init_state(
-        key,
-        lattice,
-        energy_fn_template(params),
-        init_sim_kwargs={"mass": mass, "neighbor": nbrs},
+    state, simulator_template = _equilibrated(
+        p, shift, neighbor_fn, lattice, energy_fn_template, params, key
     )
 
-    def timing(n_frames: int, steps: int):
-        return sampling.TimingClass(
-            t_equilib_start=jnp.zeros((0,)),
-            t_production_start=jnp.arange(n_frames) * steps * dt,
-            t_production_end=(jnp.arange(n_frames) + 1) * steps * dt,
-            timesteps_per_printout=steps,
-            time_step=dt,
-        )
-
-    # equilibration (untimed): 2000 steps, then a list sized for the liquid
-    equilibrate = jax.jit(
-        sampling.trajectory_generator_init(
-            simulator_template,
-            energy_fn_template,
-            timing(1, int(p["equilibration_steps"])),
-            vmap_batch=1,
-        )
-    )
-    eq = equilibrate(params, state, **state_kwargs)
-    if bool(eq.overflow):
-        raise RuntimeError("neighbour list overflowed during equilibration")
-    sim = eq.sim_state.sim_state
-    state = sampling.SimulatorState(sim_state=sim, nbrs=neighbor_fn.allocate(sim.position))
-
-    timings = timing(frames, stride)
+    timings = _timing(sampling, frames, stride, dt)
     init_first_traj, compute_weights, propagate, safe_propagate = (
         reweighting.init_pot_reweight_propagation_fns(
             energy_fn_template,
@@ -188,27 +279,9 @@ def main(path_in: str, path_out: str) -> None:
     if bool(traj.overflow):
         raise RuntimeError("neighbour list overflowed in the reference trajectory")
 
-    bin_centers, bin_bounds, width = custom_quantity.rdf_discretization(
-        float(p["r_max"]), int(p["bins"]), 0.0
-    )
-    target = jnp.asarray(p["target"], jnp.float32)
-    rdf_params = custom_quantity.RDFParams(target, bin_centers, bin_bounds, width)
-
-    def quantities():  # init_difftre_gradient_and_propagation mutates the dict it gets
-        return {"rdf": custom_quantity.init_rdf(displacement, rdf_params, reference_box=box_l)}
-
-    loss_fn = difftre.init_default_loss_fn(
-        {"rdf": observables.init_traj_mean_fn("rdf")},
-        {"rdf": lambda g, g_target: jnp.sum((g - g_target) ** 2)},
-    )
-    targets = {"rdf": {"target": target, "gamma": 1.0}}
     reweight_fns = (compute_weights, propagate, safe_propagate)
-    loss_only, _, _ = difftre.init_difftre_gradient_and_propagation(
-        reweight_fns, loss_fn, quantities(), energy_fn_template, wrapped=False
-    )
-    grad_fn = jax.jit(jax.value_and_grad(loss_only, has_aux=True))
-    step_fn = difftre.init_difftre_gradient_and_propagation(
-        reweight_fns, loss_fn, quantities(), energy_fn_template
+    grad_fn, step_fn, targets = _difftre_fns(
+        p, displacement, box_l, reweight_fns, energy_fn_template
     )
 
     t_grad = _best(lambda: grad_fn(params, traj, state_kwargs, targets)[1], repeats)
@@ -230,38 +303,11 @@ def main(path_in: str, path_out: str) -> None:
     (loss_ours, pred), grad_ours = grad_fn(params, swapped, state_kwargs, targets)
     _, n_eff = compute_weights(params, swapped)
 
-    def flt(x):
-        return float(np.asarray(x))
-
-    out = dict(
-        md_forward_s=t_md,
-        grad_s=t_grad,
-        step_s=t_step,
-        load=_load(),
-        own=dict(
-            loss=flt(loss_own),
-            dsigma=flt(grad_own["sigma"]),
-            depsilon=flt(grad_own["epsilon"]),
-            mean_energy=flt(jnp.mean(traj.aux["energy"])),
-            mean_kT=flt(jnp.mean(traj.aux["kT"])),
-        ),
-        on_our_frames=dict(
-            loss=flt(loss_ours),
-            dsigma=flt(grad_ours["sigma"]),
-            depsilon=flt(grad_ours["epsilon"]),
-            energies=np.asarray(aux["energy"], float).tolist(),
-            g=np.asarray(pred["rdf"], float).tolist(),
-            n_eff=flt(n_eff),
-        ),
-        versions=dict(
-            chemtrain=getattr(chemtrain, "__version__", _dist_version("chemtrain")),
-            jax=jax.__version__,
-            jaxlib=_dist_version("jaxlib"),
-            jax_md=getattr(jax_md, "__version__", _dist_version("jax-md")),
-            python=platform.python_version(),
-        ),
-        devices=[str(d) for d in jax.devices()],
-        dtype=str(traj.trajectory.position.dtype),
+    out = _result(t_md, t_grad, t_step, traj, loss_own, grad_own, loss_ours, grad_ours)
+    out["on_our_frames"].update(
+        energies=np.asarray(aux["energy"], float).tolist(),
+        g=np.asarray(pred["rdf"], float).tolist(),
+        n_eff=_float(n_eff),
     )
     with open(path_out, "w") as fh:
         json.dump(out, fh, indent=2)
