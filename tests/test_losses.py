@@ -594,6 +594,11 @@ def test_unit_mismatch_names_both_units():
 
 def test_reference_refuses_what_does_not_apply_to_its_kind():
     ds = band_dataset()
+    with pytest.raises(TypeError, match=r"dataset must be a spectrinv.datasets.Dataset.*ndarray"):
+        Reference(np.ones(3), **UNITS)
+    labelled = Dataset(y=Quantity([1.0, 2.0], "GPa"), labels=("C11", "C12"), name="c")
+    with pytest.raises(LossError, match=r"dataset 'c'.*no x axis.*RelativeError"):
+        Reference(labelled, **UNITS)
     with pytest.raises(TypeError, match=r"takes a Reference.*MeanSquaredError\(Reference"):
         MeanSquaredError(ds)
     with pytest.raises(TypeError, match="takes a Reference"):

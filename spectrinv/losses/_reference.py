@@ -18,6 +18,7 @@ from jaxtyping import Array, Float
 
 from observables import AbstractObservable, Quantity, UnitError, to_magnitude, ureg
 
+from ..datasets import Dataset, LabelledValues, Table
 from ._base import LossError
 from ._prediction import observable_units
 from ._units import convert_pair, convert_x, convert_y, unit_str
@@ -86,7 +87,7 @@ class Reference(eqx.Module):
 
     def __init__(
         self,
-        dataset: Any,
+        dataset: Dataset | Quantity,
         observable: AbstractObservable | None = None,
         *,
         x_unit: Any = None,
@@ -97,6 +98,11 @@ class Reference(eqx.Module):
         at: Quantity | None = None,
         label: str | Sequence[str] | None = None,
     ):
+        if not isinstance(dataset, Dataset | pint.Quantity):
+            raise TypeError(
+                "Reference: dataset must be a spectrinv.datasets.Dataset (e.g. load_dataset(...))"
+                f" or a Quantity (an experimental value), got {type(dataset).__name__}"
+            )
         xu, yu, grid, source = _resolve_units(observable, x_unit, y_unit)
         self.y_unit, self.source, self.clip = yu, source, bool(clip)
         if xu is None:
@@ -154,7 +160,7 @@ def _resolve_units(
     return xu, unit_str(y_unit), None, "the prediction"
 
 
-def _label(dataset: Any) -> str:
+def _label(dataset: Dataset) -> str:
     name = getattr(dataset, "name", None)
     quantity = getattr(dataset, "quantity", None)
     label = f"dataset {name!r}" if name else "the dataset"
@@ -163,15 +169,16 @@ def _label(dataset: Any) -> str:
 
 # ------------------------------------------------------------------------------- curves
 def _curve(
-    dataset: Any, xu: str, yu: str, source: str, x_range: Any
+    dataset: Dataset | Quantity, xu: str, yu: str, source: str, x_range: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
     """The dataset's curve `(x, y, σ, description)` in `(xu, yu)`, restricted to `x_range`."""
     label = _label(dataset)
-    if isinstance(dataset, pint.Quantity) or getattr(dataset, "x", None) is None:
+    if not isinstance(dataset, Table):
+        what = f"{dataset:~P}" if isinstance(dataset, pint.Quantity) else label
         raise LossError(
-            f"Reference: {label if not isinstance(dataset, pint.Quantity) else dataset} has no "
-            f"x axis (a value), but {source} gives a curve (x in {xu}); compare a value with "
-            "the output of a value observable (e.g. ShearViscosity) and RelativeError"
+            f"Reference: {what} has no x axis (a value), but {source} gives a curve (x in "
+            f"{xu}); compare a value with the output of a value observable (e.g. "
+            "ShearViscosity) and RelativeError"
         )
     what = f"Reference: {label} vs {source}"
     try:
@@ -183,7 +190,7 @@ def _curve(
             f"gives x: {xu}, y: {yu}"
         ) from None
     sigma = None
-    if getattr(dataset, "uncertainty", None) is not None:
+    if dataset.uncertainty is not None:
         # an uncertainty is a difference: convert affinely, v -> |f(v) - f(0)| (offset units)
         zero = convert_y(0.0, dataset.y_unit, yu, what)
         sigma = np.abs(convert_y(dataset.uncertainty, dataset.y_unit, yu, what) - zero)
@@ -245,7 +252,7 @@ def _check_covered(x: np.ndarray, grid: np.ndarray, xu: str, label: str) -> None
 
 # ------------------------------------------------------------------------------- values
 def _value(
-    dataset: Any, yu: str, source: str, at: Any, label: Any
+    dataset: Dataset | Quantity, yu: str, source: str, at: Any, label: Any
 ) -> tuple[np.ndarray, tuple[str, ...] | None, str | None, str]:
     """`(value in yu, labels, state point, description)` of a value reference."""
     if at is not None and label is not None:
@@ -276,7 +283,7 @@ def _value(
 
 
 def _select_value(
-    dataset: Any, what: str, at: Any, label: Any
+    dataset: Dataset, what: str, at: Any, label: Any
 ) -> tuple[pint.Quantity, tuple[str, ...] | None, str | None]:
     """The experimental quantity chosen by `at` / `label` (see `Reference`)."""
     if at is not None:
@@ -291,14 +298,13 @@ def _select_value(
         if isinstance(label, str):
             return exp_q, None, label
         return exp_q, labels, None
-    if getattr(dataset, "x", None) is None:
-        labels = getattr(dataset, "labels", None)
-        return _quantity(dataset.y, dataset.y_unit), None if labels is None else tuple(labels), None
+    if isinstance(dataset, LabelledValues):
+        return _quantity(dataset.y, dataset.y_unit), tuple(dataset.labels), None
     xs = np.asarray(dataset.x)
     if xs.shape[0] != 1:
         raise LossError(
             f"Reference: {what} has {xs.shape[0]} points along "
-            f"{getattr(dataset, 'x_name', None) or 'x'} ({dataset.x_unit}), but the observable "
+            f"{dataset.x_name or 'x'} ({dataset.x_unit}), but the observable "
             f"gives a single value; choose one with at=Quantity(value, '{dataset.x_unit}')"
         )
     state_point = f"{float(xs[0]):g} {dataset.x_unit}"
