@@ -4,7 +4,8 @@ Every observable here is an `eqx.Module` whose `__call__(trajectory)` returns a
 `TransportResult`: the coefficient in the observable's `y_unit` with its block-averaged error
 bar, the running integral, the correlation and the lag-time axis (a pytree of plain arrays:
 jit/vmap/grad safe; quantities through `value`, `error`, `running`, ...). `max_lag` is an
-`int` number of frames or a time `Quantity` for every one of them (`observables._lags`).
+`int` number of frames or a time `Quantity` for every one of them (a time is rounded to
+the nearest frame, with a `LagWarning` when it is off the frame grid).
 
 Green–Kubo coefficients (M. S. Green, *J. Chem. Phys.* **22**, 398 (1954); R. Kubo,
 *J. Phys. Soc. Jpn.* **12**, 570 (1957); M. P. Allen & D. J. Tildesley, *Computer Simulation

@@ -106,9 +106,10 @@ class AbstractGreenKubo(AbstractObservable):
     `cutoff` object within the window `max_lag`.
 
     Shared arguments: `max_lag` (correlation window: an `int` number of frames or a time
-    `Quantity`, see `observables._lags`; default half a block, `n_frames // (2 n_blocks)`
-    frames), `cutoff` (`AbstractCutoff`, default `FullWindow()`), `n_blocks` (blocks for the
-    error bar, default 5; each block must be at least as long as the window),
+    `Quantity` rounded to the nearest frame, see `LagWarning`; default half a block,
+    `n_frames // (2 n_blocks)` frames), `cutoff` (`AbstractCutoff`, default `FullWindow()`),
+    `n_blocks` (blocks for the error bar, default 5; each block must be at least as long as
+    the window),
     `subtract_mean` (correlate fluctuations about the run average; default False, since
     equilibrium currents have zero mean and subtracting the sample mean biases the integral
     by $O(t_c/T_{run})$).
