@@ -356,3 +356,26 @@ def test_state_reused_with_another_box_and_parameters():
     f0 = -jax.grad(softer.energy)(jnp.asarray(pos), bigger)
     expected = 0.004 * (f0 + one.forces) / (2 * ARGON)
     np.testing.assert_allclose(one.velocities, expected, rtol=1e-10, atol=1e-14)
+
+
+def test_md_state_reads_its_fields_as_quantities():
+    """`init` takes quantities and the state's fields are plain arrays (for jit);
+    `state.quantity(name)` gives them back as quantities that `init` accepts, in any unit."""
+    pos, system, lj = argon()
+    backend = JaxMDBackend(VelocityVerlet(Quantity(4, "fs")))
+    state = backend.init(
+        lj, system, Quantity(pos, "nm"), temperature=Quantity(90, "K"), key=jax.random.key(0)
+    )
+    positions = state.quantity("positions")
+    np.testing.assert_allclose(positions.to("angstrom").magnitude, 10 * pos, rtol=1e-14)
+    velocities = state.quantity("velocities")
+    np.testing.assert_allclose(velocities.to("m/s").magnitude, 1e3 * state.velocities)
+    assert str(state.quantity("potential_energy").units) == "kilojoule / mole"
+    assert state.quantity("forces").check("[energy] / [length] / [substance]")
+    again = backend.init(lj, system, positions, velocities=velocities)
+    np.testing.assert_array_equal(again.velocities, state.velocities)
+    assert state.neighbor_capacity == state.neighbors.max_occupancy > 0
+    with pytest.raises(ValueError, match="unknown field.*positions"):
+        state.quantity("position")
+    with pytest.raises(ValueError, match="fixed box"):
+        state.quantity("box")

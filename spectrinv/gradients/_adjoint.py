@@ -6,8 +6,6 @@ loss needs and a few KB per anchor), at about the cost of BPTT in time.
 
 from __future__ import annotations
 
-from typing import Any
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -163,7 +161,7 @@ class Adjoint(AbstractGradient):
         n_steps: int,
         stride: int = 1,
         anchor_every: int | None = None,
-        max_reconstruction_error: Any = _DEFAULT_TOLERANCE,
+        max_reconstruction_error: Quantity | None = _DEFAULT_TOLERANCE,
     ):
         n_steps, stride = int(n_steps), int(stride)
         if stride < 1 or n_steps < stride or n_steps % stride:
@@ -192,7 +190,7 @@ class Adjoint(AbstractGradient):
     def _round(self, steps: int) -> int:
         return max(self.stride, (steps // self.stride) * self.stride)
 
-    def anchor_interval(self, dtype: Any) -> int:
+    def anchor_interval(self, dtype: jnp.dtype) -> int:
         """Steps between anchors for positions of `dtype` (`anchor_every`, or the
         default for that precision)."""
         if self.anchor_every is not None:

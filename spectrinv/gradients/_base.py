@@ -37,6 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray, PyTree, Scalar
 
+from observables import Trajectory
+
 from ..backends import AbstractBackend, AbstractRecorder, MDState, Positions, Velocities
 from ..potentials import System
 
@@ -72,8 +74,8 @@ class Objective(eqx.Module):
       (default: positions and velocities).
     """
 
-    observe: Callable[[Any], Any]
-    loss: Callable[[Any], Any]
+    observe: Callable[[Trajectory], PyTree]
+    loss: Callable[[PyTree], Scalar]
     record: tuple[AbstractRecorder, ...] = eqx.field(static=True, default=None)
 
     def __post_init__(self):
