@@ -93,7 +93,7 @@ class Reference(eqx.Module):
         x_unit: Any = None,
         y_unit: Any = None,
         model_x: Quantity | None = None,
-        x_range: Any = None,
+        x_range: tuple[Quantity, Quantity] | Quantity | None = None,
         clip: bool = False,
         at: Quantity | None = None,
         label: str | Sequence[str] | None = None,
