@@ -1,6 +1,6 @@
 """SPC/Fw density at 298 K and 1 bar from NPT (`MonteCarloBarostat`), float32 or float64.
 
-Protocol (the settings of `benchmarks/validation/water_validation.py`, so the two density estimates
+Protocol (the settings of `water_validation.py`, so the two density estimates
 can be compared): `--molecules` SPC/Fw molecules at 0.997 g/cm³, DSF electrostatics
 (α = 2 nm⁻¹, R_c = `--cutoff`), LJ shifted at R_c with the mean-field tail correction in
 the energy (`spc_fw(tail_correction=True)`: the barostat then feels the tail pressure, as
@@ -56,12 +56,9 @@ from spectrinv.backends import (  # noqa: E402
 )
 from spectrinv.potentials import DampedShiftedForce, spc_fw, water_box  # noqa: E402
 
+from ._water import G_CM3_TO_DA_NM3, MASS_WATER, cast as _cast  # noqa: E402
+
 PS_PER_FRAME = 0.1
-
-
-from . import water_validation as WV  # noqa: E402  (dtype cast, water mass, density units)
-
-_cast, MASS_WATER, G_CM3_TO_DA_NM3 = WV._cast, WV.MASS_WATER, WV.G_CM3_TO_DA_NM3
 
 
 def main(args=ARGS):
