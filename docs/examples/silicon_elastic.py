@@ -60,13 +60,200 @@ LABELS = ("C11", "C12", "C44")
 FITTED = ("epsilon", "lam")
 
 
-def main() -> None:
+def _parse():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--lr", type=float, default=0.03, help="Adam step on log(parameter)")
     ap.add_argument("--out", default="silicon_elastic.json")
     ap.add_argument("--no-check-64", action="store_true", help="skip the 64-atom cross-check")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def with_log(params, static, logs, names=FITTED):
+    """The potential with the parameters `names` set to exp(logs[name])."""
+    p = params
+    for name in names:
+        p = eqx.tree_at(lambda q, name=name: getattr(q, name), p, jnp.exp(logs[name]))
+    return eqx.combine(p, static)
+
+
+def constants_gpa(pot, pos, system):
+    """(C11, C12, C44 relaxed, C44 unrelaxed) in GPa, shape [4]."""
+    h = strain_hessian(pot, pos, system)
+    c11, c12, c44 = cubic_constants(h.relaxed())
+    c44_0 = cubic_constants(h.unrelaxed())[2]
+    return jnp.stack([c11, c12, c44, c44_0]) * GPA_PER_INTERNAL
+
+
+def identifiability(params, static, pos, system):
+    """Singular values (GPa) of the Jacobian of (C11, C12, C44) w.r.t. the logs of the
+    stress-free parameters ε, λ, A, γ."""
+    names4 = ("epsilon", "lam", "A", "gamma")
+
+    def c3_of(logs4):
+        return constants_gpa(with_log(params, static, logs4, names4), pos, system)[:3]
+
+    jac = jax.jacfwd(c3_of)({n: jnp.log(getattr(params, n)) for n in names4})
+    jmat = np.stack([np.asarray(jac[n]) for n in names4], axis=1)  # [3, 4] GPa per log-unit
+    return np.linalg.svd(jmat, compute_uv=False)
+
+
+def fit(step_fn, logs, steps, lr):
+    """Adam on the log-parameters; returns the final logs, the history (every 10th step) and
+    (loss, prediction) before and after."""
+    opt = optax.adam(lr)
+    state = opt.init(logs)
+    history = []
+    before, _ = step_fn(logs)
+    for k in range(steps):
+        (val, pred), grad = step_fn(logs)
+        if k % 10 == 0 or k == steps - 1:
+            history.append(
+                {
+                    "step": k,
+                    "loss": float(val),
+                    **{n: float(jnp.exp(logs[n])) for n in FITTED},
+                    **{lab: float(pred[i]) for i, lab in enumerate(LABELS)},
+                }
+            )
+        updates, state = opt.update(grad, state)
+        logs = optax.apply_updates(logs, updates)
+    after, _ = step_fn(logs)
+    return logs, history, before, after
+
+
+def kleinman_zeta(h, system):
+    """Kleinman's ζ: under the shear η4 = 2η_yz the B sublattice shifts relative to A by
+    u_x = −ζ (a0/4) η4; ζ = 0 follows the homogeneous strain, ζ = 1 keeps all four bond
+    lengths unchanged to first order (Kleinman, Phys. Rev. 128, 2614 (1962))."""
+    u = np.asarray(h.internal_strain())[:, :, 3]  # nm per unit Voigt η4
+    a0 = float(system.box[0])
+    rel = u[4:, 0].mean() - u[:4, 0].mean()  # relative x-shift of sublattice B
+    return -rel / (a0 / 4)
+
+
+def diagnostics(pot, pos, system):
+    """Stress (the lattice constant stays at equilibrium), the Γ optical phonon, ζ and the
+    cohesive energy of `pot` in the 8-atom cell."""
+    h = strain_hessian(pot, pos, system)
+    # Γ optical mode: the two fcc sublattices (atoms 0-3, 4-7) moving against each other
+    e = np.zeros((8, 3))
+    e[:4, 0], e[4:, 0] = 1.0, -1.0
+    e = e.ravel()
+    hmat = np.asarray(h.internal_internal)
+    m = np.repeat(np.asarray(system.masses), 3)
+    w2 = e @ hmat @ e / (e @ (m * e))  # 1/ps²
+    resid = np.linalg.norm(hmat @ e - w2 * m * e) / np.linalg.norm(hmat @ e)
+    nu = np.sqrt(w2) / (2 * np.pi)  # THz
+    return {
+        "max_abs_stress_GPa": float(np.abs(np.asarray(h.stress)).max() * GPA_PER_INTERNAL),
+        "gamma_optical_THz": float(nu),
+        "gamma_optical_cm-1": float(Quantity(nu, "THz").to("1/cm", "spectroscopy").m),
+        "gamma_mode_eigen_residual": float(resid),
+        "kleinman_zeta": float(kleinman_zeta(h, system)),
+        "cohesive_energy_eV": float(2 * pot.epsilon / EV),
+    }
+
+
+def check_64(sw1):
+    """(C11, C12, C44) in GPa of the fitted potential in the 64-atom cell with a list."""
+    from spectrinv.backends._neighbors import jaxmd_context as _jaxmd_context
+
+    with _jaxmd_context():
+        from jax_md import partition, space
+
+        pos2, system2 = diamond_lattice(2)
+        disp, _ = space.periodic(system2.box)
+        nbr = partition.neighbor_list(
+            disp, system2.box, sw1.cutoff, capacity_multiplier=1.25, format=partition.Dense
+        ).allocate(pos2)
+    return [
+        float(x.m_as("GPa"))
+        for x in cubic_constants(elastic_constants(sw1, pos2, system2, neighbors=nbr))
+    ]
+
+
+def _row(name, values):
+    return f"{name:8s} " + "  ".join(f"{float(x):8.2f}" for x in values)
+
+
+def report(r) -> None:
+    """Print the outcome held in the dict `r`."""
+    rank = int(np.sum(r["sv"] > 1e-8 * r["sv"][0]))
+    print("data:", r["data"].citation())
+    print(
+        "public API, original SW: C11, C12, C44 =", ", ".join(f"{x:.2f}" for x in r["check"]), "GPa"
+    )
+    print(
+        "Jacobian d(C11, C12, C44)/d log(eps, lam, A, gamma): singular values (GPa)",
+        np.array2string(r["sv"], precision=4),
+        f"-> rank {rank}",
+    )
+    print(f"{'':8s} {'C11':>8s}  {'C12':>8s}  {'C44':>8s}  {'C44^0':>8s}   (GPa; C44^0 unrelaxed)")
+    print(f"{'exp':8s} " + "  ".join(f"{r['exp'][lab]:8.2f}" for lab in LABELS))
+    (l0, pred0), (l1, pred1) = r["before"], r["after"]
+    print(_row("before", pred0) + f"   loss {float(l0):.6f}")
+    print(_row("after", pred1) + f"   loss {float(l1):.6f}")
+    params, sw1 = r["params"], r["sw1"]
+    for n in FITTED:
+        print(f"{n:8s} {float(getattr(params, n)):.6g} -> {float(getattr(sw1, n)):.6g}")
+    print(f"epsilon in eV: {float(params.epsilon) / EV:.5f} -> {float(sw1.epsilon) / EV:.5f}")
+    for key in r["d0"]:
+        print(f"{key:28s} {r['d0'][key]:.6g} -> {r['d1'][key]:.6g}")
+    if r["c64"] is not None:
+        print(
+            "64-atom cell (2x2x2, neighbour list), fitted parameters: C11, C12, C44 =",
+            ", ".join(f"{x:.4f}" for x in r["c64"]),
+        )
+
+
+def result_json(args, r, wall) -> dict:
+    """The record written to `--out`."""
+    (l0, pred0), (l1, pred1) = r["before"], r["after"]
+    params, sw1 = r["params"], r["sw1"]
+    return {
+        "command": "python docs/examples/silicon_elastic.py "
+        + f"--steps {args.steps} --lr {args.lr} --out {args.out}",
+        "dataset": "solids/silicon_elastic_mcskimin1953",
+        "experimental_GPa": r["exp"],
+        "cell": "8-atom conventional diamond cell, a0 = 5.431 Angstrom, 0 K, relaxed constants",
+        "fitted_parameters": list(FITTED),
+        "optimizer": {
+            "name": "adam",
+            "learning_rate": args.lr,
+            "steps": args.steps,
+            "on": "log(parameter)",
+        },
+        "jacobian_singular_values_GPa": r["sv"].tolist(),
+        "before": {
+            "loss": float(l0),
+            **{n: float(getattr(params, n)) for n in FITTED},
+            **{lab: float(pred0[i]) for i, lab in enumerate(LABELS)},
+            "C44_unrelaxed": float(pred0[3]),
+            **r["d0"],
+        },
+        "after": {
+            "loss": float(l1),
+            **{n: float(getattr(sw1, n)) for n in FITTED},
+            **{lab: float(pred1[i]) for i, lab in enumerate(LABELS)},
+            "C44_unrelaxed": float(pred1[3]),
+            **r["d1"],
+        },
+        "check_64_atoms_after_GPa": r["c64"],
+        "history": r["history"],
+        "units": {"epsilon": "kJ/mol", "lam": "dimensionless", "C": "GPa"},
+        "versions": {
+            "spectrinv": spectrinv.__version__,
+            "jax": jax.__version__,
+            "optax": optax.__version__,
+            "python": platform.python_version(),
+        },
+        "wall_seconds": wall,
+    }
+
+
+def main() -> None:
+    args = _parse()
     t_start = time.time()
 
     data = load_dataset("solids/silicon_elastic_mcskimin1953")
@@ -78,185 +265,28 @@ def main() -> None:
     c_check = elastic_constants(sw0, pos, system)  # public API: checks images and forces
     params, static = eqx.partition(sw0, eqx.is_inexact_array)
 
-    def with_log(logs):
-        p = params
-        for name in FITTED:
-            p = eqx.tree_at(lambda q, name=name: getattr(q, name), p, jnp.exp(logs[name]))
-        return eqx.combine(p, static)
-
-    def hessian(pot):
-        return strain_hessian(pot, pos, system)
-
-    def constants_gpa(pot):
-        h = hessian(pot)
-        c11, c12, c44 = cubic_constants(h.relaxed())
-        c44_0 = cubic_constants(h.unrelaxed())[2]
-        return jnp.stack([c11, c12, c44, c44_0]) * GPA_PER_INTERNAL
-
     def objective(logs):
-        pred = constants_gpa(with_log(logs))
+        pred = constants_gpa(with_log(params, static, logs), pos, system)
         return loss(pred[:3]), pred
 
     logs0 = {name: jnp.log(getattr(params, name)) for name in FITTED}
     step_fn = jax.jit(jax.value_and_grad(objective, has_aux=True))
+    sv = identifiability(params, static, pos, system)
 
-    # --- identifiability: Jacobian of (C11, C12, C44) w.r.t. log of the stress-free params
-    names4 = ("epsilon", "lam", "A", "gamma")
-
-    def c3_of(logs4):
-        p = params
-        for name in names4:
-            p = eqx.tree_at(lambda q, name=name: getattr(q, name), p, jnp.exp(logs4[name]))
-        return constants_gpa(eqx.combine(p, static))[:3]
-
-    jac = jax.jacfwd(c3_of)({n: jnp.log(getattr(params, n)) for n in names4})
-    jmat = np.stack([np.asarray(jac[n]) for n in names4], axis=1)  # [3, 4] GPa per log-unit
-    sv = np.linalg.svd(jmat, compute_uv=False)
-
-    # --- fit
-    opt = optax.adam(args.lr)
-    logs = logs0
-    state = opt.init(logs)
-    history = []
     t_fit = time.time()
-    (l0, pred0), _ = step_fn(logs)
-    for k in range(args.steps):
-        (val, pred), grad = step_fn(logs)
-        if k % 10 == 0 or k == args.steps - 1:
-            history.append(
-                {
-                    "step": k,
-                    "loss": float(val),
-                    **{n: float(jnp.exp(logs[n])) for n in FITTED},
-                    **{lab: float(pred[i]) for i, lab in enumerate(LABELS)},
-                }
-            )
-        updates, state = opt.update(grad, state)
-        logs = optax.apply_updates(logs, updates)
-    (l1, pred1), _ = step_fn(logs)
+    logs, history, before, after = fit(step_fn, logs0, args.steps, args.lr)
     t_fit = time.time() - t_fit
-    sw1 = with_log(logs)
+    sw1 = with_log(params, static, logs)
 
-    # --- diagnostics before/after: stress (lattice constant stays at equilibrium), Γ phonon
-    def diagnostics(pot):
-        h = hessian(pot)
-        # Γ optical mode: the two fcc sublattices (atoms 0-3, 4-7) moving against each other
-        e = np.zeros((8, 3))
-        e[:4, 0], e[4:, 0] = 1.0, -1.0
-        e = e.ravel()
-        hmat = np.asarray(h.internal_internal)
-        m = np.repeat(np.asarray(system.masses), 3)
-        w2 = e @ hmat @ e / (e @ (m * e))  # 1/ps²
-        resid = np.linalg.norm(hmat @ e - w2 * m * e) / np.linalg.norm(hmat @ e)
-        nu = np.sqrt(w2) / (2 * np.pi)  # THz
-        zeta = kleinman_zeta(h)
-        return {
-            "max_abs_stress_GPa": float(np.abs(np.asarray(h.stress)).max() * GPA_PER_INTERNAL),
-            "gamma_optical_THz": float(nu),
-            "gamma_optical_cm-1": float(Quantity(nu, "THz").to("1/cm", "spectroscopy").m),
-            "gamma_mode_eigen_residual": float(resid),
-            "kleinman_zeta": float(zeta),
-            "cohesive_energy_eV": float(2 * pot.epsilon / EV),
-        }
-
-    def kleinman_zeta(h):
-        # Kleinman's ζ: under the shear η4 = 2η_yz the B sublattice shifts relative to A by
-        # u_x = −ζ (a0/4) η4; ζ = 0 follows the homogeneous strain, ζ = 1 keeps all four
-        # bond lengths unchanged to first order (Kleinman, Phys. Rev. 128, 2614 (1962))
-        u = np.asarray(h.internal_strain())[:, :, 3]  # nm per unit Voigt η4
-        a0 = float(system.box[0])
-        rel = u[4:, 0].mean() - u[:4, 0].mean()  # relative x-shift of sublattice B
-        return -rel / (a0 / 4)
-
-    d0, d1 = diagnostics(sw0), diagnostics(sw1)
-
-    c64 = None
-    if not args.no_check_64:
-        from spectrinv.backends._neighbors import jaxmd_context as _jaxmd_context
-
-        with _jaxmd_context():
-            from jax_md import partition, space
-
-            pos2, system2 = diamond_lattice(2)
-            disp, _ = space.periodic(system2.box)
-            nbr = partition.neighbor_list(
-                disp, system2.box, sw1.cutoff, capacity_multiplier=1.25, format=partition.Dense
-            ).allocate(pos2)
-        c64 = [
-            float(x.m_as("GPa"))
-            for x in cubic_constants(elastic_constants(sw1, pos2, system2, neighbors=nbr))
-        ]
-
-    def row(name, values):
-        return f"{name:8s} " + "  ".join(f"{float(x):8.2f}" for x in values)
-
-    check = [float(x.m_as("GPa")) for x in cubic_constants(c_check)]
-    rank = int(np.sum(sv > 1e-8 * sv[0]))
-    print("data:", data.citation())
-    print("public API, original SW: C11, C12, C44 =", ", ".join(f"{x:.2f}" for x in check), "GPa")
-    print(
-        "Jacobian d(C11, C12, C44)/d log(eps, lam, A, gamma): singular values (GPa)",
-        np.array2string(sv, precision=4),
-        f"-> rank {rank}",
-    )
-    print(f"{'':8s} {'C11':>8s}  {'C12':>8s}  {'C44':>8s}  {'C44^0':>8s}   (GPa; C44^0 unrelaxed)")
-    print(f"{'exp':8s} " + "  ".join(f"{exp[lab]:8.2f}" for lab in LABELS))
-    print(row("before", pred0) + f"   loss {float(l0):.6f}")
-    print(row("after", pred1) + f"   loss {float(l1):.6f}")
-    for n in FITTED:
-        print(f"{n:8s} {float(getattr(params, n)):.6g} -> {float(getattr(sw1, n)):.6g}")
-    print(f"epsilon in eV: {float(params.epsilon) / EV:.5f} -> {float(sw1.epsilon) / EV:.5f}")
-    for key in d0:
-        print(f"{key:28s} {d0[key]:.6g} -> {d1[key]:.6g}")
-    if c64 is not None:
-        print(
-            "64-atom cell (2x2x2, neighbour list), fitted parameters: C11, C12, C44 =",
-            ", ".join(f"{x:.4f}" for x in c64),
-        )
+    r = dict(data=data, exp=exp, sv=sv, before=before, after=after, params=params, sw1=sw1)
+    r.update(history=history, check=[float(x.m_as("GPa")) for x in cubic_constants(c_check)])
+    r.update(d0=diagnostics(sw0, pos, system), d1=diagnostics(sw1, pos, system))
+    r["c64"] = None if args.no_check_64 else check_64(sw1)
+    report(r)
     wall = time.time() - t_start
     print(f"fit: {args.steps} Adam steps in {t_fit:.1f} s; total {wall:.1f} s")
-
-    result = {
-        "command": "python docs/examples/silicon_elastic.py "
-        + f"--steps {args.steps} --lr {args.lr} --out {args.out}",
-        "dataset": "solids/silicon_elastic_mcskimin1953",
-        "experimental_GPa": exp,
-        "cell": "8-atom conventional diamond cell, a0 = 5.431 Angstrom, 0 K, relaxed constants",
-        "fitted_parameters": list(FITTED),
-        "optimizer": {
-            "name": "adam",
-            "learning_rate": args.lr,
-            "steps": args.steps,
-            "on": "log(parameter)",
-        },
-        "jacobian_singular_values_GPa": sv.tolist(),
-        "before": {
-            "loss": float(l0),
-            **{n: float(getattr(params, n)) for n in FITTED},
-            **{lab: float(pred0[i]) for i, lab in enumerate(LABELS)},
-            "C44_unrelaxed": float(pred0[3]),
-            **d0,
-        },
-        "after": {
-            "loss": float(l1),
-            **{n: float(getattr(sw1, n)) for n in FITTED},
-            **{lab: float(pred1[i]) for i, lab in enumerate(LABELS)},
-            "C44_unrelaxed": float(pred1[3]),
-            **d1,
-        },
-        "check_64_atoms_after_GPa": c64,
-        "history": history,
-        "units": {"epsilon": "kJ/mol", "lam": "dimensionless", "C": "GPa"},
-        "versions": {
-            "spectrinv": spectrinv.__version__,
-            "jax": jax.__version__,
-            "optax": optax.__version__,
-            "python": platform.python_version(),
-        },
-        "wall_seconds": wall,
-    }
     with open(args.out, "w") as fh:
-        json.dump(result, fh, indent=2)
+        json.dump(result_json(args, r, wall), fh, indent=2)
     print("wrote", args.out)
 
 
