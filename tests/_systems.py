@@ -1,9 +1,15 @@
 """Systems and signals shared by the tests: an fcc Lennard-Jones argon set-up, test-only
-potentials, and synthetic dipole series with a known correlation function.
+potentials, synthetic dipole series with a known correlation function, and the import of the
+(uninstalled) `benchmarks` package.
 
 Import from the tests as `from _systems import argon, fcc` (pytest puts `tests/` on the
 import path). Units are the package's internal ones: nm, ps, Da, kJ/mol, e.
 """
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -106,3 +112,21 @@ def rotating_ou_dipole(n, dt, omega0, tau, variance, seed):
     z0 = np.sqrt(variance / 2) * (rng.normal() + 1j * rng.normal())
     z = scipy.signal.lfilter([1.0], [1.0, -lam], noise, zi=[lam * z0])[0]
     return np.stack([z.real, z.imag, np.zeros(n)], axis=-1)
+
+
+# --------------------------------------------------------------------------- benchmarks
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def benchmark_module(name):
+    """`benchmarks.<name>` (e.g. `"validation.water_validation"`, `"_harness"`) imported from
+    the checkout: the `benchmarks` package is not installed, and its scripts import their
+    neighbours relatively."""
+    if "benchmarks" not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            "benchmarks", BENCHMARKS / "__init__.py", submodule_search_locations=[str(BENCHMARKS)]
+        )
+        package = importlib.util.module_from_spec(spec)
+        sys.modules["benchmarks"] = package
+        spec.loader.exec_module(package)
+    return importlib.import_module(f"benchmarks.{name}")

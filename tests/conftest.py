@@ -5,6 +5,11 @@ flips global JAX configuration.
 
 Hypothesis profiles: `ci` (default, few examples, fast) and `thorough` (many examples),
 selected with the environment variable `SPECTRINV_HYPOTHESIS_PROFILE=thorough`.
+
+Systems and helpers shared by several test modules (the fcc argon set-up, `AllPairs`,
+`HarmonicTrap`, synthetic dipole series, the `benchmarks` import) live in `_systems.py`;
+test modules import from there, never from each other. Long physics runs are marked `slow`
+and stay out of the default suite (`-m "not slow and not gpu and not datagen"`).
 """
 
 import os

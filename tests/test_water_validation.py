@@ -2,27 +2,12 @@
 physics within generous bounds. Slow (a few minutes on 2 CPU cores); excluded from the default
 suite (`-m slow`)."""
 
-import importlib
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+from _systems import benchmark_module
 
 
 def _load():
-    """`benchmarks.validation.water_validation`, imported from the checkout (the `benchmarks`
-    package is not installed; its scripts import their neighbours relatively)."""
-    if "benchmarks" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "benchmarks", BENCHMARKS / "__init__.py", submodule_search_locations=[str(BENCHMARKS)]
-        )
-        package = importlib.util.module_from_spec(spec)
-        sys.modules["benchmarks"] = package
-        spec.loader.exec_module(package)
-    return importlib.import_module("benchmarks.validation.water_validation")
+    return benchmark_module("validation.water_validation")
 
 
 @pytest.mark.slow
