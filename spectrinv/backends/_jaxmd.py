@@ -156,12 +156,6 @@ class JaxMDBackend(AbstractDifferentiableBackend):
         self.parallel = parallel
 
     # ---------------------------------------------------------------- neighbour lists
-    def _uses_neighbors(self, potential: AbstractPotential, system: System) -> bool:
-        return potential.cutoff is not None and system.box is not None
-
-    def _r_list(self, potential: AbstractPotential) -> float:
-        return float(potential.cutoff) + self.skin
-
     def _placed(self, tree: Any, n_replicas: int) -> Any:
         return placed(self, tree, n_replicas)
 
