@@ -51,7 +51,8 @@ def _documented_scripts():
         text = f.read_text(encoding="utf-8")
         for m in re.finditer(r"benchmarks/([\w/]+)\.py", text):
             found.append((f, "benchmarks/" + m.group(1) + ".py"))
-        for m in re.finditer(r"-m (benchmarks(?:\.\w+)+)", text):
+        # a whole module name: `python -m benchmarks.performance.<script>` is a pattern
+        for m in re.finditer(r"-m (benchmarks(?:\.\w+)+)(?=[\s`)\]]|$)", text):
             found.append((f, m.group(1).replace(".", "/") + ".py"))
     return found
 
