@@ -1,0 +1,1 @@
+"""Benchmarks and physics validations of spectrinv; see benchmarks/README.md."""

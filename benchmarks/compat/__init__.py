@@ -1,0 +1,1 @@
+"""Compatibility probes (`python -m benchmarks.compat.jaxmd_compat`)."""

@@ -1,0 +1,1 @@
+"""Physics validations of the models and the engine (`python -m benchmarks.validation.<script>`)."""
