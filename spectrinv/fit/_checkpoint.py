@@ -20,10 +20,10 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import jax
 import numpy as np
+from jaxtyping import PyTree
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "leaves_to_numpy", "restore"]
 
@@ -35,16 +35,16 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used for this fit (other fit, corrupted, wrong shapes)."""
 
 
-def leaves_to_numpy(tree: Any) -> list[np.ndarray]:
+def leaves_to_numpy(tree: PyTree) -> list[np.ndarray]:
     return [np.asarray(x) for x in jax.tree.leaves(tree)]
 
 
-def to_numpy_tree(tree: Any) -> Any:
+def to_numpy_tree(tree: PyTree) -> PyTree:
     """Same pytree with every JAX array converted to NumPy (picklable, host memory)."""
     return jax.tree.map(lambda x: np.asarray(x) if isinstance(x, jax.Array) else x, tree)
 
 
-def restore(template: Any, leaves: list[np.ndarray], what: str) -> Any:
+def restore(template: PyTree, leaves: list[np.ndarray], what: str) -> PyTree:
     """Put saved `leaves` back into the structure of `template` (checked)."""
     flat, treedef = jax.tree.flatten(template)
     if len(flat) != len(leaves):

@@ -22,24 +22,26 @@ Output folder (`output_dir`):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jaxtyping import PRNGKeyArray, PyTree
 
 from observables import Quantity
 
-from ..backends._jaxmd import JaxMDBackend
-from ..gradients._base import tree_norm
+from ..backends import AbstractBackend, MDState
+from ..gradients import tree_norm
 from ..losses import LossSum
+from ..potentials import AbstractPotential
 from ._checkpoint import (
     CheckpointError,
     leaves_to_numpy,
@@ -76,7 +78,7 @@ class FitResult(eqx.Module):
     - `output_dir`: where checkpoint, history and plots were written.
     """
 
-    potential: Any
+    potential: AbstractPotential
     history: list
     initial: dict
     final: dict
@@ -123,7 +125,7 @@ def _loss_weights(target: Target) -> float | list[float]:
 
 
 def fit(
-    potential: Any,
+    potential: AbstractPotential,
     targets: Sequence[Target],
     *,
     steps: int,
@@ -159,12 +161,7 @@ def fit(
 
     **Returns:** a `FitResult`.
     """
-    targets = list(targets)
-    if not targets:
-        raise ValueError("fit needs at least one Target")
-    names = [t.name for t in targets]
-    if len(set(names)) != len(names):
-        raise ValueError(f"target names must be unique, got {names}")
+    targets = _checked_targets(targets)
     steps = int(steps)
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
@@ -183,91 +180,25 @@ def fit(
     scale = jax.tree.map(lambda x: jnp.where(x != 0, jnp.abs(x), jnp.ones_like(x)), params)
     with jax.numpy_dtype_promotion("standard"):
         opt_state = optimizer.init(jax.tree.map(jnp.divide, params, scale))
-    fingerprint = _fingerprint(targets, trainable_names, seed, optimizer_id)
-    base_key = jax.random.key(seed)
-    history_path = output_dir / "history.jsonl"
-    report = progress if callable(progress) else (_print_row if progress else None)
-
-    checkpoint = load_checkpoint(output_dir) if resume else None
-    if checkpoint is not None:
-        if checkpoint["fingerprint"] != fingerprint:
-            raise CheckpointError(
-                f"{output_dir} holds a checkpoint of a different fit (other targets, "
-                "parameters, seed or optimiser); use another output folder or start afresh "
-                "(--restart / resume=False)"
-            )
-        params = restore(params, checkpoint["params"], "parameters")
-        opt_state = restore(opt_state, checkpoint["opt_state"], "optimiser state")
-        configs = checkpoint["configurations"]
-        caches = checkpoint["caches"]
-        initial = checkpoint["initial"]
-        start = int(checkpoint["step"])
-        finished = checkpoint["final"] is not None and start == steps
-        history = _read_history(history_path, start + (1 if finished else 0))
-        final_obs = checkpoint["final"] if finished else {}
-    else:
-        configs, caches = {}, {t.name: None for t in targets}
-        key0 = jax.random.fold_in(base_key, 2**31 - 1)
-        pot0 = eqx.combine(params, static)
-        for i, t in enumerate(targets):
-            configs[t.name] = _equilibrate(t, pot0, jax.random.fold_in(key0, i))
-        initial, start, history, final_obs = None, 0, [], {}
-        history_path.write_text("")
-        save_checkpoint(
-            output_dir, _payload(fingerprint, 0, params, opt_state, configs, caches, None)
-        )
-
-    if start > steps:
-        raise CheckpointError(
-            f"{output_dir} holds a fit already {start} steps long; steps={steps} is shorter"
-        )
-    for step in range(start, steps + 1):
-        is_final = step == steps
-        if is_final and final_obs:
+    run = _FitRun(
+        targets=targets,
+        static=static,
+        scale=scale,
+        optimizer=optimizer,
+        bounds=bounds,
+        output_dir=output_dir,
+        fingerprint=_fingerprint(targets, trainable_names, seed, optimizer_id),
+        base_key=jax.random.key(seed),
+        report=progress if callable(progress) else (_print_row if progress else None),
+    )
+    st = run.start(params, opt_state, steps, resume)
+    for step in range(st["start"], steps + 1):
+        if step == steps and st["final"]:
             break
-        t0 = time.perf_counter()
-        key_step = jax.random.fold_in(base_key, step)
-        value, grads, row, observed, new_configs, new_caches = _evaluate(
-            targets, params, static, configs, caches, key_step
-        )
-        if not is_final:
-            # the final evaluation leaves the Markov chains where they were, so extending a
-            # finished fit continues exactly as a longer run would have
-            configs, caches = new_configs, new_caches
-        if initial is None:
-            initial = to_numpy_tree(observed)
-        row = {"step": step, **row, "params": _float_dict(flat_parameters(params))}
-        if is_final:
-            row["final"] = True
-            final_obs = to_numpy_tree(observed)
-        else:
-            relative = jax.tree.map(jnp.divide, params, scale)
-            rel_grads = jax.tree.map(jnp.multiply, grads, scale)
-            with jax.numpy_dtype_promotion("standard"):  # optax needs standard promotion
-                updates, opt_state = optimizer.update(rel_grads, opt_state, relative)
-            relative = eqx.apply_updates(relative, updates)
-            params = apply_bounds(jax.tree.map(jnp.multiply, relative, scale), bounds)
-        row["wall_time_s"] = time.perf_counter() - t0
-        history.append(row)
-        with open(history_path, "a") as fh:
-            fh.write(json.dumps(row) + "\n")
-        save_checkpoint(
-            output_dir,
-            _payload(
-                fingerprint,
-                step + (0 if is_final else 1),
-                params,
-                opt_state,
-                configs,
-                caches,
-                initial,
-                final_obs or None,
-            ),
-        )
-        if report is not None:
-            report(row)
+        run.step(st, step, steps)
 
-    final_potential = eqx.combine(params, static)
+    params = st["params"]
+    history = st["history"]
     summary = {
         "steps": steps,
         "initial_loss": history[0]["loss"] if history else None,
@@ -281,14 +212,138 @@ def fit(
     if plots:
         from ._plots import plot_fit
 
-        plot_fit(output_dir, targets, history, initial, final_obs)
+        plot_fit(output_dir, targets, history, st["initial"], st["final"])
     return FitResult(
-        potential=final_potential,
+        potential=eqx.combine(params, static),
         history=history,
-        initial=initial or {},
-        final=final_obs,
+        initial=st["initial"] or {},
+        final=st["final"],
         output_dir=output_dir,
     )
+
+
+def _checked_targets(targets: Sequence[Target]) -> list[Target]:
+    targets = list(targets)
+    if not targets:
+        raise ValueError("fit needs at least one Target")
+    names = [t.name for t in targets]
+    if len(set(names)) != len(names):
+        raise ValueError(f"target names must be unique, got {names}")
+    return targets
+
+
+@dataclasses.dataclass(frozen=True)
+class _FitRun:
+    """The fixed parts of one `fit` call; `start` and `step` update a mutable dict holding
+    the evolving state (params, opt_state, configs, caches, initial, final, history)."""
+
+    targets: list
+    static: PyTree
+    scale: PyTree
+    optimizer: optax.GradientTransformation
+    bounds: dict | None
+    output_dir: Path
+    fingerprint: str
+    base_key: PRNGKeyArray
+    report: Callable[[dict], None] | None
+
+    @property
+    def history_path(self) -> Path:
+        return self.output_dir / "history.jsonl"
+
+    def start(self, params: PyTree, opt_state: PyTree, steps: int, resume: bool) -> dict:
+        """The state to start from: the checkpoint in `output_dir` (if `resume` and there is
+        one) or equilibrated configurations at the starting parameters."""
+        checkpoint = load_checkpoint(self.output_dir) if resume else None
+        if checkpoint is not None:
+            if checkpoint["fingerprint"] != self.fingerprint:
+                raise CheckpointError(
+                    f"{self.output_dir} holds a checkpoint of a different fit (other targets, "
+                    "parameters, seed or optimiser); use another output folder or start afresh "
+                    "(--restart / resume=False)"
+                )
+            start = int(checkpoint["step"])
+            finished = checkpoint["final"] is not None and start == steps
+            st = dict(
+                params=restore(params, checkpoint["params"], "parameters"),
+                opt_state=restore(opt_state, checkpoint["opt_state"], "optimiser state"),
+                configs=checkpoint["configurations"],
+                caches=checkpoint["caches"],
+                initial=checkpoint["initial"],
+                start=start,
+                history=_read_history(self.history_path, start + (1 if finished else 0)),
+                final=checkpoint["final"] if finished else {},
+            )
+        else:
+            key0 = jax.random.fold_in(self.base_key, 2**31 - 1)
+            pot0 = eqx.combine(params, self.static)
+            configs = {
+                t.name: _equilibrate(t, pot0, jax.random.fold_in(key0, i))
+                for i, t in enumerate(self.targets)
+            }
+            caches = {t.name: None for t in self.targets}
+            st = dict(params=params, opt_state=opt_state, configs=configs, caches=caches)
+            st.update(initial=None, start=0, history=[], final={})
+            self.history_path.write_text("")
+            self.save(st, 0)
+        if st["start"] > steps:
+            raise CheckpointError(
+                f"{self.output_dir} holds a fit already {st['start']} steps long; "
+                f"steps={steps} is shorter"
+            )
+        return st
+
+    def save(self, st: dict, step: int) -> None:
+        payload = _payload(
+            self.fingerprint,
+            step,
+            st["params"],
+            st["opt_state"],
+            st["configs"],
+            st["caches"],
+            st["initial"],
+            st["final"] or None,
+        )
+        save_checkpoint(self.output_dir, payload)
+
+    def step(self, st: dict, step: int, steps: int) -> None:
+        """One optimiser step (or, at `step == steps`, the final evaluation): evaluate
+        every target, update the parameters, write history and checkpoint."""
+        is_final = step == steps
+        t0 = time.perf_counter()
+        key_step = jax.random.fold_in(self.base_key, step)
+        params = st["params"]
+        _, grads, row, observed, new_configs, new_caches = _evaluate(
+            self.targets, params, self.static, st["configs"], st["caches"], key_step
+        )
+        if not is_final:
+            # the final evaluation leaves the Markov chains where they were, so extending a
+            # finished fit continues exactly as a longer run would have
+            st["configs"], st["caches"] = new_configs, new_caches
+        if st["initial"] is None:
+            st["initial"] = to_numpy_tree(observed)
+        row = {"step": step, **row, "params": _float_dict(flat_parameters(params))}
+        if is_final:
+            row["final"] = True
+            st["final"] = to_numpy_tree(observed)
+        else:
+            relative = jax.tree.map(jnp.divide, params, self.scale)
+            rel_grads = jax.tree.map(jnp.multiply, grads, self.scale)
+            with jax.numpy_dtype_promotion("standard"):  # optax needs standard promotion
+                updates, st["opt_state"] = self.optimizer.update(
+                    rel_grads, st["opt_state"], relative
+                )
+            relative = eqx.apply_updates(relative, updates)
+            st["params"] = apply_bounds(
+                jax.tree.map(jnp.multiply, relative, self.scale), self.bounds
+            )
+        row["wall_time_s"] = time.perf_counter() - t0
+        st["history"].append(row)
+        with open(self.history_path, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        self.save(st, step + (0 if is_final else 1))
+        if self.report is not None:
+            self.report(row)
 
 
 # ------------------------------------------------------------------------------ pieces
@@ -310,36 +365,30 @@ def _equilibrate(target: Target, potential, key) -> dict:
         "positions": np.asarray(state.positions),
         "velocities": np.asarray(state.velocities),
         # headroom: the equilibrated liquid's list fluctuates; stable shapes, no recompiles
-        "neighbor_capacity": int(np.ceil(1.2 * _capacity(state))),
+        "neighbor_capacity": int(np.ceil(1.2 * state.neighbor_capacity)),
     }
 
 
-def _capacity(state) -> int:
-    nbrs = getattr(state, "neighbors", None)
-    return 0 if nbrs is None else int(nbrs.max_occupancy)
-
-
-def _init_state(target: Target, potential, cfg: dict):
+def _init_state(target: Target, potential: AbstractPotential, cfg: dict) -> MDState:
     """The MD state of a target at the start of a step: a deterministic function of the
     saved configuration (positions, velocities) and of the neighbour-list capacity, which
     only grows during a fit (stable shapes: no recompilation from step to step)."""
+    backend: AbstractBackend = target.backend
 
-    def init(**kwargs):
-        return target.backend.init(
+    def init(capacity: int) -> MDState:
+        return backend.init(
             potential,
             target.system,
             Quantity(cfg["positions"], "nm"),
             velocities=Quantity(cfg["velocities"], "nm/ps"),
-            **kwargs,
+            neighbor_capacity=capacity,
         )
 
-    if not isinstance(target.backend, JaxMDBackend):
-        return init()
     saved = int(cfg.get("neighbor_capacity") or 0)
-    state = init(neighbor_capacity=saved)
-    if _capacity(state) > saved:
+    state = init(saved)
+    if state.neighbor_capacity > saved:
         # the list must grow: leave 20 % headroom so that it rarely grows again
-        state = init(neighbor_capacity=int(np.ceil(1.2 * _capacity(state))))
+        state = init(int(np.ceil(1.2 * state.neighbor_capacity)))
     return state
 
 
@@ -379,7 +428,7 @@ def _evaluate(targets, params, static, configs, caches, key_step):
         new_configs[t.name] = {
             "positions": np.asarray(res.state.positions),
             "velocities": np.asarray(res.state.velocities),
-            "neighbor_capacity": max(_capacity(state), _capacity(res.state)),
+            "neighbor_capacity": max(state.neighbor_capacity, res.state.neighbor_capacity),
         }
         new_caches[t.name] = res.cache
     row = {"loss": total, "grad_norm": float(tree_norm(grads)), **row}
