@@ -137,7 +137,7 @@ def compare(trajs, n_blocks, max_lag_ps):
     """Agreement statistics of two trajectories: RDF, VACF curve and D (dict)."""
     out = {}
     rdf = RDF(Quantity(1.1, "nm"), bins=110)
-    g = [_blocks(t, n_blocks, rdf) for t in trajs]
+    g = [_blocks(t, n_blocks, lambda x: rdf(x).g) for t in trajs]
     out["rdf_max_z"], out["rdf_bins"], out["rdf_threshold"] = _max_z(*g, n_blocks)
     out["rdf_max_abs_dg"] = float(np.max(np.abs(g[0][0] - g[1][0])))
     out["rdf_peak"] = [float(m.max()) for m, _ in g]
