@@ -24,8 +24,7 @@ jax.config.update("jax_enable_x64", True)
 import equinox as eqx  # noqa: E402
 
 from spectrinv.fit import load_config  # noqa: E402
-from spectrinv.gradients import AbstractGradient  # noqa: E402
-from spectrinv.gradients._reweighting import Reweighting  # noqa: E402
+from spectrinv.gradients import AbstractGradient, Reweighting  # noqa: E402
 
 
 class PicklableReweighting(AbstractGradient):

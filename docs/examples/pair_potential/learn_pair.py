@@ -38,8 +38,11 @@ from observables import RDF, GaussianKernel, Quantity  # noqa: E402
 from spectrinv.backends import JaxMDBackend, Langevin, Positions  # noqa: E402
 from spectrinv.datasets import Dataset  # noqa: E402
 from spectrinv.fit import Target, default_optimizer, fit  # noqa: E402
-from spectrinv.gradients import AbstractGradient, Objective  # noqa: E402
-from spectrinv.gradients._reweighting import Reweighting  # noqa: E402
+from spectrinv.gradients import (  # noqa: E402
+    AbstractGradient,
+    Objective,
+    Reweighting,  # noqa: E402
+)
 from spectrinv.losses import MeanSquaredError, Reference  # noqa: E402
 from spectrinv.potentials import (  # noqa: E402
     AbstractPairPotential,
