@@ -41,7 +41,7 @@ from spectrinv.fit import Target, default_optimizer, fit  # noqa: E402
 from spectrinv.gradients import (  # noqa: E402
     AbstractGradient,
     Objective,
-    Reweighting,  # noqa: E402
+    Reweighting,
 )
 from spectrinv.losses import MeanSquaredError, Reference  # noqa: E402
 from spectrinv.potentials import (  # noqa: E402
