@@ -51,7 +51,7 @@ class Reference(eqx.Module):
       value reference also a `Quantity` (the experimental value itself).
     - `observable`: the `AbstractObservable` whose output is the prediction (e.g.
       `IRSpectrum(...)`: x in its `x_unit`, y in 1/cm; `RDF(...)`: x in nm, dimensionless,
-      model grid = its bin centres; `ShearViscosity(...)`: a value in its `output_unit`).
+      model grid = its bin centres; `ShearViscosity(...)`: a value in its `y_unit`).
     - `x_unit`, `y_unit`: instead of `observable`, the units of a custom prediction (a
       `Spectrum` or `(x, y)` arrays; `y_unit` alone for a value).
     - `model_x`: the model's x grid (a `Quantity` `[model]`) for plain-array predictions,

@@ -25,7 +25,7 @@ class RelativeError(AbstractLoss):
     dimensionless; $K = 1$ for a scalar (a viscosity at one temperature), $K$ = number of
     entries for a vector (elastic constants $C_{11}, C_{12}, C_{44}$). The experimental value
     $v^\text{exp}$ is the reference's `y`, converted once into the observable's
-    `output_unit` when the `Reference` was built.
+    `y_unit` when the `Reference` was built.
 
     **Arguments:**
 
