@@ -33,7 +33,11 @@ from ._jaxmd import (
     NeighborListOverflowError as NeighborListOverflowError,
 )
 from ._minimize import fire_minimize as fire_minimize
-from ._neighbors import frame_neighbors as frame_neighbors
+from ._neighbors import (
+    frame_neighbors as frame_neighbors,
+    pad_frames as pad_frames,
+    unpad_frames as unpad_frames,
+)
 from ._openmm import OpenMMBackend as OpenMMBackend
 from ._parallel import (
     AbstractParallelism as AbstractParallelism,

@@ -13,25 +13,9 @@ from jaxtyping import PyTree
 
 from observables import PER_FRAME_FIELDS, Trajectory
 
-__all__ = ["per_frame_observables", "pad_frames", "unpad_frames"]
+from ..backends import pad_frames, unpad_frames
 
-
-def pad_frames(tree, n_frames: int, batch_size: int):
-    """Pad the leading frame axis to a multiple of `batch_size` (repeating the last frame)
-    and reshape to `[batch, batch_size, ...]`."""
-    n_batches = -(-n_frames // batch_size)
-    pad = n_batches * batch_size - n_frames
-
-    def one(x):
-        if pad:
-            x = jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)], axis=0)
-        return x.reshape((n_batches, batch_size) + x.shape[1:])
-
-    return jax.tree.map(one, tree)
-
-
-def unpad_frames(tree, n_frames: int):
-    return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:])[:n_frames], tree)
+__all__ = ["per_frame_observables"]
 
 
 # ---------------------------------------------------------------- per-frame observables

@@ -90,6 +90,7 @@ from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
 from observables import BOLTZMANN, PER_FRAME_FIELDS, Quantity, Trajectory, to_internal
 
+from .. import backends
 from ..backends import AbstractBackend, MDState, Positions, frame_neighbors
 from ..potentials import System
 from ._base import (
@@ -100,7 +101,7 @@ from ._base import (
     check_gradient,
     require_fixed_box,
 )
-from ._frames import pad_frames, per_frame_observables, unpad_frames
+from ._frames import per_frame_observables
 
 __all__ = ["Reweighting", "ReweightingCache"]
 
@@ -450,7 +451,7 @@ def _frame_energies(potential, system, positions, neighbors, batch_size: int):
     reverse mode keeps only each batch's inputs."""
     n = positions.shape[0]
     size = min(batch_size, n)
-    xs = pad_frames((positions, neighbors), n, size)
+    xs = backends.pad_frames((positions, neighbors), n, size)
 
     def batch(args):
         pos, nbrs = args
@@ -459,7 +460,7 @@ def _frame_energies(potential, system, positions, neighbors, batch_size: int):
         return jax.vmap(lambda p, nb: potential.energy(p, system, nb))(pos, nbrs)
 
     u = jax.lax.map(jax.checkpoint(batch), xs)
-    return unpad_frames(u, n)
+    return backends.unpad_frames(u, n)
 
 
 @eqx.filter_jit
