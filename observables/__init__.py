@@ -8,6 +8,7 @@ errors; `observable.x_unit` / `observable.y_unit` declare those units in advance
 """
 
 from ._base import AbstractObservable as AbstractObservable
+from ._blocks import ErrorBarWarning as ErrorBarWarning
 from ._correlation import (
     block_average as block_average,
     correlate as correlate,

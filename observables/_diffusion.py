@@ -35,6 +35,9 @@ from ._units import Quantity, to_internal, to_magnitude, ureg
 
 __all__ = ["SelfDiffusion", "EinsteinDiffusion", "yeh_hummer_correction", "YEH_HUMMER_XI"]
 
+#: Blocks for the Einstein error bar unless `n_blocks` is given (see `EinsteinDiffusion`).
+_DEFAULT_BLOCKS = 10
+
 #: Madelung-like constant of the cubic lattice in the Yeh–Hummer correction (Yeh & Hummer 2004).
 YEH_HUMMER_XI: float = 2.837297
 
@@ -198,8 +201,22 @@ class EinsteinDiffusion(AbstractObservable):
 
     **Fields:** `species` (as in `SelfDiffusion`), `max_lag` (end of the fit window: an `int`
     number of frames or a time `Quantity`; default `n_frames // (2 n_blocks)` frames),
-    `fit_start` (time `Quantity`; default a fifth of the window), `n_blocks` (blocks for the
-    error bar, default 5).
+    `fit_start` (time `Quantity`; default a fifth of the window), `n_blocks` (contiguous
+    blocks for the error bar; each must hold the window. Default: 10, or as many as hold
+    an explicit `max_lag` when fewer do, at least 2; a given number is used as is).
+
+    **Error bar.** $D$ is fitted on each block with the same window and fit range; the error
+    is the block standard error $s/\sqrt B$. With $B$ blocks, $(D - D_\mathrm{true})/
+    \sigma$ follows a Student t distribution with $B-1$ degrees of freedom, whose tails
+    are heavy for few blocks. On Ornstein–Uhlenbeck velocities (2000 frames, 8 atoms, D
+    exact; measured by `pytest tests/test_error_bars.py -m slow -s -k 100_seeds`) the error
+    matched the seed-to-seed spread within 10–20 % (slightly
+    conservative) for 5 and 10 blocks, but with 5 blocks (4 degrees of freedom, the former
+    default) z = (D − D_exact)/σ had rms 1.39 over 100 seeds and reached 8.9 σ, against
+    rms 0.92 and at most 2.9 σ with 10 blocks (window 100 frames); hence the default of 10.
+    Blocks must be longer than the time over which displacements stay correlated (the
+    velocity correlation time); a 95 % interval is $\pm t_{0.975,B-1}\,\sigma$ (2.26 σ
+    for 10 blocks).
 
     **Output:** a `TransportResult` in nm²/ps; its `running` is MSD(t)/(6t), its
     `correlation` the MSD in nm².
@@ -213,6 +230,7 @@ class EinsteinDiffusion(AbstractObservable):
     max_lag_time: float | None = eqx.field(static=True)
     fit_start: float | None = eqx.field(static=True)
     n_blocks: int = eqx.field(static=True)
+    fewer_blocks: bool = eqx.field(static=True)
 
     x_unit: ClassVar[None] = None
     y_unit: ClassVar[str] = "nm**2/ps"
@@ -223,12 +241,13 @@ class EinsteinDiffusion(AbstractObservable):
         *,
         max_lag: Any = None,
         fit_start: Any = None,
-        n_blocks: int = 5,
+        n_blocks: int | None = None,
     ):
         self.species = _check_species_arg(species)
         self.max_lag_frames, self.max_lag_time = parse_max_lag(max_lag)
         self.fit_start = _optional_time(fit_start, "fit_start")
-        self.n_blocks = _check_blocks(n_blocks)
+        self.fewer_blocks = n_blocks is None
+        self.n_blocks = _DEFAULT_BLOCKS if n_blocks is None else _check_blocks(n_blocks)
         if self.fit_start is not None and self.max_lag_time is not None:
             if self.fit_start >= self.max_lag_time:
                 raise ValueError(
@@ -253,12 +272,15 @@ class EinsteinDiffusion(AbstractObservable):
         _check_species(self.species, trajectory)
         n_lags, last = _window(self.max_lag_frames, self.max_lag_time, self.n_blocks, trajectory)
         _check_fit_start(self.fit_start, trajectory.timestep, last)
-        return n_lags, last, _blocks_fit(trajectory, self.n_blocks, n_lags, last)
+        n_blocks = self.n_blocks
+        if self.fewer_blocks and not _is_tracer(last):
+            n_blocks = max(2, min(n_blocks, trajectory.n_frames // n_lags))
+        return n_lags, last, n_blocks, _blocks_fit(trajectory, n_blocks, n_lags, last)
 
     def __call__(self, trajectory: Trajectory) -> TransportResult:
         """$D$ (nm²/ps; scalar, or `[species]`), block-averaged error, MSD and MSD/(6t)."""
-        n_lags, last, blocks = self._prepare(trajectory)
-        d, error, running, msd = _einstein_core(self, trajectory, n_lags, last, blocks)
+        n_lags, last, n_blocks, blocks = self._prepare(trajectory)
+        d, error, running, msd = _einstein_core(self, trajectory, n_lags, last, blocks and n_blocks)
         return make_transport_result(
             not isinstance(self.species, tuple),
             value=d,
@@ -269,13 +291,14 @@ class EinsteinDiffusion(AbstractObservable):
             timestep=trajectory.timestep,
             unit=self.y_unit,
             correlation_unit="nm**2",
-            n_blocks=self.n_blocks,
+            n_blocks=n_blocks,
             method="Einstein MSD fit",
         )
 
 
 @eqx.filter_jit
 def _einstein_core(obs: EinsteinDiffusion, trajectory: Trajectory, n_lags, last, blocks):
+    """D, its block error (`blocks`: the number of blocks, or False for none), running, MSD."""
     dt = trajectory.timestep
     pos = trajectory.positions
     msd = obs._msd(trajectory, pos, n_lags)
@@ -290,7 +313,7 @@ def _einstein_core(obs: EinsteinDiffusion, trajectory: Trajectory, n_lags, last,
     def estimate(block):
         return obs._fit(obs._msd(trajectory, block, n_lags), dt, start, last)
 
-    error = block_average(pos, obs.n_blocks, estimate).sem
+    error = block_average(pos, blocks, estimate).sem
     return d, error, running, msd
 
 

@@ -44,10 +44,12 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pint
 import scipy.fft
 from jaxtyping import Array, Float
 
+from ._blocks import split_blocks, usable_blocks
 from ._correlation import correlate
 from ._lags import lag_frames, parse_max_lag
 from ._spectrum import axis_scale
@@ -283,6 +285,52 @@ class SpectralTransform(eqx.Module):
             dynamic(self), signal, jnp.asarray(timestep), plan, tuple(sum_axes), bool(subtract_mean)
         )
 
+    def block_spectra(
+        self,
+        signal: Float[Array, "frame ..."],
+        timestep: Any,
+        n_blocks: int | None,
+        *,
+        sum_axes: tuple[int, ...] = (),
+        subtract_mean: bool = False,
+        what: str = "spectrum",
+    ) -> tuple[Float[Array, "block omega ..."], Float[Array, "block ..."], Array] | None:
+        r"""Spectra of contiguous blocks for a standard error: (spectra, $C(0)$, factor) or None.
+
+        Each of $B$ blocks of $N_b$ frames is transformed with the full trajectory's plan
+        (same largest lag K, FFT length and grid), so block spectra share its axis. $B$ =
+        `n_blocks`, or fewer so that $N_b \ge K + 1$ (`observables._blocks`); None (with an
+        `ErrorBarWarning`) when fewer than 2 fit, or when `n_blocks` is None.
+
+        `factor` = $\sqrt{B\,V(N)/V(N_b)}$ turns the block spread $s/\sqrt B$ into the
+        standard error of the full-trajectory estimate. With $V(n) = \sum_{|k|\le K} w_k^2
+        \operatorname{var}_n(\hat C_k)/\sigma^4$ the lag-window variance sum of a
+        length-$n$ estimate ($\operatorname{var}_n \propto (n-|k|)/n^2$ for the biased
+        estimator, $1/(n-|k|)$ for the unbiased one; Priestley 1981, §6.2), it is 1 when
+        $K \ll N_b$ and corrects the blocks' extra taper (or noise) when $K$ is a sizeable
+        part of a block. Outputs carry no gradient.
+        """
+        signal = jnp.asarray(signal)
+        plan = self.plan(signal.shape[0], timestep)
+        b = usable_blocks(signal.shape[0], n_blocks, plan[0] + 1, what)
+        if b is None:
+            return None
+        return _jit_blocks(
+            dynamic(self),
+            signal,
+            jnp.asarray(timestep),
+            plan,
+            b,
+            tuple(sum_axes),
+            bool(subtract_mean),
+        )
+
+    def _variance_sum(self, weights: Array, n: int) -> Array:
+        k = np.arange(weights.shape[0])
+        per_lag = 1.0 / (n - k) if self.unbiased else (n - k) / float(n) ** 2
+        mult = np.where(k == 0, 1.0, 2.0)
+        return jnp.sum(weights**2 * jnp.asarray(mult * per_lag, dtype=weights.dtype))
+
     def describe(self, n_frames: int, timestep: Any) -> dict[str, Any]:
         """Settings as metadata (static values only)."""
         dt = concrete_timestep(timestep)
@@ -310,6 +358,25 @@ def dynamic(module: Any) -> Any:
 @eqx.filter_jit
 def _jit_transform(transform, corr, timestep, plan):
     return transform._transform(corr, timestep, plan)
+
+
+@eqx.filter_jit
+def _jit_blocks(transform, signal, timestep, plan, n_blocks, sum_axes, subtract_mean):
+    blocks = jax.lax.stop_gradient(split_blocks(signal, n_blocks))
+
+    def one(block):
+        return transform.apply(
+            block, timestep, plan, sum_axes=sum_axes, subtract_mean=subtract_mean
+        )[1:]
+
+    spectra, c0 = jax.vmap(one)(blocks)
+    n, n_b = signal.shape[0], blocks.shape[1]
+    dt = jnp.asarray(timestep).astype(spectra.dtype)
+    weights = transform.window(jnp.arange(plan[0] + 1, dtype=spectra.dtype) * dt)
+    weights = weights.astype(spectra.dtype)
+    ratio = transform._variance_sum(weights, n) / transform._variance_sum(weights, n_b)
+    factor = jax.lax.stop_gradient(jnp.sqrt(n_blocks * ratio))
+    return spectra, c0, factor
 
 
 @eqx.filter_jit

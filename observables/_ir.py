@@ -46,6 +46,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ._base import AbstractObservable
+from ._blocks import block_error, check_n_blocks
 from ._fourier import SpectralTransform, check_temperature
 from ._quantum import AbstractQuantumCorrection, Harmonic, beta_hbar_omega
 from ._spectrum import Spectrum, axis_scale, canonical_axis_unit
@@ -129,8 +130,17 @@ class IRSpectrum(AbstractObservable):
     - `x_unit`: unit of the output axis (`"1/cm"`, `"THz"`, `"meV"`, `"rad/ps"`).
     - `subtract_mean`: correlate fluctuations $\delta\mathbf M = \mathbf M - \langle\mathbf
       M\rangle$ (default True).
+    - `n_blocks`: contiguous time blocks for the standard error (default 5; `None` for
+      none). Each block is transformed with the full run's window and grid; the error is
+      the block spread $s/\sqrt B$ times the lag-window factor of
+      `SpectralTransform.block_spectra`. Blocks must be longer than the dipole's correlation
+      time, and hold at least `max_lag` + 1 frames: fewer blocks are used if needed, and
+      with fewer than 2 the error is `None` (`ErrorBarWarning`). The rules and the
+      calibration are in `observables._blocks` and the user guide's error-bar page.
 
-    **Returns** (`__call__`): a `Spectrum` of $n\alpha$ in cm⁻¹ (not a density).
+    **Returns** (`__call__`): a `Spectrum` of $n\alpha$ in cm⁻¹ (not a density), with
+    `error` its standard error in cm⁻¹ (not differentiated). The estimate itself is the
+    full-trajectory one, whatever `n_blocks`.
     """
 
     temperature: float = eqx.field(static=True)
@@ -140,6 +150,7 @@ class IRSpectrum(AbstractObservable):
     volume: float | None = eqx.field(static=True)
     x_unit: str = eqx.field(static=True)
     subtract_mean: bool = eqx.field(static=True)
+    n_blocks: int | None = eqx.field(static=True)
 
     #: n·α is in cm⁻¹ whatever the axis unit (it is not a density).
     y_unit = "1/cm"
@@ -158,6 +169,7 @@ class IRSpectrum(AbstractObservable):
         volume: Any = None,
         x_unit: Any = "1/cm",
         subtract_mean: bool = True,
+        n_blocks: int | None = 5,
     ):
         self.temperature = check_temperature(temperature)
         self.quantum_correction = check_correction(
@@ -175,6 +187,7 @@ class IRSpectrum(AbstractObservable):
             raise ValueError(f"volume must be positive, got {volume}")
         self.x_unit = canonical_axis_unit(x_unit)
         self.subtract_mean = bool(subtract_mean)
+        self.n_blocks = check_n_blocks(n_blocks)
 
     def _volume(self, trajectory: Trajectory, dtype) -> Array:
         if self.volume is not None:
@@ -186,19 +199,29 @@ class IRSpectrum(AbstractObservable):
             )
         return jnp.mean(trajectory.volume).astype(dtype)
 
-    def __call__(self, trajectory: Trajectory) -> Spectrum:
-        signal = self.source.signal(trajectory)
-        omega, spec = self.transform.spectrum(
-            signal, trajectory.timestep, sum_axes=(1,), subtract_mean=self.subtract_mean
-        )
+    def _n_alpha(self, omega, spec, volume):
+        """n·α (cm⁻¹) from the dipole-signal spectrum `[..., omega]` (leading axes kept)."""
         dtype = spec.dtype
         spec_dot = self.source.derivative_spectrum(omega, spec)
         beta = 1.0 / (BOLTZMANN * self.temperature)
         x = beta_hbar_omega(omega, self.temperature)
         factor = self.quantum_correction.absorption_factor(x).astype(dtype)
-        volume = self._volume(trajectory, dtype)
         prefactor = jnp.pi * beta / (3.0 * SPEED_OF_LIGHT * EPSILON0) * _PER_NM_TO_PER_CM
-        n_alpha = prefactor * spec_dot * factor / volume
+        return prefactor * spec_dot * factor / volume
+
+    def __call__(self, trajectory: Trajectory) -> Spectrum:
+        signal = self.source.signal(trajectory)
+        kw = dict(sum_axes=(1,), subtract_mean=self.subtract_mean)
+        omega, spec = self.transform.spectrum(signal, trajectory.timestep, **kw)
+        volume = self._volume(trajectory, spec.dtype)
+        n_alpha = self._n_alpha(omega, spec, volume)
+        blocks = self.transform.block_spectra(
+            signal, trajectory.timestep, self.n_blocks, what="IRSpectrum", **kw
+        )
+        error = None
+        if blocks is not None:
+            spectra, _, factor = blocks
+            error = block_error(self._n_alpha(omega, spectra, volume), factor)
         metadata = {
             "kind": "ir",
             "quantity": "n(ω)α(ω)",
@@ -209,6 +232,8 @@ class IRSpectrum(AbstractObservable):
         }
         if self.volume is not None:
             metadata["volume_nm3"] = self.volume
+        if error is not None:
+            metadata["error_blocks"] = int(blocks[0].shape[0])
         return Spectrum.from_arrays(
             omega * axis_scale(self.x_unit),
             n_alpha,
@@ -216,4 +241,5 @@ class IRSpectrum(AbstractObservable):
             y_unit=self.y_unit,
             density=False,
             metadata=metadata,
+            error=error,
         )

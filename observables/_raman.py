@@ -57,6 +57,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ._base import AbstractObservable
+from ._blocks import block_error, check_n_blocks
 from ._fourier import SpectralTransform, check_temperature
 from ._ir import check_correction
 from ._quantum import AbstractQuantumCorrection, Harmonic, beta_hbar_omega
@@ -107,7 +108,8 @@ class RamanSpectra(AbstractResult):
     As an `AbstractResult` it presents the `selected` component (`"vv"` unless the
     observable was built with `component=...`): `x_magnitude`, `y_magnitude`, `x_unit`,
     `y_unit` are that spectrum's, so a loss built with `RamanSpectrum(..., component="vh")`
-    compares the VH spectrum. `component(name)` returns any one of them as a `Spectrum`.
+    compares the VH spectrum. `component(name)` returns any one of them as a `Spectrum`,
+    each with its own block standard error (`error`). The depolarisation ratio carries none.
     """
 
     isotropic: Spectrum
@@ -141,8 +143,9 @@ class RamanSpectra(AbstractResult):
         return self._selected.y_unit
 
     @property
-    def error_magnitude(self) -> None:
-        return None
+    def error_magnitude(self) -> Float[Array, " omega"] | None:
+        """Standard error of the selected component (`None` without block errors)."""
+        return self._selected.error_magnitude
 
     @property
     def density(self) -> bool:
@@ -185,9 +188,15 @@ class RamanSpectrum(AbstractObservable):
     - `subtract_mean`: correlate fluctuations (default True; removes the Rayleigh line).
     - `component`: the spectrum a loss compares (`RamanSpectra.selected`): `"vv"` (default),
       `"vh"`, `"isotropic"` or `"anisotropic"`. All four are always computed.
+    - `n_blocks`: contiguous time blocks for the standard errors (default 5; `None` for
+      none). Every component is computed on each block with the full run's window and grid
+      and gets the block spread s/√B times the lag-window factor of
+      `SpectralTransform.block_spectra`; rules as for `IRSpectrum` (fewer blocks if the run
+      is short, `None` with an `ErrorBarWarning` below 2) and in `observables._blocks`.
 
     **Returns** (`__call__`): `RamanSpectra` (isotropic, anisotropic, vv, vh), each a density
-    in nm⁶ per x unit (`y_unit`); `RamanSpectra.depolarization_ratio()` gives ρ(ω).
+    in nm⁶ per x unit (`y_unit`) with its standard error (`error`, not differentiated);
+    `RamanSpectra.depolarization_ratio()` gives ρ(ω).
     """
 
     temperature: float = eqx.field(static=True)
@@ -197,6 +206,7 @@ class RamanSpectrum(AbstractObservable):
     x_unit: str = eqx.field(static=True)
     subtract_mean: bool = eqx.field(static=True)
     component: str = eqx.field(static=True)
+    n_blocks: int | None = eqx.field(static=True)
 
     def __init__(
         self,
@@ -212,6 +222,7 @@ class RamanSpectrum(AbstractObservable):
         x_unit: Any = "1/cm",
         subtract_mean: bool = True,
         component: str = "vv",
+        n_blocks: int | None = 5,
     ):
         self.temperature = check_temperature(temperature)
         self.quantum_correction = check_correction(
@@ -222,6 +233,7 @@ class RamanSpectrum(AbstractObservable):
         self.x_unit = canonical_axis_unit(x_unit)
         self.subtract_mean = bool(subtract_mean)
         self.component = check_component(component)
+        self.n_blocks = check_n_blocks(n_blocks)
 
     @property
     def y_unit(self) -> str:
@@ -239,8 +251,19 @@ class RamanSpectrum(AbstractObservable):
         _, s_aniso = t.spectrum(aniso, dt, sum_axes=(1, 2), subtract_mean=self.subtract_mean)
         return omega, s_iso, 1.5 * s_aniso
 
+    def _block_classical(self, trajectory: Trajectory):
+        """Per-block (iso, aniso) classical spectra `[block, omega]` and the error factor."""
+        iso, aniso = isotropic_anisotropic(trajectory.polarizability)
+        t, dt, kw = self.transform, trajectory.timestep, dict(subtract_mean=self.subtract_mean)
+        b_iso = t.block_spectra(iso, dt, self.n_blocks, what="RamanSpectrum", **kw)
+        if b_iso is None:
+            return None
+        b_aniso = t.block_spectra(aniso, dt, self.n_blocks, sum_axes=(1, 2), **kw)
+        return b_iso[0], 1.5 * b_aniso[0], b_iso[2]
+
     def __call__(self, trajectory: Trajectory) -> RamanSpectra:
         omega, s_iso, s_aniso = self.classical(trajectory)
+        blocks = self._block_classical(trajectory)
         x = beta_hbar_omega(omega, self.temperature)
         if self.reduced:
             factor = x * self.quantum_correction.absorption_factor(x)
@@ -259,22 +282,29 @@ class RamanSpectrum(AbstractObservable):
             **self.transform.describe(trajectory.n_frames, trajectory.timestep),
         }
         xs = omega * scale
+        if blocks is not None:
+            base["error_blocks"] = int(blocks[0].shape[0])
 
-        def make(values, component):
+        def make(combine, component):
             meta = {**base, "component": component, "quantity": f"Raman {component}"}
+            error = None
+            if blocks is not None:
+                error = block_error(combine(blocks[0], blocks[1]) * factor, blocks[2])
+                error = error * density_factor
             return Spectrum.from_arrays(
                 xs,
-                values * factor * density_factor,
+                combine(s_iso, s_aniso) * factor * density_factor,
                 x_unit=self.x_unit,
                 y_unit=y_unit,
                 density=True,
                 metadata=meta,
+                error=error,
             )
 
         return RamanSpectra(
-            isotropic=make(s_iso, "isotropic"),
-            anisotropic=make(s_aniso, "anisotropic"),
-            vv=make(s_iso + (4.0 / 45.0) * s_aniso, "VV"),
-            vh=make(s_aniso / 15.0, "VH"),
+            isotropic=make(lambda i, a: i, "isotropic"),
+            anisotropic=make(lambda i, a: a, "anisotropic"),
+            vv=make(lambda i, a: i + (4.0 / 45.0) * a, "VV"),
+            vh=make(lambda i, a: a / 15.0, "VH"),
             selected=self.component,
         )

@@ -18,8 +18,8 @@ class RDFResult(AbstractResult):
     r"""A computed RDF: bins, $g(r)$ and the densities needed to integrate it.
 
     A pytree (usable inside `jit`); arrays are in internal units. As an `AbstractResult`:
-    `x_magnitude` the bin centres (`x_unit` nm), `y_magnitude` = `g` (dimensionless), no
-    standard error (`error_magnitude` is `None`).
+    `x_magnitude` the bin centres (`x_unit` nm), `y_magnitude` = `g` (dimensionless),
+    `error_magnitude` = `g_error`.
 
     **Fields:**
     - `edges`: `[bin + 1]` bin edges, nm.
@@ -27,12 +27,15 @@ class RDFResult(AbstractResult):
     - `partner_density`: $\rho_b' = \langle N_{ab} / (N_a V)\rangle$, nm⁻³ — the density of
       partner atoms seen by a reference atom ($N_b/V$, or $(N_a-1)/V$ when $a = b$).
     - `number_density`: $\langle N / V \rangle$ over all atoms, nm⁻³.
+    - `g_error`: `[bin]` standard error of `g` from contiguous blocks of frames
+      (`RDF(n_blocks=...)`), dimensionless, or `None`.
     """
 
     edges: Float[Array, " edge"]
     g: Float[Array, " bin"]
     partner_density: Float[Array, ""]
     number_density: Float[Array, ""]
+    g_error: Float[Array, " bin"] | None = None
 
     x_unit: ClassVar[str] = "nm"
     y_unit: ClassVar[str] = "dimensionless"
@@ -50,8 +53,9 @@ class RDFResult(AbstractResult):
         return self.g
 
     @property
-    def error_magnitude(self) -> None:
-        return None
+    def error_magnitude(self) -> Float[Array, " bin"] | None:
+        """Standard error of $g(r)$ per bin (same as `g_error`), or `None`."""
+        return self.g_error
 
     @property
     def bin_edges(self) -> Quantity:

@@ -138,29 +138,40 @@ def _freeze(metadata: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
 class Spectrum(AbstractResult):
     """A spectrum $y(x)$ on a spectral axis, with units on both axes and metadata.
 
-    The result type of `IRSpectrum` and `VDOS` (an `AbstractResult`; `error_magnitude` is
-    `None`: no standard error is estimated for a spectrum).
+    The result type of `IRSpectrum` and `VDOS` (an `AbstractResult`).
 
     **Fields:** `x_magnitude` `[point]` (ascending) in `x_unit`; `y_magnitude` `[point]` in
-    `y_unit`; `density` (True if y is per unit of x); metadata (read as the `metadata` dict).
-    `x` and `y` give the axes as `pint.Quantity`.
+    `y_unit`; `error_magnitude` `[point]` in `y_unit` or `None`: the standard error of y
+    (block averaging, see the observable that made it); `density` (True if y is per unit of
+    x); metadata (read as the `metadata` dict). `x`, `y` and `error` give them as
+    `pint.Quantity`.
 
     It is a pytree (arrays as leaves, units and metadata static), so spectra can be returned
     from `jit` and differentiated through (`resample` uses linear interpolation, which is
     differentiable with respect to y).
 
     Build one from quantities: `Spectrum(x=Quantity(nu, "1/cm"), y=Quantity(s, "cm"),
-    density=True, metadata={"kind": "vdos"})`.
+    density=True, metadata={"kind": "vdos"})` (optionally `error=Quantity(...)` in a unit
+    convertible to y's).
     """
 
     x_magnitude: Float[Array, " point"]
     y_magnitude: Float[Array, " point"]
+    error_magnitude: Float[Array, " point"] | None
     x_unit: str = eqx.field(static=True)
     y_unit: str = eqx.field(static=True)
     density: bool = eqx.field(static=True, default=False)
     _metadata: tuple[tuple[str, Any], ...] = eqx.field(static=True, default=())
 
-    def __init__(self, x: Any, y: Any, *, density: bool = False, metadata: dict | None = None):
+    def __init__(
+        self,
+        x: Any,
+        y: Any,
+        *,
+        error: Any = None,
+        density: bool = False,
+        metadata: dict | None = None,
+    ):
         if not isinstance(x, pint.Quantity) or not isinstance(y, pint.Quantity):
             raise UnitError(
                 "Spectrum(x, y) takes pint quantities for both axes (observables.Quantity); got "
@@ -172,6 +183,7 @@ class Spectrum(AbstractResult):
         _check_shapes(xm, ym)
         self.x_magnitude = xm
         self.y_magnitude = ym
+        self.error_magnitude = None if error is None else _error_in(error, y.units, ym.shape)
         self.x_unit = _unit_str(x.units)
         self.y_unit = _unit_str(y.units)
         self.density = bool(density)
@@ -187,14 +199,25 @@ class Spectrum(AbstractResult):
         y_unit: str,
         density: bool = False,
         metadata: dict | None = None,
+        error: Float[Array, " point"] | None = None,
     ) -> Spectrum:
-        """Build from plain arrays (magnitudes) and unit strings; works under `jit`."""
+        """Build from plain arrays (magnitudes) and unit strings; works under `jit`.
+
+        `error`: standard error of y in `y_unit`, same shape as y, or None.
+        """
         axis_scale(x_unit, "x_unit")
         obj = object.__new__(cls)
         x, y = jnp.asarray(x), jnp.asarray(y)
         _check_shapes(x, y)
+        if error is not None:
+            error = jnp.asarray(error)
+            if error.shape != y.shape:
+                raise SpectrumError(
+                    f"error must have y's shape {tuple(y.shape)}, got {tuple(error.shape)}"
+                )
         object.__setattr__(obj, "x_magnitude", x)
         object.__setattr__(obj, "y_magnitude", y)
+        object.__setattr__(obj, "error_magnitude", error)
         object.__setattr__(obj, "x_unit", _unit_str(_parse_unit(x_unit, "x_unit")))
         object.__setattr__(obj, "y_unit", _unit_str(_parse_unit(y_unit, "y_unit")))
         object.__setattr__(obj, "density", bool(density))
@@ -202,11 +225,6 @@ class Spectrum(AbstractResult):
         return obj
 
     # ------------------------------------------------------------------------ views
-    @property
-    def error_magnitude(self) -> None:
-        """`None`: spectra carry no standard error."""
-        return None
-
     @property
     def x(self) -> Quantity:
         """The spectral axis as a `Quantity`."""
@@ -226,13 +244,15 @@ class Spectrum(AbstractResult):
         return int(self.x_magnitude.shape[0])
 
     # ------------------------------------------------------------------ conversions
-    def _with_axis(self, x_new, unit_new: pint.Unit, ratio, y=None) -> Spectrum:
-        """New spectrum on axis `x_new` (in `unit_new`) with values `y` (default: this
-        spectrum's) given per unit of the old axis; `ratio` = dx_old/dx_new."""
+    def _with_axis(self, x_new, unit_new: pint.Unit, ratio, y=None, error=None) -> Spectrum:
+        """New spectrum on axis `x_new` (in `unit_new`) with values `y` and errors `error`
+        (default: this spectrum's) given per unit of the old axis; `ratio` = dx_old/dx_new."""
         y = self.y_magnitude if y is None else y
+        error = self.error_magnitude if error is None else error
         y_unit = self.y_unit
         if self.density:
             y = y * ratio
+            error = None if error is None else error * ratio
             y_unit = _unit_str(ureg.Unit(self.y_unit) * ureg.Unit(self.x_unit) / unit_new)
         return Spectrum.from_arrays(
             x_new,
@@ -241,6 +261,7 @@ class Spectrum(AbstractResult):
             y_unit=y_unit,
             density=self.density,
             metadata=dict(self._metadata),
+            error=error,
         )
 
     def to(self, x_unit: Any) -> Spectrum:
@@ -257,7 +278,8 @@ class Spectrum(AbstractResult):
     def resample(self, new_x: Any) -> Spectrum:
         """Linear interpolation onto the grid `new_x` (a `Quantity`, any spectral axis unit).
 
-        The result is expressed on `new_x` in its unit (y converted as in `to`). Raises
+        The result is expressed on `new_x` in its unit (y converted as in `to`); a standard
+        error is interpolated the same way (a rough rule between grid points). Raises
         `SpectrumError` if `new_x` reaches outside this spectrum's range, `UnitError` if
         `new_x` has no units or units that are not a spectral axis.
         """
@@ -291,7 +313,10 @@ class Spectrum(AbstractResult):
                 )
         in_self = in_self.astype(self.x_magnitude.dtype)
         y = jnp.interp(in_self, self.x_magnitude, self.y_magnitude)
-        return self._with_axis(grid, new_x.units, s_old / s_new, y=y)
+        error = self.error_magnitude
+        if error is not None:
+            error = jnp.interp(in_self, self.x_magnitude, error)
+        return self._with_axis(grid, new_x.units, s_old / s_new, y=y, error=error)
 
     def integral(self) -> Quantity:
         """Trapezoidal integral $\\int y\\,dx$ over the whole axis, as a `Quantity`."""
@@ -331,23 +356,30 @@ class Spectrum(AbstractResult):
 
     def to_csv(self, path: str | os.PathLike) -> None:
         """Write a CSV file: `#` header lines (units, density flag, metadata as JSON), a column
-        header naming each column's unit (`x [1/cm],y [cm]`), then one row per point.
+        header naming each column's unit (`x [1/cm],y [cm]`, then `standard error [cm]` when
+        the spectrum has one), then one row per point.
 
         Read it back with `Spectrum.from_csv`.
         """
-        x = np.asarray(self.x_magnitude, dtype=float)
-        y = np.asarray(self.y_magnitude, dtype=float)
+        columns = [np.asarray(self.x_magnitude, dtype=float).tolist()]
+        columns.append(np.asarray(self.y_magnitude, dtype=float).tolist())
         meta = json.dumps(self.metadata, default=str, ensure_ascii=False)
+        header = (
+            f"{axis_label(self.x_unit).lower()} [{self.x_unit}],"
+            f"{self.metadata.get('kind', 'y')} [{self.y_unit}]"
+        )
+        if self.error_magnitude is not None:
+            columns.append(np.asarray(self.error_magnitude, dtype=float).tolist())
+            header += f",standard error [{self.y_unit}]"
         lines = [
             _CSV_MAGIC,
             f"# x_unit: {self.x_unit}",
             f"# y_unit: {self.y_unit}",
             f"# density: {str(self.density).lower()}",
             f"# metadata: {meta}",
-            f"{axis_label(self.x_unit).lower()} [{self.x_unit}],"
-            f"{self.metadata.get('kind', 'y')} [{self.y_unit}]",
+            header,
         ]
-        lines += [f"{a!r},{b!r}" for a, b in zip(x.tolist(), y.tolist(), strict=True)]
+        lines += [",".join(map(repr, row)) for row in zip(*columns, strict=True)]
         with open(path, "w", encoding="utf-8") as fh:
             fh.write("\n".join(lines) + "\n")
 
@@ -374,8 +406,27 @@ class Spectrum(AbstractResult):
             raise SpectrumError(f"{path}: malformed header: {err}") from err
         data = np.loadtxt(lines[i + 1 :], delimiter=",", ndmin=2)
         return cls.from_arrays(
-            data[:, 0], data[:, 1], x_unit=x_unit, y_unit=y_unit, density=density, metadata=metadata
+            data[:, 0],
+            data[:, 1],
+            x_unit=x_unit,
+            y_unit=y_unit,
+            density=density,
+            metadata=metadata,
+            error=data[:, 2] if data.shape[1] > 2 else None,
         )
+
+
+def _error_in(error: Any, y_unit: Any, shape: tuple[int, ...]) -> Array:
+    """A standard-error `Quantity` as magnitudes in `y_unit`, checked against y's shape."""
+    if not isinstance(error, pint.Quantity):
+        raise UnitError(f"error must be a Quantity in the unit of y, got {type(error).__name__}")
+    try:
+        em = jnp.asarray(error.m_as(y_unit))
+    except pint.errors.DimensionalityError as err:
+        raise UnitError(f"error: {err}") from None
+    if em.shape != shape:
+        raise SpectrumError(f"error must have y's shape {shape}, got {tuple(em.shape)}")
+    return em
 
 
 def _check_shapes(x, y):

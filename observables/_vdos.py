@@ -36,6 +36,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from ._base import AbstractObservable
+from ._blocks import block_error, check_n_blocks
 from ._fourier import SpectralTransform
 from ._spectrum import Spectrum, axis_scale, canonical_axis_unit
 from ._trajectory import Trajectory
@@ -49,14 +50,18 @@ class VDOS(AbstractObservable):
     """Vibrational density of states g, normalised to 3N modes (see the module docstring).
 
     **Arguments:** `window`, `max_lag`, `frequency_step`, `max_frequency`, `unbiased`: see
-    `SpectralTransform`; `x_unit`: output axis unit (default `"1/cm"`).
+    `SpectralTransform`; `x_unit`: output axis unit (default `"1/cm"`); `n_blocks`:
+    contiguous time blocks for the standard error (default 5, `None` for none; each block's
+    g is normalised by its own C(0); rules as for `IRSpectrum` and in `observables._blocks`).
 
-    **Returns** (`__call__`): a `Spectrum` (density) in 1/x_unit (cm for cm⁻¹). Needs
-    `velocities` and `masses` on the trajectory.
+    **Returns** (`__call__`): a `Spectrum` (density) in 1/x_unit (cm for cm⁻¹), with `error`
+    its block standard error in the same unit (or `None`, with an `ErrorBarWarning`, when
+    fewer than 2 blocks hold the window). Needs `velocities` and `masses` on the trajectory.
     """
 
     transform: SpectralTransform
     x_unit: str = eqx.field(static=True)
+    n_blocks: int | None = eqx.field(static=True)
 
     def __init__(
         self,
@@ -67,9 +72,11 @@ class VDOS(AbstractObservable):
         max_frequency: Any = None,
         unbiased: bool = False,
         x_unit: Any = "1/cm",
+        n_blocks: int | None = 5,
     ):
         self.transform = SpectralTransform(window, max_lag, frequency_step, max_frequency, unbiased)
         self.x_unit = canonical_axis_unit(x_unit)
+        self.n_blocks = check_n_blocks(n_blocks)
 
     @property
     def y_unit(self) -> str:
@@ -80,8 +87,9 @@ class VDOS(AbstractObservable):
         trajectory.require("velocities", "masses")
         v = trajectory.velocities
         weights = jnp.sqrt(trajectory.masses.astype(v.dtype))
+        signal = v * weights[None, :, None]
         omega, spec, c0 = self.transform.spectrum_and_variance(
-            v * weights[None, :, None], trajectory.timestep, sum_axes=(1, 2)
+            signal, trajectory.timestep, sum_axes=(1, 2)
         )
         g_omega = (6.0 * trajectory.n_atoms) * spec / jnp.where(c0 > 0, c0, 1.0)
         n_modes = 3 * trajectory.n_atoms
@@ -92,6 +100,15 @@ class VDOS(AbstractObservable):
             "n_modes": n_modes,
             **self.transform.describe(v.shape[0], trajectory.timestep),
         }
+        blocks = self.transform.block_spectra(
+            signal, trajectory.timestep, self.n_blocks, sum_axes=(1, 2), what="VDOS"
+        )
+        error = None
+        if blocks is not None:
+            spectra, c0_b, factor = blocks
+            g_b = (6.0 * trajectory.n_atoms) * spectra / jnp.where(c0_b > 0, c0_b, 1.0)[:, None]
+            error = block_error(g_b, factor) / scale
+            metadata["error_blocks"] = int(spectra.shape[0])
         return Spectrum.from_arrays(
             omega * scale,
             g_omega / scale,
@@ -99,4 +116,5 @@ class VDOS(AbstractObservable):
             y_unit=self.y_unit,
             density=True,
             metadata=metadata,
+            error=error,
         )
