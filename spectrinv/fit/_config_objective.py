@@ -30,9 +30,11 @@ from ..losses import (
     Reference,
     RelativeError,
     Wasserstein1,
+    observable_units,
 )
 from ..potentials import PointChargeDipole
 from ._config_schema import (
+    CHI2_KEYS,
     GRADIENT_KEYS,
     LOSSES,
     ConfigError,
@@ -118,33 +120,87 @@ def _normalisation(t: dict, kind: str, where: str):
     return _NORMALISATIONS[name]()
 
 
+def _chi2_options(t: dict, kind: str, where: str) -> dict[str, Any]:
+    """`relative_uncertainty` and `include_simulation_error` of a χ² target."""
+    options: dict[str, Any] = {}
+    for key in CHI2_KEYS:
+        if key in t and kind != "chi2":
+            raise ConfigError(
+                f"{where}: {key} applies to loss 'chi2' only, not {kind!r}; remove it"
+            )
+    if "relative_uncertainty" in t:
+        r = t["relative_uncertainty"]
+        if isinstance(r, bool) or not isinstance(r, int | float) or not 0 < r < float("inf"):
+            raise ConfigError(f"{where}: relative_uncertainty must be a number > 0, got {r!r}")
+        options["relative_uncertainty"] = float(r)
+    if "include_simulation_error" in t:
+        flag = t["include_simulation_error"]
+        if not isinstance(flag, bool):
+            raise ConfigError(f"{where}: include_simulation_error must be true or false")
+        options["include_simulation_error"] = flag
+    return options
+
+
+def _reference(
+    t: dict, kind: str, dataset: Any, observable: AbstractObservable, temperature: Any, where: str
+) -> Reference:
+    """The `Reference` a loss of `kind` compares with: the whole curve for band positions, the
+    value at the state point `at` (default: the temperature) for a value observable, else the
+    curve restricted to `x_range`."""
+    if kind == "peak_position":
+        return Reference(dataset, observable)
+    if kind == "relative_error" or observable_units(observable)[0] is None:
+        at = t.get("at")
+        at = temperature if at is None else quantity(at, "[temperature]", f"{where} at")
+        return Reference(dataset, observable, at=at)
+    x_range = _ranges(t, "x_range", where)
+    return Reference(dataset, observable, x_range=x_range[0] if x_range else None)
+
+
+def _loss_kind(t: dict, ref_of: Any, dataset: Any, where: str) -> str:
+    """The named loss, or the default: χ² when the compared data have uncertainties."""
+    if "loss" in t:
+        return choice(t["loss"], LOSSES, f"{where} loss")
+    if ref_of("chi2").uncertainty is None:
+        raise ConfigError(
+            f"{where}: no loss given, and dataset {dataset.name!r} has no uncertainty where it "
+            "is compared, so there is no default (chi2 needs one); name one: loss = "
+            f"{' | '.join(repr(k) for k in sorted(LOSSES))} (chi2 with relative_uncertainty = "
+            "0.05 assumes a relative 1σ)"
+        )
+    return "chi2"
+
+
 def build_loss(
     t: dict, dataset: Any, observable: AbstractObservable, temperature: Quantity, where: str
 ) -> AbstractLoss:
     """The target's loss: a `Reference` (dataset vs observable) compared by the chosen metric,
-    times the target's `weight` (default 1)."""
-    kind = choice(require(t, "loss", where), LOSSES, f"{where} loss")
+    times the target's `weight` (default 1). Without `loss`, χ² when the dataset has
+    uncertainties where it is compared (else a `ConfigError` asking for one)."""
     weight = _weight(t, where)
-    normalisation = _normalisation(t, kind, where)
+
+    def ref_of(kind: str) -> Reference:
+        return _reference(t, kind, dataset, observable, temperature, where)
+
+    kind = t.get("loss", "chi2")
     try:
+        kind = _loss_kind(t, ref_of, dataset, where)
+        normalisation = _normalisation(t, kind, where)
+        chi2_options = _chi2_options(t, kind, where)
+        ref = ref_of(kind)
         if kind == "peak_position":
             windows = _ranges(t, "windows", where)
             if not windows:
                 raise ConfigError(f"{where}: loss 'peak_position' needs windows = [[lo, hi], ...]")
-            loss = PeakPosition(Reference(dataset, observable), windows=windows)
+            loss = PeakPosition(ref, windows=windows)
         elif kind == "relative_error":
-            at = t.get("at")
-            at = temperature if at is None else quantity(at, "[temperature]", f"{where} at")
-            loss = RelativeError(Reference(dataset, observable, at=at))
+            loss = RelativeError(ref)
+        elif kind == "mse":
+            loss = MeanSquaredError(ref, normalisation=normalisation)
+        elif kind == "chi2":
+            loss = ChiSquared(ref, **chi2_options)
         else:
-            x_range = _ranges(t, "x_range", where)
-            ref = Reference(dataset, observable, x_range=x_range[0] if x_range else None)
-            if kind == "mse":
-                loss = MeanSquaredError(ref, normalisation=normalisation)
-            elif kind == "chi2":
-                loss = ChiSquared(ref)
-            else:
-                loss = Wasserstein1(ref)
+            loss = Wasserstein1(ref)
     except ConfigError:
         raise
     except (UnitError, ValueError, KeyError, TypeError) as err:

@@ -19,6 +19,7 @@ __all__ = [
     "DATASET_FILE_KEYS",
     "OBSERVABLES",
     "LOSSES",
+    "CHI2_KEYS",
     "check_keys",
     "choice",
     "require",
@@ -53,6 +54,8 @@ TARGET_KEYS = {
     "dataset_column",
     "observable",
     "loss",
+    "relative_uncertainty",
+    "include_simulation_error",
     "windows",
     "x_range",
     "normalisation",
@@ -95,6 +98,7 @@ DATASET_FILE_KEYS = {
 }
 OBSERVABLES = {"ir", "rdf", "self_diffusion", "shear_viscosity"}
 LOSSES = {"mse", "chi2", "wasserstein", "peak_position", "relative_error"}
+CHI2_KEYS = ("relative_uncertainty", "include_simulation_error")
 
 
 def check_keys(table: dict, allowed: set[str], where: str) -> None:

@@ -9,8 +9,10 @@ loss = 1e6 * MeanSquaredError(ref, normalisation=AreaNormalised()) + Wasserstein
 ```
 
 Units are checked when the `Reference` is built; calling a loss works on plain arrays and is
-jit/grad/vmap safe. Losses combine with `+` and scalar weights into a `LossSum`, which
-reports its terms for a fit history (`loss.terms(prediction)`).
+jit/grad/vmap safe. Where the data carry uncertainties, `ChiSquared` weighs the residuals by
+the experimental and the simulation errors combined in quadrature. Losses combine with `+`
+and scalar weights into a `LossSum`, which reports its terms for a fit history
+(`loss.terms(prediction)`).
 """
 
 from ._base import (
@@ -18,9 +20,9 @@ from ._base import (
     LossError as LossError,
     LossSum as LossSum,
 )
+from ._chi2 import ChiSquared as ChiSquared
 from ._curve import (
     AbstractCurveLoss as AbstractCurveLoss,
-    ChiSquared as ChiSquared,
     MeanSquaredError as MeanSquaredError,
 )
 from ._normalisation import (

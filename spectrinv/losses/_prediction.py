@@ -48,6 +48,8 @@ __all__ = [
     "describe",
     "curve_of",
     "value_of",
+    "value_and_error_of",
+    "error_of",
     "as_curve",
     "is_concrete",
 ]
@@ -173,6 +175,17 @@ def _check_curve_shapes(x, y, where):
 
 def value_of(prediction: Any, *, y_unit: str, where: str) -> jax.Array:
     """Plain array of a value prediction in `y_unit` (see module docs)."""
+    return value_and_error_of(prediction, y_unit=y_unit, where=where)[0]
+
+
+def value_and_error_of(
+    prediction: Any, *, y_unit: str, where: str
+) -> tuple[jax.Array, jax.Array | None]:
+    """`(value, standard error or None)` of a value prediction, both plain arrays in `y_unit`.
+
+    The error is the result's `error_magnitude` (same unit as its value, converted by the
+    same constant factor); arrays and Quantities carry none.
+    """
     if isinstance(prediction, AbstractResult):
         if prediction.x_magnitude is not None:
             raise LossError(
@@ -181,18 +194,42 @@ def value_of(prediction: Any, *, y_unit: str, where: str) -> jax.Array:
                 "PeakPosition for curves"
             )
         y = jnp.asarray(prediction.y_magnitude)
+        err = _error_array(prediction, y, where)
         if same_unit(prediction.y_unit, y_unit):
-            return y
-        factor = to_magnitude(ureg.Quantity(1.0, prediction.y_unit), y_unit, f"{where} prediction")
-        return y * float(factor)
+            return y, err
+        factor = float(
+            to_magnitude(ureg.Quantity(1.0, prediction.y_unit), y_unit, f"{where} prediction")
+        )
+        return y * factor, None if err is None else err * abs(factor)
     if isinstance(prediction, pint.Quantity):
-        return jnp.asarray(to_magnitude(prediction, y_unit, f"{where} prediction"))
+        return jnp.asarray(to_magnitude(prediction, y_unit, f"{where} prediction")), None
     if _is_array(prediction):
-        return jnp.asarray(prediction)
+        return jnp.asarray(prediction), None
     raise LossError(
         f"{where}: cannot read a value from a {type(prediction).__name__}; expected an array "
         f"in {y_unit}, an observable's result (TransportResult) or a Quantity"
     )
+
+
+def error_of(prediction: Any, y: jax.Array, where: str) -> jax.Array | None:
+    """The standard error of a curve prediction (its `error_magnitude`, in its y unit, which
+    `curve_of` has checked), a plain array shaped like `y`; None when it carries none."""
+    if isinstance(prediction, AbstractResult):
+        return _error_array(prediction, y, where)
+    return None
+
+
+def _error_array(prediction: AbstractResult, y: jax.Array, where: str) -> jax.Array | None:
+    err = prediction.error_magnitude
+    if err is None:
+        return None
+    err = jnp.asarray(err)
+    if err.shape != y.shape:
+        raise LossError(
+            f"{where}: the predicted {type(prediction).__name__} has an error of shape "
+            f"{tuple(err.shape)} but values of shape {tuple(y.shape)}; they must match"
+        )
+    return err
 
 
 def is_concrete(*arrays: Any) -> bool:

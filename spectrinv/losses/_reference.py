@@ -43,7 +43,9 @@ class Reference(eqx.Module):
       experimental grid (`x_unit`), `y` `[point]` (`y_unit`), `uncertainty` `[point]` (1σ,
       `y_unit`) or None;
     - a **value** (transport coefficients, elastic constants: no x axis): `x` is None, `y`
-      is `[]` or `[label]` (`y_unit`), chosen from the dataset with `at` or `label`.
+      is `[]` or `[label]` (`y_unit`), chosen from the dataset with `at` or `label`;
+      `uncertainty` the same shape (1σ, `y_unit`: the dataset's, linearly interpolated by
+      `at`, or the `uncertainty` argument) or None.
 
     **Arguments:**
 
@@ -65,6 +67,9 @@ class Reference(eqx.Module):
     - `label`: a label or a sequence of labels of labelled values (values; the prediction is
       then a vector in that order). Without `at`/`label`, labelled values give all entries and
       a table of one point gives that point.
+    - `uncertainty`: the 1σ of an experimental value given as a `Quantity` (values; e.g.
+      `Reference(Quantity(0.89, "mPa*s"), y_unit="mPa*s", uncertainty=Quantity(0.02,
+      "mPa*s"))`). A `Dataset` carries its own.
 
     **Fields:** `x`, `y`, `uncertainty`, `model_x` (plain arrays in `x_unit`/`y_unit`);
     `x_unit` (None for a value), `y_unit`, `clip`, `exp_range` (static floats `(x[0], x[-1])`
@@ -74,7 +79,7 @@ class Reference(eqx.Module):
 
     x: Float[Array, " point"] | None
     y: Float[Array, "*value"]
-    uncertainty: Float[Array, " point"] | None
+    uncertainty: Float[Array, " point"] | Float[Array, "*value"] | None
     model_x: Float[Array, " model"] | None
     x_unit: str | None = eqx.field(static=True)
     y_unit: str = eqx.field(static=True)
@@ -97,11 +102,17 @@ class Reference(eqx.Module):
         clip: bool = False,
         at: Quantity | None = None,
         label: str | Sequence[str] | None = None,
+        uncertainty: Quantity | None = None,
     ):
         if not isinstance(dataset, Dataset | pint.Quantity):
             raise TypeError(
                 "Reference: dataset must be a spectrinv.datasets.Dataset (e.g. load_dataset(...))"
                 f" or a Quantity (an experimental value), got {type(dataset).__name__}"
+            )
+        if uncertainty is not None and not isinstance(dataset, pint.Quantity):
+            raise ValueError(
+                "Reference: uncertainty= is for an experimental value given as a Quantity; a "
+                "Dataset carries its own uncertainty"
             )
         xu, yu, grid, source = _resolve_units(observable, x_unit, y_unit)
         self.y_unit, self.source, self.clip = yu, source, bool(clip)
@@ -112,8 +123,11 @@ class Reference(eqx.Module):
                         f"Reference: {key}= applies to curves, but {source} gives a single "
                         "value (no x axis); omit it"
                     )
-            value, labels, state_point, description = _value(dataset, yu, source, at, label)
-            self.x, self.y, self.uncertainty, self.model_x = None, jnp.asarray(value), None, None
+            value, sigma, labels, state_point, description = _value(
+                dataset, yu, source, at, label, uncertainty
+            )
+            self.x, self.y, self.model_x = None, jnp.asarray(value), None
+            self.uncertainty = None if sigma is None else jnp.asarray(sigma)
             self.x_unit, self.exp_range = None, None
             self.labels, self.state_point, self.description = labels, state_point, description
             return
@@ -252,19 +266,25 @@ def _check_covered(x: np.ndarray, grid: np.ndarray, xu: str, label: str) -> None
 
 # ------------------------------------------------------------------------------- values
 def _value(
-    dataset: Dataset | Quantity, yu: str, source: str, at: Any, label: Any
-) -> tuple[np.ndarray, tuple[str, ...] | None, str | None, str]:
-    """`(value in yu, labels, state point, description)` of a value reference."""
+    dataset: Dataset | Quantity, yu: str, source: str, at: Any, label: Any, uncertainty: Any
+) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...] | None, str | None, str]:
+    """`(value in yu, its 1σ in yu or None, labels, state point, description)` of a value
+    reference."""
     if at is not None and label is not None:
         raise ValueError("Reference: give at= (a state point) or label=, not both")
     if isinstance(dataset, pint.Quantity):
         if at is not None or label is not None:
             raise ValueError("Reference: at=/label= need a Dataset, not a Quantity")
-        exp_q, labels, state_point = dataset, None, None
+        if uncertainty is not None and not isinstance(uncertainty, pint.Quantity):
+            raise UnitError(
+                f"Reference: uncertainty must be a Quantity (e.g. Quantity(0.02, "
+                f"'{unit_str(dataset.units)}')), got {uncertainty!r}"
+            )
+        exp_q, unc_q, labels, state_point = dataset, uncertainty, None, None
         what = f"the experimental value {dataset:~P}"
     else:
         what = _label(dataset)
-        exp_q, labels, state_point = _select_value(dataset, what, at, label)
+        exp_q, unc_q, labels, state_point = _select_value(dataset, what, at, label)
     try:
         exp = np.asarray(to_magnitude(exp_q, yu, "value"), dtype=float)
     except UnitError:
@@ -272,34 +292,53 @@ def _value(
             f"Reference: {what} is in {unit_str(exp_q.units)} ({exp_q.dimensionality}), which "
             f"cannot be converted to {yu} ({ureg.Unit(yu).dimensionality}), the unit of {source}"
         ) from None
-    if not np.all(np.isfinite(exp)) or np.any(exp == 0):
-        raise LossError(
-            f"Reference: the experimental value {exp} {yu} of {what} must be finite and non-zero "
-            "(it is the denominator of a relative error)"
-        )
+    if not np.all(np.isfinite(exp)):
+        raise LossError(f"Reference: the experimental value {exp} {yu} of {what} must be finite")
+    sigma = None if unc_q is None else _value_sigma(unc_q, exp, yu, what)
     if labels is not None and exp.shape != (len(labels),):
         labels = None
-    return exp, labels, state_point, what
+    return exp, sigma, labels, state_point, what
+
+
+def _value_sigma(unc_q: pint.Quantity, exp: np.ndarray, yu: str, what: str) -> np.ndarray:
+    """The 1σ of a value in `yu` (a difference: converted affinely, v -> f(v) - f(0); its
+    sign is kept, so that a loss can refuse a negative σ)."""
+    src = unit_str(unc_q.units)
+    where = f"Reference: the uncertainty of {what}"
+    sigma = convert_y(np.asarray(unc_q.magnitude, dtype=float), src, yu, where) - convert_y(
+        0.0, src, yu, where
+    )
+    if sigma.shape != exp.shape:
+        raise ValueError(
+            f"{where} has shape {sigma.shape}, the value {exp.shape}; give one σ per value"
+        )
+    return sigma
 
 
 def _select_value(
     dataset: Dataset, what: str, at: Any, label: Any
-) -> tuple[pint.Quantity, tuple[str, ...] | None, str | None]:
-    """The experimental quantity chosen by `at` / `label` (see `Reference`)."""
+) -> tuple[pint.Quantity, pint.Quantity | None, tuple[str, ...] | None, str | None]:
+    """The experimental quantity chosen by `at` / `label` and its 1σ (see `Reference`)."""
     if at is not None:
         if not isinstance(at, pint.Quantity):
             raise UnitError(
                 f"Reference: at must be a Quantity (e.g. Quantity(298.15, 'K')), got {at!r}"
             )
-        return dataset.at(at)[0], None, f"{at:~P}"
+        value, unc = dataset.at(at)
+        return value, unc, None, f"{at:~P}"
     if label is not None:
         labels = (label,) if isinstance(label, str) else tuple(label)
-        exp_q = _stack([dataset.value(lab)[0] for lab in labels])
+        pairs = [dataset.value(lab) for lab in labels]
+        exp_q = _stack([v for v, _ in pairs])
+        uncs = [u for _, u in pairs]
+        unc_q = None if any(u is None for u in uncs) else _stack(uncs)
         if isinstance(label, str):
-            return exp_q, None, label
-        return exp_q, labels, None
+            return exp_q, unc_q, None, label
+        return exp_q, unc_q, labels, None
+    unc = dataset.uncertainty
     if isinstance(dataset, LabelledValues):
-        return _quantity(dataset.y, dataset.y_unit), tuple(dataset.labels), None
+        unc_q = None if unc is None else _quantity(unc, dataset.y_unit)
+        return _quantity(dataset.y, dataset.y_unit), unc_q, tuple(dataset.labels), None
     xs = np.asarray(dataset.x)
     if xs.shape[0] != 1:
         raise LossError(
@@ -308,7 +347,8 @@ def _select_value(
             f"gives a single value; choose one with at=Quantity(value, '{dataset.x_unit}')"
         )
     state_point = f"{float(xs[0]):g} {dataset.x_unit}"
-    return _quantity(np.asarray(dataset.y)[0], dataset.y_unit), None, state_point
+    unc_q = None if unc is None else _quantity(np.asarray(unc)[0], dataset.y_unit)
+    return _quantity(np.asarray(dataset.y)[0], dataset.y_unit), unc_q, None, state_point
 
 
 def _quantity(m: Any, unit: str) -> pint.Quantity:

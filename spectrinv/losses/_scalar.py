@@ -7,6 +7,7 @@ from typing import Any
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 from ._base import AbstractLoss, LossError, as_scalar, check_name
@@ -61,6 +62,12 @@ class RelativeError(AbstractLoss):
                 f"RelativeError compares values, but the reference ({reference.description} vs "
                 f"{reference.source}) is a curve (x in {reference.x_unit}); compare curves with "
                 "MeanSquaredError / Wasserstein1 / PeakPosition"
+            )
+        if np.any(np.asarray(reference.y) == 0):
+            raise LossError(
+                f"RelativeError: the experimental value of {reference.description} is "
+                f"{np.asarray(reference.y)} {reference.y_unit}; it must be non-zero (it is the "
+                "denominator of a relative error); compare it with ChiSquared instead"
             )
         self.reference = reference
         self.name = check_name(name)
