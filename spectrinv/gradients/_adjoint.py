@@ -34,6 +34,8 @@ from ._base import (
     GradientResult,
     Objective,
     check_gradient,
+    gradient_spread,
+    tree_mean,
 )
 from ._bptt import require_differentiable
 
@@ -137,7 +139,11 @@ class Adjoint(AbstractGradient):
 
     **Returns** (from `__call__`): a `GradientResult` with diagnostics `grad_norm`,
     `reconstruction_error` (nm), `reconstruction_error_velocity` (relative), `n_anchors`,
-    `n_steps`; `state` is the final forward state.
+    `n_steps`, and for R ≥ 2 replicas `grad_stderr` / `grad_snr`: the standard error of
+    the mean of the per-replica gradients u_r = ∂L/∂O · ∂o_r/∂θ of the *linearised* loss
+    (mean_r u_r is exactly the returned gradient; the backward pass differentiates one
+    copy of the parameters per replica to get them) and |grad| / stderr, both with the
+    structure of `grad`; `state` is the final forward state.
 
     Only a differentiable backend (`JaxMDBackend`) with `VelocityVerlet` is supported (the
     reversal needs a time-reversible, deterministic integrator); anything else raises
@@ -230,9 +236,14 @@ class Adjoint(AbstractGradient):
         loss, observed, sig_bar = _loss_and_cotangent(
             objective, backend, system, signals, self.stride, state.batched
         )
-        grad, err_r, err_u = self._backward(
+        shares, err_r, err_u = self._backward(
             backend, params, static, system, record, st, anchors, sig_bar, lengths
         )
+        n_rep = st.positions.shape[0]
+        # shares[r] = (1/R) ∂L/∂O · ∂o_r/∂θ: R × it is replica r's gradient of the
+        # linearised loss, and their mean the gradient
+        per_unit = jax.tree.map(lambda g: n_rep * g, shares)
+        grad = tree_mean(per_unit)
         norm = check_gradient(loss, grad, what="Adjoint")
         diagnostics = dict(
             grad_norm=norm,
@@ -241,6 +252,8 @@ class Adjoint(AbstractGradient):
             n_anchors=len(anchors),
             n_steps=self.n_steps,
         )
+        if n_rep >= 2:
+            diagnostics.update(gradient_spread(per_unit, grad))
         return GradientResult(
             loss=loss,
             grad=grad,
@@ -274,12 +287,16 @@ class Adjoint(AbstractGradient):
         return st, anchors, signals
 
     def _backward(self, backend, params, static, system, record, st, anchors, sig_bar, lengths):
-        """The adjoint pass over the anchor intervals, latest first: `(θ̄, err_r, err_u)`.
+        """The adjoint pass over the anchor intervals, latest first: `(θ̄, err_r, err_u)`
+        with θ̄ `[replica, ...]` per leaf, each replica's share of the gradient (the
+        kernels differentiate one copy of the parameters per replica).
 
         The final forward list (largest capacity, no overflow, valid at the final positions
         with its reference positions) is carried through the whole backward pass and
         rebuilt by the forward rule only: no extra rebuild per anchor."""
         potential = eqx.combine(params, static)
+        n_rep = st.positions.shape[0]
+        params = jax.tree.map(lambda x: jnp.broadcast_to(x, (n_rep,) + x.shape), params)
         carry = dict(
             nbrs=st.neighbors,
             ref=st.reference_positions,

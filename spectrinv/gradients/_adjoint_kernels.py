@@ -16,36 +16,36 @@ def inv_mass(system, dtype):
 
 
 def force_fn(static, system, nbrs):
-    """`F(r, params)` for batched positions `[replica, atom, 3]` with the lists `nbrs`."""
+    """`F(r, params)` for batched positions `[replica, atom, 3]` with the lists `nbrs`;
+    `params` carry a leading replica axis (one copy per replica, so that the VJP gives
+    each replica's parameter cotangent separately)."""
 
     def forces(r, p):
-        pot = eqx.combine(p, static)
-
-        def one(ri, nb):
-            return -jax.grad(pot.energy)(ri, system, nb)
+        def one(ri, pi, nb):
+            return -jax.grad(eqx.combine(pi, static).energy)(ri, system, nb)
 
         if nbrs is None:
-            return jax.vmap(lambda ri: one(ri, None))(r)
-        return jax.vmap(one)(r, nbrs)
+            return jax.vmap(lambda ri, pi: one(ri, pi, None))(r, p)
+        return jax.vmap(one)(r, p, nbrs)
 
     return forces
 
 
 def record_fn(static, system, record, nbrs):
     """Recorded signals `{field: [replica, ...]}` of one frame as a function of
-    `(r, v, params)`; forces and energy in the `Frame` are recomputed (and differentiated)."""
+    `(r, v, params)` (params per replica, as in `force_fn`); forces and energy in the
+    `Frame` are recomputed (and differentiated)."""
 
     def signals(r, v, p):
-        pot = eqx.combine(p, static)
-
-        def one(ri, vi, nb):
+        def one(ri, vi, pi, nb):
+            pot = eqx.combine(pi, static)
             e, g = jax.value_and_grad(pot.energy)(ri, system, nb)
             frame = Frame(ri, vi, -g, e, nb, system)
             return {rec.field: rec(frame, pot) for rec in record}
 
         if nbrs is None:
-            return jax.vmap(lambda ri, vi: one(ri, vi, None))(r, v)
-        return jax.vmap(one)(r, v, nbrs)
+            return jax.vmap(lambda ri, vi, pi: one(ri, vi, pi, None))(r, v, p)
+        return jax.vmap(one)(r, v, p, nbrs)
 
     return signals
 

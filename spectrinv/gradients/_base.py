@@ -21,6 +21,15 @@ to `params` and returns a gradient with the same structure (`None` where `params
 Every strategy returns a `GradientResult` with diagnostics (gradient norm, effective sample
 size, reconstruction error, per-segment norms — whichever apply) and raises
 `GradientError` when the gradient is not finite.
+
+**Gradient noise.** Where a strategy averages over n ≥ 2 independent units (segments,
+replicas) it also reports `grad_stderr` and `grad_snr` (`gradient_spread`). A loss of an
+average is not an average of losses, so the per-unit gradients are those of the
+*linearised* loss: u_k = ∂L/∂O|_O · ∂o_k/∂θ (plus the unit's share of any covariance
+term), whose mean over k is exactly the returned gradient. `grad_stderr` is the standard
+error of that mean, std_k(u_k)/√n (n − 1 in the variance), leaf by leaf and element by
+element; `grad_snr` = |grad| / `grad_stderr`. An SNR below ~2 means the sign of that
+component is not resolved: use more units.
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ __all__ = [
     "tree_mean",
     "check_gradient",
     "backend_temperature",
+    "gradient_spread",
 ]
 
 
@@ -153,6 +163,30 @@ def tree_mean(tree: PyTree, axis: int = 0, weights: Array | None = None) -> PyTr
         return jnp.sum(w * x, axis=axis) / jnp.sum(w)
 
     return jax.tree.map(mean, tree)
+
+
+def gradient_spread(per_unit: PyTree, grad: PyTree) -> dict:
+    """`{"grad_stderr", "grad_snr"}` from per-unit gradients stacked on a leading axis
+    (`[n, ...]` per leaf, `None` leaves kept): stderr = std(u, ddof=1)/√n element-wise
+    and snr = |grad|/stderr (inf where stderr is 0). Both have the structure of `grad`.
+    Raises `ValueError` for fewer than 2 units."""
+    sizes = {x.shape[0] for x in jax.tree.leaves(per_unit) if eqx.is_array(x)}
+    if len(sizes) > 1 or (sizes and min(sizes) < 2):
+        raise ValueError(f"gradient_spread needs >= 2 units on a common axis, got {sizes}")
+
+    def stderr(u):
+        if not eqx.is_array(u):
+            return u
+        return jnp.std(u, axis=0, ddof=1) / np.sqrt(u.shape[0])
+
+    se = jax.tree.map(stderr, per_unit)
+
+    def snr(g, e):
+        if not eqx.is_array(g):
+            return g
+        return jnp.where(e > 0, jnp.abs(g) / jnp.where(e > 0, e, 1.0), jnp.inf)
+
+    return {"grad_stderr": se, "grad_snr": jax.tree.map(snr, grad, se)}
 
 
 def check_gradient(loss: Scalar, grad: PyTree, *, what: str, explode_norm: float = 1e8) -> float:

@@ -35,6 +35,7 @@ from typing import Any
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray, PyTree
 
@@ -45,6 +46,7 @@ from ._base import (
     GradientResult,
     Objective,
     check_gradient,
+    gradient_spread,
     require_fixed_box,
     tree_mean,
 )
@@ -231,6 +233,43 @@ def _bptt_value_and_grad(
     return eqx.filter_value_and_grad(value, has_aux=True)(params)
 
 
+@eqx.filter_jit
+def _bptt_per_replica(
+    objective, params, static, backend, system, state, key, n_steps, stride, blocks
+):
+    """As `_bptt_value_and_grad` for a batch of R ≥ 2 replicas, but every replica runs
+    (under `vmap`) with its own copy of the parameters and its own key
+    `fold_in(key, r)`, so the gradient w.r.t. the stack holds each replica's share
+    (1/R)·∂L/∂O·∂o_r/∂θ; their sum is the gradient. Returns the shares `[R, ...]`."""
+    n = state.positions.shape[0]
+    stacked = jax.tree.map(lambda x: jnp.broadcast_to(x, (n,) + x.shape), params)
+    step = state.step
+    state = eqx.tree_at(lambda s: s.step, state, jnp.broadcast_to(step, (n,)))
+    keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(n))
+
+    def one(p, st, k):
+        potential = eqx.combine(p, static)
+        traj, final, overflowed = backend.run(
+            potential,
+            system,
+            st,
+            k,
+            n_steps,
+            stride=stride,
+            record=objective.record,
+            checkpoint_blocks=blocks,
+        )
+        return objective.observe(traj), (final, overflowed)
+
+    def value(ps):
+        per_replica, (final, overflowed) = jax.vmap(one)(ps, state, keys)
+        observed = tree_mean(per_replica)
+        final = eqx.tree_at(lambda s: s.step, final, step + n_steps)
+        return objective.loss(observed), (observed, final, jnp.any(overflowed))
+
+    return eqx.filter_value_and_grad(value, has_aux=True)(stacked)
+
+
 class BPTT(AbstractGradient):
     """Back-propagation through time: `jax.value_and_grad` of the loss through one traced
     MD run (the reference gradient; exact for the trajectory simulated).
@@ -252,7 +291,18 @@ class BPTT(AbstractGradient):
       the result (identical to ~1e-14 relative in float64).
 
     **Returns** (`__call__`): a `GradientResult` with `state` the final MD state (continue
-    sampling from it), `observed` the estimate, `diagnostics = {"grad_norm", "n_steps"}`.
+    sampling from it), `observed` the estimate, `diagnostics = {"grad_norm", "n_steps"}`,
+    and for R ≥ 2 replicas also `"grad_stderr"` and `"grad_snr"`: the standard error of
+    the mean of the per-replica gradients u_r = ∂L/∂O · ∂o_r/∂θ of the *linearised* loss
+    (a loss of an average is not an average of losses; mean_r u_r is exactly the returned
+    gradient) and |grad| / stderr, both with the structure of `grad`.
+
+    **Replicas:** with R ≥ 2 replicas each replica runs under `jax.vmap` with its own copy
+    of the parameters (so one backward pass yields every u_r) and its own key
+    `jax.random.fold_in(key, r)` for the thermostat noise (deterministic integrators
+    ignore it). Under `vmap` the neighbour-list rebuild test becomes a `select` (a
+    rebuild every step), which costs ≈ 1.45× the batched run (measured for `Truncated`'s
+    identical construction, 108 LJ atoms); the gradient is unchanged.
 
     **When to use:** short runs (≲ one correlation time, a few hundred steps for a liquid)
     where the dynamics themselves are the target, or as the reference for the other
@@ -314,8 +364,11 @@ class BPTT(AbstractGradient):
         replicas = state.batched
         blocks = self.checkpoint.blocks(self.n_steps, self.stride)
 
+        n_rep = state.positions.shape[0] if replicas else 1
+        run = _bptt_per_replica if n_rep >= 2 else _bptt_value_and_grad
+
         def attempt(st):
-            (loss, (observed, final, overflowed)), grad = _bptt_value_and_grad(
+            (loss, (observed, final, overflowed)), grad = run(
                 objective,
                 params,
                 static,
@@ -333,6 +386,11 @@ class BPTT(AbstractGradient):
         (loss, observed, final, grad), _ = redo_on_overflow(
             backend, potential, system, start, attempt, "BPTT"
         )
+        diagnostics = {}
+        if n_rep >= 2:  # grad holds the replicas' shares: the gradient is their sum
+            per_unit = jax.tree.map(lambda g: n_rep * g, grad)
+            grad = tree_mean(per_unit)
+            diagnostics = gradient_spread(per_unit, grad)
         if not replicas:
             final = backend.unbatch(final)
         norm = check_gradient(loss, grad, what="BPTT")
@@ -341,5 +399,5 @@ class BPTT(AbstractGradient):
             grad=grad,
             observed=observed,
             state=final,
-            diagnostics={"grad_norm": norm, "n_steps": self.n_steps},
+            diagnostics={"grad_norm": norm, "n_steps": self.n_steps, **diagnostics},
         )
