@@ -7,8 +7,10 @@ module. Every result carries, behind the same public accessors:
   `x_unit`, or `None` for a value (a transport coefficient);
 - `y_magnitude` and `y_unit`: the values, `[point]` on the axis or a scalar / `[species]`
   for a value;
-- `error_magnitude`: the standard error of `y_magnitude` in `y_unit` where the observable
-  estimates one (block averaging for transport coefficients), else `None`;
+- `error_magnitude`: the standard error of `y_magnitude` in `y_unit` (same shape) where the
+  observable estimates one, else `None`: block averages over contiguous stretches of the
+  trajectory for spectra, RDFs and transport coefficients (`observables._blocks`; not
+  differentiated);
 - `density`: True if y is per unit of x (so converting the axis rescales y);
 - `x`, `y`, `error`: the same as `pint.Quantity` (NumPy magnitudes outside `jit`);
 - `quantity()`: `y`; `plot(ax)`: a matplotlib plot with labelled axes.
