@@ -308,7 +308,10 @@ class SpectralTransform(eqx.Module):
         length-$n$ estimate ($\operatorname{var}_n \propto (n-|k|)/n^2$ for the biased
         estimator, $1/(n-|k|)$ for the unbiased one; Priestley 1981, §6.2), it is 1 when
         $K \ll N_b$ and corrects the blocks' extra taper (or noise) when $K$ is a sizeable
-        part of a block. Outputs carry no gradient.
+        part of a block: for a damped dipole line (Hann window, K = 190 frames, 10 blocks of
+        200 frames, 48 seeds) the rms error over the seed-to-seed spread was 1.00 with the
+        factor (1.12) and 0.90 without it (`pytest tests/test_error_bars.py -m slow -s -k
+        lag_window`). Outputs carry no gradient.
         """
         signal = jnp.asarray(signal)
         plan = self.plan(signal.shape[0], timestep)

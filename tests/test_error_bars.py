@@ -110,6 +110,24 @@ def test_ir_error_bars_match_the_scatter(max_lag, n_blocks, expected_blocks):
     assert 0.7 < score < 1.4, score
 
 
+@pytest.mark.slow
+def test_ir_lag_window_factor_over_48_seeds():
+    """A window of 95 % of a block (K = 190 frames, 10 blocks of 200): the block spread alone
+    underestimates the scatter; with the lag-window factor the scale is 1. The numbers quoted
+    in `SpectralTransform.block_spectra` (run with `-s` to print them)."""
+    ir = IRSpectrum(T, volume=Quantity(1.0, "nm**3"), max_lag=190, n_blocks=10)
+    x, y, e, _ = spectra_over_seeds(ir, lambda s: dipole_traj(s, 2000), range(100, 148))
+    k = np.arange(191)
+    w = 0.5 * (1 + np.cos(np.pi * k / 190)) ** 2 * np.where(k == 0, 1.0, 2.0)
+    factor = math.sqrt(10 * np.sum(w * (2000 - k) / 2000**2) / np.sum(w * (200 - k) / 200**2))
+    sel = band_points(x, y.mean(axis=0))
+    scale, _, score = calibration(
+        y[:, sel], e[:, sel], y[:, sel].mean(0), 10, reference_is_mean=True
+    )
+    print(f"factor {factor:.3f}: scale {scale:.3f} (without the factor {scale / factor:.3f})")
+    assert 0.9 < scale < 1.1 and scale / factor < 0.95 and 0.8 < score < 1.3
+
+
 def test_ir_error_is_only_added_and_not_differentiated():
     traj = dipole_traj(0, 800)
     with_error = IRSpectrum(T, volume=Quantity(1.0, "nm**3"), max_lag=40)(traj)
