@@ -47,9 +47,20 @@ class Frame(eqx.Module):
 
 
 class AbstractRecorder(eqx.Module):
-    """Computes one per-frame signal; `field` names the `Trajectory` field it fills."""
+    """Computes one per-frame signal; `field` names the `Trajectory` field it fills.
+
+    `uses_potential` declares whether the signal depends on the potential's parameters θ at
+    fixed positions and velocities (through `potential`, `frame.forces` or
+    `frame.potential_energy`): `True` for `Stress` and `HeatFlux`, `False` for `Positions`,
+    `Velocities`, `Dipole` and `Polarizability`. Strategies that reuse recorded frames at
+    other parameters (`spectrinv.gradients.Reweighting`) recompute such signals at θ, which
+    gives the explicit term ⟨∂O/∂θ⟩ of the gradient. It defaults to `True` (the safe
+    choice: correct, only more work); a new recorder whose signal is θ-independent sets it
+    to `False`.
+    """
 
     field: ClassVar[str]
+    uses_potential: ClassVar[bool] = True
 
     @abc.abstractmethod
     def __call__(self, frame: Frame, potential: AbstractPotential) -> Array: ...
@@ -59,6 +70,7 @@ class Positions(AbstractRecorder):
     """Unwrapped Cartesian positions `[atom, 3]`, nm."""
 
     field: ClassVar[str] = "positions"
+    uses_potential: ClassVar[bool] = False
 
     def __call__(self, frame, potential):
         return frame.positions
@@ -68,6 +80,7 @@ class Velocities(AbstractRecorder):
     """Velocities `[atom, 3]`, nm/ps."""
 
     field: ClassVar[str] = "velocities"
+    uses_potential: ClassVar[bool] = False
 
     def __call__(self, frame, potential):
         return frame.velocities
@@ -83,6 +96,7 @@ class Stress(AbstractRecorder):
     """
 
     field: ClassVar[str] = "stress"
+    uses_potential: ClassVar[bool] = True
 
     def __call__(self, frame, potential):
         system = frame.system
@@ -107,6 +121,7 @@ class Dipole(AbstractRecorder):
     """
 
     field: ClassVar[str] = "dipole"
+    uses_potential: ClassVar[bool] = False
     model: Any
 
     def __call__(self, frame, potential):
@@ -118,6 +133,7 @@ class Polarizability(AbstractRecorder):
     `model(positions, system) -> [3, 3]`, e.g. `spectrinv.potentials.BondPolarizability`."""
 
     field: ClassVar[str] = "polarizability"
+    uses_potential: ClassVar[bool] = False
     model: Any
 
     def __call__(self, frame, potential):
@@ -140,6 +156,7 @@ class HeatFlux(AbstractRecorder):
     """
 
     field: ClassVar[str] = "heat_flux"
+    uses_potential: ClassVar[bool] = True
 
     def __call__(self, frame, potential):
         if not isinstance(potential, AbstractPairPotential):

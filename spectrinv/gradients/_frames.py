@@ -15,11 +15,12 @@ from observables import PER_FRAME_FIELDS, Trajectory
 
 from ..backends import pad_frames, unpad_frames
 
-__all__ = ["per_frame_observables"]
+__all__ = ["per_frame_observables", "TRACE_ERRORS"]
 
 
 # ---------------------------------------------------------------- per-frame observables
-_TRACE_ERRORS = (
+#: errors raised when a function needs concrete arrays but is traced
+TRACE_ERRORS = (
     jax.errors.ConcretizationTypeError,
     jax.errors.TracerArrayConversionError,
     jax.errors.TracerBoolConversionError,
@@ -41,7 +42,7 @@ def per_frame_observables(
         names.append("box")
     try:
         return _map_frames(observe, trajectory, tuple(names), min(batch_size, n))
-    except _TRACE_ERRORS:  # observe needs concrete arrays: one frame at a time
+    except TRACE_ERRORS:  # observe needs concrete arrays: one frame at a time
         outs = [observe(trajectory[i]) for i in range(n)]
         return jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
 

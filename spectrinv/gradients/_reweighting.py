@@ -84,14 +84,12 @@ from typing import Any
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
-from observables import BOLTZMANN, PER_FRAME_FIELDS, Quantity, Trajectory, to_internal
+from observables import BOLTZMANN, Quantity, Trajectory, to_internal
 
-from .. import backends
-from ..backends import AbstractBackend, MDState, Positions, frame_neighbors
+from ..backends import AbstractBackend, MDState, Positions, Velocities, frame_neighbors
 from ..potentials import System
 from ._base import (
     AbstractGradient,
@@ -101,7 +99,16 @@ from ._base import (
     check_gradient,
     require_fixed_box,
 )
-from ._frames import per_frame_observables
+from ._frames import TRACE_ERRORS, per_frame_observables
+from ._reweighting_frames import (
+    check_recomputable,
+    energies_jit,
+    estimate_jit,
+    merge_replicas,
+    potential_recorders,
+    recorded_signals_jit,
+    with_signals,
+)
 
 __all__ = ["Reweighting", "ReweightingCache"]
 
@@ -243,9 +250,10 @@ class Reweighting(AbstractGradient):
             raise ValueError(
                 f"the trajectory has {trajectory.n_atoms} atoms but the system has {system.n_atoms}"
             )
+        recorders = potential_recorders(objective.record)
+        check_recomputable(recorders, trajectory)
         potential = eqx.combine(params, static)
         positions = trajectory.positions
-        observed = per_frame_observables(objective.observe, trajectory, self.batch_size)
         neighbors = frame_neighbors(
             potential,
             system,
@@ -253,7 +261,13 @@ class Reweighting(AbstractGradient):
             capacity_multiplier=self.capacity_multiplier,
             batch_size=self.batch_size,
         )
-        energies = _energies_jit(params, static, system, positions, neighbors, self.batch_size)
+        if recorders:  # parameter-dependent signals, (re)computed here at θ₀ like in estimate
+            signals = recorded_signals_jit(
+                params, static, system, recorders, trajectory, neighbors, self.batch_size
+            )
+            trajectory = with_signals(trajectory, signals)
+        observed = per_frame_observables(objective.observe, trajectory, self.batch_size)
+        energies = energies_jit(params, static, system, positions, neighbors, self.batch_size)
         bad = ~np.isfinite(np.asarray(energies))
         if np.any(bad):
             raise FloatingPointError(
@@ -309,19 +323,29 @@ class Reweighting(AbstractGradient):
                 f"the cached neighbour lists were built for ({cache.cutoff}); build a new "
                 "reference"
             )
+        recorders = potential_recorders(objective.record)
+        check_recomputable(recorders, cache.trajectory)
         beta = 1.0 / (BOLTZMANN * cache.temperature)
-        loss, grad, observed, ess = _estimate_jit(
-            params,
-            static,
-            objective.loss,
-            cache.observed,
-            cache.trajectory.positions,
-            cache.energies,
-            cache.neighbors,
-            system,
-            beta,
-            self.batch_size,
-        )
+        try:
+            loss, grad, observed, ess = estimate_jit(
+                params,
+                static,
+                objective,
+                recorders,
+                cache.observed,
+                cache.trajectory,
+                cache.energies,
+                cache.neighbors,
+                system,
+                beta,
+                self.batch_size,
+            )
+        except TRACE_ERRORS as err:
+            raise ValueError(
+                f"observe must be traceable by JAX when it reads a parameter-dependent signal "
+                f"({', '.join(r.field for r in recorders)}), since Reweighting recomputes it "
+                f"at the current parameters inside the gradient: {type(err).__name__}"
+            ) from err
         norm = check_gradient(loss, grad, what="Reweighting")
         diagnostics = dict(grad_norm=norm, ess=float(ess), n_frames=cache.n_frames, resampled=False)
         return GradientResult(
@@ -386,6 +410,9 @@ class Reweighting(AbstractGradient):
                 stride=self.equilibration_steps,
                 record=(Positions(),),
             )
+        record = objective.record
+        if potential_recorders(record) and "velocities" not in [r.field for r in record]:
+            record = record + (Velocities(),)  # to rebuild the frames the recorders see
         trajectory, state = backend.sample(
             potential,
             system,
@@ -393,10 +420,10 @@ class Reweighting(AbstractGradient):
             key_run,
             self.n_frames * self.stride,
             stride=self.stride,
-            record=objective.record,
+            record=record,
         )
         if getattr(state, "batched", False):
-            trajectory = _merge_replicas(trajectory)
+            trajectory = merge_replicas(trajectory)
         cache = self.reference(
             objective,
             params,
@@ -423,75 +450,3 @@ def _cutoff_of(potential, system) -> float | None:
     if potential.cutoff is None or system.box is None:
         return None
     return float(potential.cutoff)
-
-
-def _merge_replicas(trajectory: Trajectory) -> Trajectory:
-    """A batched backend trajectory (leading replica axis on every leaf) as one trajectory
-    whose frames are those of all replicas, replica by replica (the backends keep the box
-    fixed, so the box is that of replica 0)."""
-    fields = {}
-    for f in dataclasses.fields(trajectory):
-        v = getattr(trajectory, f.name)
-        if v is None or f.name == "species_names":
-            continue
-        if f.name in PER_FRAME_FIELDS:
-            fields[f.name] = v.reshape((-1,) + v.shape[2:])
-        else:
-            fields[f.name] = v[0]
-    positions = fields.pop("positions")
-    box = fields.pop("box", None)
-    timestep = fields.pop("timestep")
-    return Trajectory.from_internal(
-        positions, box=box, timestep=timestep, species_names=trajectory.species_names, **fields
-    )
-
-
-def _frame_energies(potential, system, positions, neighbors, batch_size: int):
-    """`[frame]` energies U(x_i) (kJ/mol), `batch_size` frames at a time; checkpointed so
-    reverse mode keeps only each batch's inputs."""
-    n = positions.shape[0]
-    size = min(batch_size, n)
-    xs = backends.pad_frames((positions, neighbors), n, size)
-
-    def batch(args):
-        pos, nbrs = args
-        if nbrs is None:
-            return jax.vmap(lambda p: potential.energy(p, system, None))(pos)
-        return jax.vmap(lambda p, nb: potential.energy(p, system, nb))(pos, nbrs)
-
-    u = jax.lax.map(jax.checkpoint(batch), xs)
-    return backends.unpad_frames(u, n)
-
-
-@eqx.filter_jit
-def _energies_jit(params, static, system, positions, neighbors, batch_size):
-    return _frame_energies(eqx.combine(params, static), system, positions, neighbors, batch_size)
-
-
-@eqx.filter_jit
-def _estimate_jit(
-    params, static, loss_fn, observed, positions, energies0, neighbors, system, beta, batch_size
-):
-    n = positions.shape[0]
-
-    def total(p):
-        u = _frame_energies(eqx.combine(p, static), system, positions, neighbors, batch_size)
-        log_w = -beta * (u - energies0)
-        log_w = log_w - jax.scipy.special.logsumexp(log_w)
-        w = jnp.exp(log_w)
-        average = jax.tree.map(lambda o: _weighted_mean(o, w), observed)
-        ess = 1.0 / (jnp.sum(w * w) * n)
-        return loss_fn(average), (average, ess)
-
-    (loss, (average, ess)), grad = eqx.filter_value_and_grad(total, has_aux=True)(params)
-    return loss, grad, average, ess
-
-
-def _weighted_mean(o, w):
-    """Σ_i w_i o_i over the leading axis for inexact leaves (w normalised); other leaves
-    (integers, static values) are taken from the first frame."""
-    if not eqx.is_array(o):
-        return o
-    if not jnp.issubdtype(o.dtype, jnp.inexact):
-        return o[0]
-    return jnp.tensordot(w.astype(o.dtype), o, axes=1)
