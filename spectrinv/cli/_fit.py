@@ -35,6 +35,8 @@ def _run(config_path: Path, args: argparse.Namespace, label: str) -> int:
         import dataclasses
 
         config = dataclasses.replace(config, steps=args.steps)
+    if getattr(args, "check", False):
+        return _check(config, label)
     out = Path(args.out or config.output)
     names = ", ".join(t.name for t in config.targets)
     print(
@@ -56,8 +58,39 @@ def _run(config_path: Path, args: argparse.Namespace, label: str) -> int:
         for key, v0 in terms0.items():
             if isinstance(v0, float | int) and key in terms1:
                 print(f"  {key}: {v0:.6g} -> {terms1[key]:.6g}")
+    summary = json.loads((out / "fit.json").read_text())  # written by fit(); fail if missing
+    if result.uncertainty is not None:
+        print(result.uncertainty)
+    elif "error" in summary.get("uncertainty", {}):
+        print(f"parameter uncertainty not computed: {summary['uncertainty']['error']}")
     print(f"history: {out / 'history.jsonl'}; plots: {out}/*.png; summary: {out / 'fit.json'}")
-    json.loads((out / "fit.json").read_text())  # written by fit(); fail loudly if missing
+    return 0
+
+
+def _check(config, label: str) -> int:
+    """`--check`: the identifiability analysis at the starting parameters, no fit."""
+    from ..fit import identifiability
+
+    names = ", ".join(t.name for t in config.targets)
+    print(
+        f"{label} --check: which parameter combinations {len(config.targets)} target(s) "
+        f"({names}) constrain at the starting parameters (no fit)",
+        flush=True,
+    )
+    unc = identifiability(
+        config.potential, config.targets, trainable=config.trainable, seed=config.seed
+    )
+    print(unc)
+    free = [unc.direction(k) for k in range(len(unc.names)) if unc.unconstrained[k]]
+    poor = [
+        unc.direction(k) for k in range(len(unc.names)) if unc.status(k) == "poorly constrained"
+    ]
+    if free:
+        print("NOT constrained by these targets: " + "; ".join(free))
+    if poor:
+        print("poorly constrained (relative 1σ > 100 %): " + "; ".join(poor))
+    if not free and not poor:
+        print(f"every parameter combination is constrained ({', '.join(unc.names)})")
     return 0
 
 
@@ -90,6 +123,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("config", help="TOML configuration (see docs/fitting.md)")
     _add_common(p)
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="do not fit: report which parameters (combinations) the targets constrain at "
+        "the starting parameters (one sensitivity evaluation), then exit",
+    )
     p.set_defaults(func=_cmd_fit)
 
     p = sub.add_parser(

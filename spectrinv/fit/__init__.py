@@ -1,6 +1,7 @@
 """The fitting loop: targets (observable + dataset loss + state point + gradient strategy),
 optax updates with bounds, checkpoints with exact resume, history and before/after plots,
-and the TOML configuration that `spectrinv fit` runs."""
+the TOML configuration that `spectrinv fit` runs, and the parameters' uncertainty and
+identifiability (standard errors, correlations, stiff and sloppy combinations)."""
 
 from ._checkpoint import CheckpointError as CheckpointError
 from ._config import (
@@ -15,4 +16,14 @@ from ._params import (
     internal_magnitude as internal_magnitude,
     parameter_names as parameter_names,
 )
+from ._plots import plot_uncertainty as plot_uncertainty
+from ._sensitivity import (
+    fit_uncertainty as fit_uncertainty,
+    identifiability as identifiability,
+    parameter_units as parameter_units,
+)
 from ._target import Target as Target
+from ._uncertainty import (
+    ParameterUncertainty as ParameterUncertainty,
+    parameter_uncertainty as parameter_uncertainty,
+)

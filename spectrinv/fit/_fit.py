@@ -16,8 +16,11 @@ Output folder (`output_dir`):
 - `history.jsonl` — one JSON object per step: total loss, per-target loss terms,
   parameters, gradients, gradient norms, strategy diagnostics (ESS, reconstruction error,
   ...), wall time;
-- `fit.json` — summary (initial and final parameters and losses);
-- `loss.png`, `<target>.png` — loss curve and before/after comparisons with the data.
+- `fit.json` — summary (initial and final parameters and losses) and, under
+  `"uncertainty"`, the parameters' standard errors, correlations and stiff/sloppy
+  combinations at the final parameters (see `fit_uncertainty`);
+- `loss.png`, `<target>.png` — loss curve and before/after comparisons with the data;
+  `uncertainty.png` — 1σ/2σ error ellipses of every parameter pair.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -36,9 +40,6 @@ import numpy as np
 import optax
 from jaxtyping import PRNGKeyArray, PyTree
 
-from observables import Quantity
-
-from ..backends import AbstractBackend, MDState
 from ..gradients import tree_norm
 from ..losses import LossSum
 from ..potentials import AbstractPotential
@@ -50,7 +51,9 @@ from ._checkpoint import (
     save_checkpoint,
     to_numpy_tree,
 )
+from ._md import equilibrate, init_state
 from ._params import Interval, apply_bounds, flat_parameters, select
+from ._sensitivity import final_uncertainty
 from ._target import Target
 
 __all__ = ["fit", "FitResult", "default_optimizer"]
@@ -75,7 +78,10 @@ class FitResult(eqx.Module):
       (`"final": true`);
     - `initial`, `final`: `{target name: observed}` — the observables before the first
       update and at the final parameters;
-    - `output_dir`: where checkpoint, history and plots were written.
+    - `output_dir`: where checkpoint, history and plots were written;
+    - `uncertainty`: the `ParameterUncertainty` at the final parameters (standard errors,
+      correlations, stiff and sloppy combinations), or None when it was switched off or
+      could not be computed (the reason is in `fit.json`).
     """
 
     potential: AbstractPotential
@@ -83,6 +89,7 @@ class FitResult(eqx.Module):
     initial: dict
     final: dict
     output_dir: Path = eqx.field(static=True)
+    uncertainty: Any = None
 
     @property
     def initial_loss(self) -> float:
@@ -138,6 +145,7 @@ def fit(
     resume: bool = True,
     progress: bool | Callable[[dict], None] = True,
     plots: bool = True,
+    uncertainty: bool = True,
 ) -> FitResult:
     """Fit `potential`'s parameters so that the targets' observables match their data.
 
@@ -157,7 +165,11 @@ def fit(
     - `resume`: continue from `output_dir/checkpoint.pkl` if present (else start afresh,
       overwriting);
     - `progress`: print one line per step (True), stay silent (False) or call a function
-      with each history row.
+      with each history row;
+    - `plots`: write the plots (`loss.png`, `<target>.png`, `uncertainty.png`);
+    - `uncertainty`: after the final evaluation, estimate the parameters' standard errors,
+      correlations and identifiability (`fit_uncertainty`: 2p + 1 more evaluations of
+      every target for p parameters) and write them to `fit.json` under `"uncertainty"`.
 
     **Returns:** a `FitResult`.
     """
@@ -197,29 +209,7 @@ def fit(
             break
         run.step(st, step, steps)
 
-    params = st["params"]
-    history = st["history"]
-    summary = {
-        "steps": steps,
-        "initial_loss": history[0]["loss"] if history else None,
-        "final_loss": history[-1]["loss"] if history else None,
-        "initial_parameters": history[0]["params"] if history else None,
-        "final_parameters": _float_dict(flat_parameters(params)),
-        "trainable": trainable_names,
-        "seed": seed,
-    }
-    (output_dir / "fit.json").write_text(json.dumps(summary, indent=2) + "\n")
-    if plots:
-        from ._plots import plot_fit
-
-        plot_fit(output_dir, targets, history, st["initial"], st["final"])
-    return FitResult(
-        potential=eqx.combine(params, static),
-        history=history,
-        initial=st["initial"] or {},
-        final=st["final"],
-        output_dir=output_dir,
-    )
+    return run.finish(st, steps, trainable_names, seed, plots=plots, uncertainty=uncertainty)
 
 
 def _checked_targets(targets: Sequence[Target]) -> list[Target]:
@@ -278,7 +268,7 @@ class _FitRun:
             key0 = jax.random.fold_in(self.base_key, 2**31 - 1)
             pot0 = eqx.combine(params, self.static)
             configs = {
-                t.name: _equilibrate(t, pot0, jax.random.fold_in(key0, i))
+                t.name: equilibrate(t, pot0, jax.random.fold_in(key0, i))
                 for i, t in enumerate(self.targets)
             }
             caches = {t.name: None for t in self.targets}
@@ -345,53 +335,43 @@ class _FitRun:
         if self.report is not None:
             self.report(row)
 
+    def finish(
+        self, st: dict, steps: int, trainable_names: list, seed: int, *, plots, uncertainty
+    ) -> FitResult:
+        """After the final evaluation: the uncertainty analysis (optional), `fit.json`,
+        the plots and the `FitResult`."""
+        params, history, output_dir = st["params"], st["history"], self.output_dir
+        summary = {
+            "steps": steps,
+            "initial_loss": history[0]["loss"] if history else None,
+            "final_loss": history[-1]["loss"] if history else None,
+            "initial_parameters": history[0]["params"] if history else None,
+            "final_parameters": _float_dict(flat_parameters(params)),
+            "trainable": trainable_names,
+            "seed": seed,
+        }
+        unc = None
+        if uncertainty:
+            key = jax.random.fold_in(self.base_key, steps)  # the final evaluation's key
+            unc, summary["uncertainty"] = final_uncertainty(self.targets, st, self.static, key)
+        (output_dir / "fit.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if plots:
+            from ._plots import plot_fit, plot_uncertainty
 
-# ------------------------------------------------------------------------------ pieces
-def _equilibrate(target: Target, potential, key) -> dict:
-    """Initial configuration of a target: Maxwell–Boltzmann velocities at its temperature
-    and `equilibration_steps` of its backend (no gradient)."""
-    k_v, k_run = jax.random.split(key)
-    state = target.backend.init(
-        potential,
-        target.system,
-        Quantity(np.asarray(target.positions), "nm"),
-        temperature=Quantity(target.temperature, "K"),
-        key=k_v,
-    )
-    if target.equilibration_steps:
-        n = target.equilibration_steps
-        _, state = target.backend.sample(potential, target.system, state, k_run, n, stride=n)
-    return {
-        "positions": np.asarray(state.positions),
-        "velocities": np.asarray(state.velocities),
-        # headroom: the equilibrated liquid's list fluctuates; stable shapes, no recompiles
-        "neighbor_capacity": int(np.ceil(1.2 * state.neighbor_capacity)),
-    }
-
-
-def _init_state(target: Target, potential: AbstractPotential, cfg: dict) -> MDState:
-    """The MD state of a target at the start of a step: a deterministic function of the
-    saved configuration (positions, velocities) and of the neighbour-list capacity, which
-    only grows during a fit (stable shapes: no recompilation from step to step)."""
-    backend: AbstractBackend = target.backend
-
-    def init(capacity: int) -> MDState:
-        return backend.init(
-            potential,
-            target.system,
-            Quantity(cfg["positions"], "nm"),
-            velocities=Quantity(cfg["velocities"], "nm/ps"),
-            neighbor_capacity=capacity,
+            plot_fit(output_dir, self.targets, history, st["initial"], st["final"])
+            if unc is not None and len(unc.names) > 1:
+                plot_uncertainty(unc, output_dir / "uncertainty.png")
+        return FitResult(
+            potential=eqx.combine(params, self.static),
+            history=history,
+            initial=st["initial"] or {},
+            final=st["final"],
+            output_dir=output_dir,
+            uncertainty=unc,
         )
 
-    saved = int(cfg.get("neighbor_capacity") or 0)
-    state = init(saved)
-    if state.neighbor_capacity > saved:
-        # the list must grow: leave 20 % headroom so that it rarely grows again
-        state = init(int(np.ceil(1.2 * state.neighbor_capacity)))
-    return state
 
-
+# ------------------------------------------------------------------------------ pieces
 def _evaluate(targets, params, static, configs, caches, key_step):
     potential = eqx.combine(params, static)
     total, grads = 0.0, None
@@ -399,7 +379,7 @@ def _evaluate(targets, params, static, configs, caches, key_step):
     observed, new_configs, new_caches = {}, {}, {}
     for i, t in enumerate(targets):
         cfg = configs[t.name]
-        state = _init_state(t, potential, cfg)
+        state = init_state(t, potential, cfg)
         res = t.gradient(
             t.objective,
             params,

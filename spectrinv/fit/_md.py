@@ -1,0 +1,60 @@
+"""The MD state of a fit target: its equilibrated starting configuration and the state a
+strategy starts from at every evaluation (deterministic in the saved configuration)."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from observables import Quantity
+
+from ..backends import AbstractBackend, MDState
+from ..potentials import AbstractPotential
+from ._target import Target
+
+__all__ = ["equilibrate", "init_state"]
+
+
+def equilibrate(target: Target, potential, key) -> dict:
+    """Initial configuration of a target: Maxwell–Boltzmann velocities at its temperature
+    and `equilibration_steps` of its backend (no gradient)."""
+    k_v, k_run = jax.random.split(key)
+    state = target.backend.init(
+        potential,
+        target.system,
+        Quantity(np.asarray(target.positions), "nm"),
+        temperature=Quantity(target.temperature, "K"),
+        key=k_v,
+    )
+    if target.equilibration_steps:
+        n = target.equilibration_steps
+        _, state = target.backend.sample(potential, target.system, state, k_run, n, stride=n)
+    return {
+        "positions": np.asarray(state.positions),
+        "velocities": np.asarray(state.velocities),
+        # headroom: the equilibrated liquid's list fluctuates; stable shapes, no recompiles
+        "neighbor_capacity": int(np.ceil(1.2 * state.neighbor_capacity)),
+    }
+
+
+def init_state(target: Target, potential: AbstractPotential, cfg: dict) -> MDState:
+    """The MD state of a target at the start of a step: a deterministic function of the
+    saved configuration (positions, velocities) and of the neighbour-list capacity, which
+    only grows during a fit (stable shapes: no recompilation from step to step)."""
+    backend: AbstractBackend = target.backend
+
+    def init(capacity: int) -> MDState:
+        return backend.init(
+            potential,
+            target.system,
+            Quantity(cfg["positions"], "nm"),
+            velocities=Quantity(cfg["velocities"], "nm/ps"),
+            neighbor_capacity=capacity,
+        )
+
+    saved = int(cfg.get("neighbor_capacity") or 0)
+    state = init(saved)
+    if state.neighbor_capacity > saved:
+        # the list must grow: leave 20 % headroom so that it rarely grows again
+        state = init(int(np.ceil(1.2 * state.neighbor_capacity)))
+    return state
