@@ -33,12 +33,20 @@ import math
 import warnings
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-__all__ = ["ErrorBarWarning", "check_n_blocks", "usable_blocks", "split_blocks", "block_error"]
+__all__ = [
+    "ErrorBarWarning",
+    "check_n_blocks",
+    "usable_blocks",
+    "split_blocks",
+    "block_error",
+    "mapped_block_error",
+]
 
 
 class ErrorBarWarning(UserWarning):
@@ -90,3 +98,10 @@ def block_error(values: Float[Array, "block ..."], factor: Any = 1.0) -> Float[A
     b = values.shape[0]
     spread = jnp.std(values, axis=0, ddof=1) / math.sqrt(b)
     return jax.lax.stop_gradient(spread * factor)
+
+
+@eqx.filter_jit
+def mapped_block_error(fn: Any, args: tuple, factor: Any = 1.0) -> Float[Array, "..."]:
+    """`block_error(fn(*args), factor)` (for each array `fn` returns) in one compiled program;
+    `fn` is a module-level function or a module's method, so that calls reuse it."""
+    return jax.tree.map(lambda values: block_error(values, factor), fn(*args))

@@ -279,13 +279,12 @@ class SpectralTransform(eqx.Module):
         subtract_mean: bool = False,
     ) -> tuple[Float[Array, " omega"], Float[Array, "omega ..."], Float[Array, "..."]]:
         """As `spectrum`, plus the lag-0 correlation $C(0)$ (compiled once per shape/plan)."""
-        signal = jnp.asarray(signal)
-        plan = self.plan(signal.shape[0], timestep)
-        return _jit_apply(
-            dynamic(self), signal, jnp.asarray(timestep), plan, tuple(sum_axes), bool(subtract_mean)
+        omega, spec, c0, _ = self.spectrum_with_blocks(
+            signal, timestep, None, sum_axes=sum_axes, subtract_mean=subtract_mean
         )
+        return omega, spec, c0
 
-    def block_spectra(
+    def spectrum_with_blocks(
         self,
         signal: Float[Array, "frame ..."],
         timestep: Any,
@@ -294,8 +293,12 @@ class SpectralTransform(eqx.Module):
         sum_axes: tuple[int, ...] = (),
         subtract_mean: bool = False,
         what: str = "spectrum",
-    ) -> tuple[Float[Array, "block omega ..."], Float[Array, "block ..."], Array] | None:
-        r"""Spectra of contiguous blocks for a standard error: (spectra, $C(0)$, factor) or None.
+    ) -> tuple[Array, Array, Array, tuple[Array, Array, Array] | None]:
+        r"""As `spectrum_and_variance`, plus the spectra of contiguous blocks for an error.
+
+        Returns (ω, $\tilde C(\omega)$, $C(0)$, blocks), computed in one compiled program;
+        blocks is None, or (block spectra `[block, omega, ...]`, block $C(0)$ `[block,
+        ...]`, factor).
 
         Each of $B$ blocks of $N_b$ frames is transformed with the full trajectory's plan
         (same largest lag K, FFT length and grid), so block spectra share its axis. $B$ =
@@ -316,16 +319,14 @@ class SpectralTransform(eqx.Module):
         signal = jnp.asarray(signal)
         plan = self.plan(signal.shape[0], timestep)
         b = usable_blocks(signal.shape[0], n_blocks, plan[0] + 1, what)
-        if b is None:
-            return None
-        return _jit_blocks(
+        return _jit_apply(
             dynamic(self),
             signal,
             jnp.asarray(timestep),
             plan,
-            b,
             tuple(sum_axes),
             bool(subtract_mean),
+            b,
         )
 
     def _variance_sum(self, weights: Array, n: int) -> Array:
@@ -363,25 +364,31 @@ def _jit_transform(transform, corr, timestep, plan):
     return transform._transform(corr, timestep, plan)
 
 
-@eqx.filter_jit
-def _jit_blocks(transform, signal, timestep, plan, n_blocks, sum_axes, subtract_mean):
+def _blocks(transform, signal, timestep, plan, n_blocks, sum_axes, subtract_mean):
+    """(block spectra [block, omega, ...], block C(0), factor) of contiguous blocks."""
     blocks = jax.lax.stop_gradient(split_blocks(signal, n_blocks))
-
-    def one(block):
-        return transform.apply(
-            block, timestep, plan, sum_axes=sum_axes, subtract_mean=subtract_mean
-        )[1:]
-
-    spectra, c0 = jax.vmap(one)(blocks)
+    # blocks become a kept column axis of one correlation: [N_b, block, ...]
+    columns = jnp.moveaxis(blocks, 0, 1)
+    shifted = tuple(a + 1 for a in sum_axes)
+    _, spectra, c0 = transform.apply(
+        columns, timestep, plan, sum_axes=shifted, subtract_mean=subtract_mean
+    )
+    spectra = jnp.moveaxis(spectra, 1, 0)
     n, n_b = signal.shape[0], blocks.shape[1]
     dt = jnp.asarray(timestep).astype(spectra.dtype)
     weights = transform.window(jnp.arange(plan[0] + 1, dtype=spectra.dtype) * dt)
     weights = weights.astype(spectra.dtype)
     ratio = transform._variance_sum(weights, n) / transform._variance_sum(weights, n_b)
-    factor = jax.lax.stop_gradient(jnp.sqrt(n_blocks * ratio))
-    return spectra, c0, factor
+    factor = jnp.sqrt(n_blocks * ratio)
+    return jax.lax.stop_gradient((spectra, c0, factor))
 
 
 @eqx.filter_jit
-def _jit_apply(transform, signal, timestep, plan, sum_axes, subtract_mean):
-    return transform.apply(signal, timestep, plan, sum_axes=sum_axes, subtract_mean=subtract_mean)
+def _jit_apply(transform, signal, timestep, plan, sum_axes, subtract_mean, n_blocks):
+    omega, spec, c0 = transform.apply(
+        signal, timestep, plan, sum_axes=sum_axes, subtract_mean=subtract_mean
+    )
+    if n_blocks is None:
+        return omega, spec, c0, None
+    blocks = _blocks(transform, signal, timestep, plan, n_blocks, sum_axes, subtract_mean)
+    return omega, spec, c0, blocks

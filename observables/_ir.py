@@ -46,7 +46,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ._base import AbstractObservable
-from ._blocks import block_error, check_n_blocks
+from ._blocks import check_n_blocks, mapped_block_error
 from ._fourier import SpectralTransform, check_temperature
 from ._quantum import AbstractQuantumCorrection, Harmonic, beta_hbar_omega
 from ._spectrum import Spectrum, axis_scale, canonical_axis_unit
@@ -133,7 +133,7 @@ class IRSpectrum(AbstractObservable):
     - `n_blocks`: contiguous time blocks for the standard error (default 5; `None` for
       none). Each block is transformed with the full run's window and grid; the error is
       the block spread $s/\sqrt B$ times the lag-window factor of
-      `SpectralTransform.block_spectra`. Blocks must be longer than the dipole's correlation
+      `SpectralTransform.spectrum_with_blocks`. Blocks must be longer than the dipole's correlation
       time, and hold at least `max_lag` + 1 frames: fewer blocks are used if needed, and
       with fewer than 2 the error is `None` (`ErrorBarWarning`). The rules and the
       calibration are in `observables._blocks` and the user guide's error-bar page.
@@ -211,17 +211,20 @@ class IRSpectrum(AbstractObservable):
 
     def __call__(self, trajectory: Trajectory) -> Spectrum:
         signal = self.source.signal(trajectory)
-        kw = dict(sum_axes=(1,), subtract_mean=self.subtract_mean)
-        omega, spec = self.transform.spectrum(signal, trajectory.timestep, **kw)
+        omega, spec, _, blocks = self.transform.spectrum_with_blocks(
+            signal,
+            trajectory.timestep,
+            self.n_blocks,
+            sum_axes=(1,),
+            subtract_mean=self.subtract_mean,
+            what="IRSpectrum",
+        )
         volume = self._volume(trajectory, spec.dtype)
         n_alpha = self._n_alpha(omega, spec, volume)
-        blocks = self.transform.block_spectra(
-            signal, trajectory.timestep, self.n_blocks, what="IRSpectrum", **kw
-        )
         error = None
         if blocks is not None:
             spectra, _, factor = blocks
-            error = block_error(self._n_alpha(omega, spectra, volume), factor)
+            error = mapped_block_error(self._n_alpha, (omega, spectra, volume), factor)
         metadata = {
             "kind": "ir",
             "quantity": "n(ω)α(ω)",

@@ -57,7 +57,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ._base import AbstractObservable
-from ._blocks import block_error, check_n_blocks
+from ._blocks import check_n_blocks, mapped_block_error
 from ._fourier import SpectralTransform, check_temperature
 from ._ir import check_correction
 from ._quantum import AbstractQuantumCorrection, Harmonic, beta_hbar_omega
@@ -191,7 +191,7 @@ class RamanSpectrum(AbstractObservable):
     - `n_blocks`: contiguous time blocks for the standard errors (default 5; `None` for
       none). Every component is computed on each block with the full run's window and grid
       and gets the block spread s/√B times the lag-window factor of
-      `SpectralTransform.block_spectra`; rules as for `IRSpectrum` (fewer blocks if the run
+      `SpectralTransform.spectrum_with_blocks`; rules as for `IRSpectrum` (fewer blocks if the run
       is short, `None` with an `ErrorBarWarning` below 2) and in `observables._blocks`.
 
     **Returns** (`__call__`): `RamanSpectra` (isotropic, anisotropic, vv, vh), each a density
@@ -244,26 +244,26 @@ class RamanSpectrum(AbstractObservable):
         self, trajectory: Trajectory
     ) -> tuple[Float[Array, " omega"], Float[Array, " omega"], Float[Array, " omega"]]:
         """(ω in rad/ps, classical iso spectrum, classical aniso spectrum), nm⁶·ps, no factors."""
+        omega, s_iso, s_aniso, _ = self._classical(trajectory, None)
+        return omega, s_iso, s_aniso
+
+    def _classical(self, trajectory: Trajectory, n_blocks: int | None):
+        """As `classical`, plus per-block (iso, aniso) spectra `[block, omega]` and the error
+        factor, or None."""
         trajectory.require("polarizability")
         iso, aniso = isotropic_anisotropic(trajectory.polarizability)
-        t, dt = self.transform, trajectory.timestep
-        omega, s_iso = t.spectrum(iso, dt, subtract_mean=self.subtract_mean)
-        _, s_aniso = t.spectrum(aniso, dt, sum_axes=(1, 2), subtract_mean=self.subtract_mean)
-        return omega, s_iso, 1.5 * s_aniso
-
-    def _block_classical(self, trajectory: Trajectory):
-        """Per-block (iso, aniso) classical spectra `[block, omega]` and the error factor."""
-        iso, aniso = isotropic_anisotropic(trajectory.polarizability)
         t, dt, kw = self.transform, trajectory.timestep, dict(subtract_mean=self.subtract_mean)
-        b_iso = t.block_spectra(iso, dt, self.n_blocks, what="RamanSpectrum", **kw)
+        omega, s_iso, _, b_iso = t.spectrum_with_blocks(
+            iso, dt, n_blocks, what="RamanSpectrum", **kw
+        )
         if b_iso is None:
-            return None
-        b_aniso = t.block_spectra(aniso, dt, self.n_blocks, sum_axes=(1, 2), **kw)
-        return b_iso[0], 1.5 * b_aniso[0], b_iso[2]
+            n_blocks = None
+        _, s_aniso, _, b_aniso = t.spectrum_with_blocks(aniso, dt, n_blocks, sum_axes=(1, 2), **kw)
+        blocks = None if b_iso is None else (b_iso[0], 1.5 * b_aniso[0], b_iso[2])
+        return omega, s_iso, 1.5 * s_aniso, blocks
 
     def __call__(self, trajectory: Trajectory) -> RamanSpectra:
-        omega, s_iso, s_aniso = self.classical(trajectory)
-        blocks = self._block_classical(trajectory)
+        omega, s_iso, s_aniso, blocks = self._classical(trajectory, self.n_blocks)
         x = beta_hbar_omega(omega, self.temperature)
         if self.reduced:
             factor = x * self.quantum_correction.absorption_factor(x)
@@ -282,29 +282,39 @@ class RamanSpectrum(AbstractObservable):
             **self.transform.describe(trajectory.n_frames, trajectory.timestep),
         }
         xs = omega * scale
+        values = _components(s_iso, s_aniso, 1.0)
+        errors = [None] * 4
         if blocks is not None:
             base["error_blocks"] = int(blocks[0].shape[0])
+            args = (blocks[0], blocks[1], factor * density_factor)
+            errors = mapped_block_error(_components, args, blocks[2])
 
-        def make(combine, component):
+        def make(index, component):
             meta = {**base, "component": component, "quantity": f"Raman {component}"}
-            error = None
-            if blocks is not None:
-                error = block_error(combine(blocks[0], blocks[1]) * factor, blocks[2])
-                error = error * density_factor
             return Spectrum.from_arrays(
                 xs,
-                combine(s_iso, s_aniso) * factor * density_factor,
+                values[index] * factor * density_factor,
                 x_unit=self.x_unit,
                 y_unit=y_unit,
                 density=True,
                 metadata=meta,
-                error=error,
+                error=errors[index],
             )
 
         return RamanSpectra(
-            isotropic=make(lambda i, a: i, "isotropic"),
-            anisotropic=make(lambda i, a: a, "anisotropic"),
-            vv=make(lambda i, a: i + (4.0 / 45.0) * a, "VV"),
-            vh=make(lambda i, a: a / 15.0, "VH"),
+            isotropic=make(0, "isotropic"),
+            anisotropic=make(1, "anisotropic"),
+            vv=make(2, "VV"),
+            vh=make(3, "VH"),
             selected=self.component,
         )
+
+
+def _components(iso, aniso, scale):
+    """(iso, aniso, VV, VH) spectra from the isotropic and anisotropic ones, times `scale`."""
+    return (
+        iso * scale,
+        aniso * scale,
+        (iso + (4.0 / 45.0) * aniso) * scale,
+        (aniso / 15.0) * scale,
+    )

@@ -36,7 +36,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from ._base import AbstractObservable
-from ._blocks import block_error, check_n_blocks
+from ._blocks import check_n_blocks, mapped_block_error
 from ._fourier import SpectralTransform
 from ._spectrum import Spectrum, axis_scale, canonical_axis_unit
 from ._trajectory import Trajectory
@@ -88,10 +88,10 @@ class VDOS(AbstractObservable):
         v = trajectory.velocities
         weights = jnp.sqrt(trajectory.masses.astype(v.dtype))
         signal = v * weights[None, :, None]
-        omega, spec, c0 = self.transform.spectrum_and_variance(
-            signal, trajectory.timestep, sum_axes=(1, 2)
+        omega, spec, c0, blocks = self.transform.spectrum_with_blocks(
+            signal, trajectory.timestep, self.n_blocks, sum_axes=(1, 2), what="VDOS"
         )
-        g_omega = (6.0 * trajectory.n_atoms) * spec / jnp.where(c0 > 0, c0, 1.0)
+        g_omega = _vdos(spec, c0, trajectory.n_atoms)
         n_modes = 3 * trajectory.n_atoms
         scale = axis_scale(self.x_unit)
         metadata = {
@@ -100,14 +100,10 @@ class VDOS(AbstractObservable):
             "n_modes": n_modes,
             **self.transform.describe(v.shape[0], trajectory.timestep),
         }
-        blocks = self.transform.block_spectra(
-            signal, trajectory.timestep, self.n_blocks, sum_axes=(1, 2), what="VDOS"
-        )
         error = None
         if blocks is not None:
             spectra, c0_b, factor = blocks
-            g_b = (6.0 * trajectory.n_atoms) * spectra / jnp.where(c0_b > 0, c0_b, 1.0)[:, None]
-            error = block_error(g_b, factor) / scale
+            error = mapped_block_error(_vdos, (spectra, c0_b, trajectory.n_atoms), factor) / scale
             metadata["error_blocks"] = int(spectra.shape[0])
         return Spectrum.from_arrays(
             omega * scale,
@@ -118,3 +114,9 @@ class VDOS(AbstractObservable):
             metadata=metadata,
             error=error,
         )
+
+
+def _vdos(spectrum, c0, n_atoms):
+    """g(ω) per rad/ps from the mass-weighted spectrum `[..., omega]` and C(0) `[...]`."""
+    c0 = jnp.asarray(c0)[..., None]
+    return (6.0 * n_atoms) * spectrum / jnp.where(c0 > 0, c0, 1.0)
