@@ -3,6 +3,8 @@ average (`observe(traj) == mean_i observe(traj[i])`), which reweighting needs.""
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from collections.abc import Callable
 
 import equinox as eqx
@@ -11,11 +13,11 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import PyTree
 
-from observables import PER_FRAME_FIELDS, Trajectory
+from observables import PER_FRAME_FIELDS, ErrorBarWarning, Trajectory
 
 from ..backends import pad_frames, unpad_frames
 
-__all__ = ["per_frame_observables", "TRACE_ERRORS"]
+__all__ = ["per_frame_observables", "single_frame_warnings_off", "TRACE_ERRORS"]
 
 
 # ---------------------------------------------------------------- per-frame observables
@@ -32,7 +34,21 @@ def per_frame_observables(
     observe: Callable[[Trajectory], PyTree], trajectory: Trajectory, batch_size: int
 ) -> PyTree:
     """`observe(trajectory[i])` for every frame, stacked on a leading axis, after checking
-    that `observe` works on one frame and is a frame average."""
+    that `observe` works on one frame and is a frame average. A one-frame result has no
+    error bar, which is expected here: `ErrorBarWarning`s are not shown."""
+    with single_frame_warnings_off():
+        return _per_frame_observables(observe, trajectory, batch_size)
+
+
+@contextlib.contextmanager
+def single_frame_warnings_off():
+    """Context without `ErrorBarWarning` (one-frame results cannot carry error bars)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ErrorBarWarning)
+        yield
+
+
+def _per_frame_observables(observe, trajectory, batch_size):
     n = trajectory.n_frames
     first = _observe_one_frame(observe, trajectory)
     if n >= 2:
@@ -106,6 +122,7 @@ def _check_frame_average(observe, trajectory, first):
         raise ValueError(
             _not_static_message(f"observe failed on a short trajectory: {err}")
         ) from err
+    pair = _drop_multi_frame_extras(first, pair)
     if jax.tree.structure(pair) != jax.tree.structure(first) or any(
         np.shape(a) != np.shape(b)
         for a, b in zip(jax.tree.leaves(pair), jax.tree.leaves(first), strict=True)
@@ -132,3 +149,15 @@ def _check_frame_average(observe, trajectory, first):
                     f"observe of each (relative difference {err:.3g})"
                 )
             )
+
+
+def _drop_multi_frame_extras(first, pair):
+    """`pair` without the entries that are `None` in the one-frame output `first`: results
+    may add statistics that need several frames (e.g. a block standard error); those are
+    not frame averages and are not reweighted (the reweighted result has `None` there)."""
+    try:
+        return jax.tree.map(
+            lambda a, b: None if a is None else b, first, pair, is_leaf=lambda x: x is None
+        )
+    except (ValueError, TypeError):  # other structural differences: reported by the caller
+        return pair

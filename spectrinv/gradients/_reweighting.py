@@ -1,32 +1,47 @@
 r"""`Reweighting`: DiffTRe gradients of equilibrium averages by Boltzmann reweighting.
 
 **Estimator.** For a time-independent observable $O$ (a frame average: an RDF, a density,
-a mean square, ...) the canonical average at parameters $\theta$ is estimated from $F$
-frames $x_i$ sampled once at reference parameters $\theta_0$:
+a pressure, a mean energy, ...) the canonical average at parameters $\theta$ is estimated
+from $F$ frames $x_i$ sampled once at reference parameters $\theta_0$:
 
 $$
-\langle O\rangle_\theta \approx \sum_{i=1}^{F} w_i\, o_i, \qquad
+\langle O\rangle_\theta \approx \sum_{i=1}^{F} w_i\, o_i(\theta), \qquad
 w_i = \frac{e^{-\beta[U_\theta(x_i) - U_{\theta_0}(x_i)]}}
            {\sum_j e^{-\beta[U_\theta(x_j) - U_{\theta_0}(x_j)]}},
 \qquad \beta = \frac{1}{k_B T},
 $$
 
-with $o_i$ = `observe(trajectory[i])` (the frames' configurations do not depend on
-$\theta$, so neither do the $o_i$: they are computed once per reference and cached). The
-weights are a softmax (evaluated with log-sum-exp, so large energy differences do not
-overflow). The loss is `loss(⟨O⟩_θ)` and its gradient is taken by autodiff through the
-weights only — no differentiation through the MD integrator at all:
+with $o_i(\theta)$ = `observe(trajectory[i])`, the frame's signals evaluated at $\theta$.
+The weights are a softmax (evaluated with log-sum-exp, so large energy differences do not
+overflow). The loss is `loss(⟨O⟩_θ)` and its gradient is taken by autodiff of this
+expression — no differentiation through the MD integrator at all:
 
 $$
-\frac{\partial \langle O\rangle_\theta}{\partial\theta} = -\beta \sum_i w_i\,(o_i - \langle
-O\rangle_\theta)\,\frac{\partial U_\theta(x_i)}{\partial\theta},
+\frac{\partial \langle O\rangle_\theta}{\partial\theta} =
+\sum_i w_i\,\frac{\partial o_i}{\partial\theta}
+-\beta \sum_i w_i\,(o_i - \langle O\rangle_\theta)\,\frac{\partial U_\theta(x_i)}{\partial\theta},
 $$
 
-which at $\theta = \theta_0$ is the fluctuation formula $-\beta\,\mathrm{cov}(O,
-\partial U/\partial\theta)$. Both energies are evaluated with the same JAX potential
-(`potential.energy`), never with the sampling engine's reported energies, so the energy
-difference has no engine-vs-JAX offset; the sampling engine can therefore be any NVT
-backend, including the sampling-only `OpenMMBackend`.
+which at $\theta = \theta_0$ is $\langle \partial O/\partial\theta\rangle - \beta\,
+\mathrm{cov}(O, \partial U/\partial\theta)$ (Thaler & Zavadlav 2021).
+
+**Parameter-dependent signals.** The explicit term $\partial o_i/\partial\theta$ is nonzero
+when a signal the observable reads is computed from the potential: the pressure tensor
+(`Stress`: the virial scales with the energy), the heat flux, a potential energy. Such
+signals come from recorders that declare `uses_potential = True`
+(`spectrinv.backends.AbstractRecorder`). For every recorder of `objective.record` that does,
+the signal is recomputed for each reference frame at the current $\theta$ inside the
+differentiated function (a recorder `Frame` rebuilt from the stored positions, velocities
+and neighbour list, with energy and forces at $\theta$), and `observe` is evaluated on
+those frames; this needs the frames' velocities (`Reweighting.__call__` records them
+itself). Observables that read only $\theta$-independent signals (positions, velocities, a
+fixed dipole model) are evaluated once per reference and cached. A user with a
+$\theta$-dependent observable therefore only has to record it with a recorder that
+declares `uses_potential` (a custom recorder defaults to `True`, which is always
+correct). Both energies are evaluated with the same JAX potential (`potential.energy`),
+never with the sampling engine's reported energies, so the energy difference has no
+engine-vs-JAX offset; the sampling engine can therefore be any NVT backend, including the
+sampling-only `OpenMMBackend`.
 
 **Effective sample size.** $N_\mathrm{eff} = (\sum_i w_i)^2 / \sum_i w_i^2$; the
 diagnostic `ess` is the ratio $N_\mathrm{eff}/F \in (0, 1]$. While it stays at or above
@@ -45,7 +60,9 @@ reweighting temperature is the thermostat's.
 
 **Cost and memory.** A gradient that reuses the reference costs about three energy
 evaluations per frame (forward plus reverse) instead of a backward pass through every MD
-step. Frames are processed `batch_size` at a time (vmapped) under `lax.map` with
+step; recomputing a parameter-dependent signal adds its recorder (for `Stress`, one
+strain derivative of the energy) and its derivative per frame. Frames are processed
+`batch_size` at a time (vmapped) under `lax.map` with
 `jax.checkpoint`, so reverse mode stores only each batch's inputs. With a neighbour-list
 potential on a periodic system, a jax-md `Dense` list with the potential's cutoff is built
 for every reference frame once and kept in the cache (memory `F × N × capacity` int32, e.g.
@@ -99,7 +116,7 @@ from ._base import (
     check_gradient,
     require_fixed_box,
 )
-from ._frames import TRACE_ERRORS, per_frame_observables
+from ._frames import TRACE_ERRORS, per_frame_observables, single_frame_warnings_off
 from ._reweighting_frames import (
     check_recomputable,
     energies_jit,
@@ -118,7 +135,8 @@ class ReweightingCache(eqx.Module):
 
     **Fields:**
     - `trajectory`: the reference frames (`Trajectory`, `[frame, atom, 3]` nm; replicas
-      merged into one frame axis);
+      merged into one frame axis; signals of recorders that use the potential computed at
+      $\theta_0$);
     - `observed`: `observe(trajectory[i])` for every frame, a pytree with a leading
       `[frame]` axis;
     - `energies`: `[frame]` reference energies $U_{\\theta_0}(x_i)$, kJ/mol, from the JAX
@@ -155,7 +173,9 @@ class Reweighting(AbstractGradient):
     See the module docstring for the estimator; in short
     $\langle O\rangle_\theta \approx \sum_i w_i o_i$ with
     $w = \mathrm{softmax}(-\beta[U_\theta(x_i) - U_{\theta_0}(x_i)])$, differentiated through
-    the weights only. No gradient crosses the MD run, so any NVT backend works
+    the weights and through the $o_i$ of signals whose recorder `uses_potential` (e.g. the
+    pressure from `Stress`), which are recomputed at $\theta$. No gradient crosses the MD
+    run, so any NVT backend works
     (`JaxMDBackend(Langevin(...))`, `JaxMDBackend(NoseHooverChain(...))`,
     `OpenMMBackend(...)`), and a gradient that reuses the reference costs a few energy
     evaluations per frame.
@@ -236,7 +256,10 @@ class Reweighting(AbstractGradient):
 
         **Arguments:** `trajectory`: frames from the canonical ensemble of that potential at
         `temperature` (a temperature `Quantity`, e.g. `Quantity(120, "K")`); any source
-        (a backend, a file). Checks that `objective.observe` is a frame average.
+        (a backend, a file). Checks that `objective.observe` is a frame average. The signals
+        of recorders in `objective.record` that use the potential (e.g. `Stress`) are
+        computed here from the frames' positions and velocities at `params` (a recorded
+        copy is replaced), so the trajectory needs velocities but not those signals.
 
         **Returns:** the cache (per-frame observables, reference energies, neighbour lists).
         """
@@ -327,19 +350,21 @@ class Reweighting(AbstractGradient):
         check_recomputable(recorders, cache.trajectory)
         beta = 1.0 / (BOLTZMANN * cache.temperature)
         try:
-            loss, grad, observed, ess = estimate_jit(
-                params,
-                static,
-                objective,
-                recorders,
-                cache.observed,
-                cache.trajectory,
-                cache.energies,
-                cache.neighbors,
-                system,
-                beta,
-                self.batch_size,
-            )
+            with single_frame_warnings_off():  # observe sees one frame at a time
+                loss, grad, observed, ess = estimate_jit(
+                    params,
+                    static,
+                    objective.observe if recorders else None,
+                    objective.loss,
+                    recorders,
+                    cache.observed,
+                    cache.trajectory,
+                    cache.energies,
+                    cache.neighbors,
+                    system,
+                    beta,
+                    self.batch_size,
+                )
         except TRACE_ERRORS as err:
             raise ValueError(
                 f"observe must be traceable by JAX when it reads a parameter-dependent signal "

@@ -158,7 +158,8 @@ def energies_jit(params, static, system, positions, neighbors, batch_size):
 def estimate_jit(
     params,
     static,
-    objective,
+    observe,
+    loss_fn,
     recorders,
     observed,
     trajectory,
@@ -178,7 +179,7 @@ def estimate_jit(
         potential = eqx.combine(p, static)
         if recorders:
             u, obs = frame_energies_and_observations(
-                potential, system, objective.observe, recorders, trajectory, neighbors, batch_size
+                potential, system, observe, recorders, trajectory, neighbors, batch_size
             )
         else:
             u = frame_energies(potential, system, trajectory.positions, neighbors, batch_size)
@@ -188,7 +189,7 @@ def estimate_jit(
         w = jnp.exp(log_w)
         average = jax.tree.map(lambda o: weighted_mean(o, w), obs)
         ess = 1.0 / (jnp.sum(w * w) * n)
-        return objective.loss(average), (average, ess)
+        return loss_fn(average), (average, ess)
 
     (loss, (average, ess)), grad = eqx.filter_value_and_grad(total, has_aux=True)(params)
     return loss, grad, average, ess
