@@ -7,9 +7,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _systems import HarmonicTrap
+from _systems import HarmonicTrap, argon
 
-from observables import BOLTZMANN, Quantity, correlate
+from observables import BOLTZMANN, Quantity, SelfDiffusion, correlate
 from spectrinv.backends import JaxMDBackend, Langevin, OpenMMBackend, VelocityVerlet
 from spectrinv.gradients import Objective
 from spectrinv.gradients._truncated import Truncated
@@ -154,6 +154,16 @@ def _check_trap_gradient(r, max_rel_se):
     res_on, res_off = r["runs"][True], r["runs"][False]
     assert float(res_off.grad.k) == pytest.approx(np.mean(p_i), rel=1e-10)
     assert float(res_on.grad.k) == pytest.approx(np.mean(p_i) + ensemble, rel=1e-10)
+    # grad_stderr: standard error of the mean of the per-segment gradients of the linearised
+    # loss (here linear), u_i = p_i − β cov_i, whose mean is the gradient
+    u_i = p_i - beta * cov_i
+    assert float(res_on.grad.k) == pytest.approx(np.mean(u_i), rel=1e-10)
+    se_on = float(res_on.diagnostics["grad_stderr"].k)
+    assert se_on == pytest.approx(np.std(u_i, ddof=1) / np.sqrt(n), rel=1e-8)
+    se_off = float(res_off.diagnostics["grad_stderr"].k)
+    assert se_off == pytest.approx(np.std(p_i, ddof=1) / np.sqrt(n), rel=1e-8)
+    snr = float(res_on.diagnostics["grad_snr"].k)
+    assert snr == pytest.approx(abs(float(res_on.grad.k)) / se_on, rel=1e-12)
     assert res_on.diagnostics["ensemble_term_norm"] == pytest.approx(abs(ensemble), rel=1e-10)
 
     se_path = np.std(p_i) / np.sqrt(n)
@@ -188,6 +198,86 @@ def test_segment_grad_norms_are_each_segments_contribution(trap_runs):
     np.testing.assert_allclose(norms, np.abs(np.asarray(p_i)) / 2000, rtol=1e-10)
 
 
+def test_grad_stderr_is_calibrated_across_independent_keys():
+    """The trap of above with 64 segments: over 12 independent keys (independent NVT
+    chains from the same state), the spread of the returned gradient matches the
+    `grad_stderr` each call reports (ratio within a generous 0.6–1.6: with 12 keys the
+    spread itself is known to ≈ ±20 %)."""
+    system = System(box=None, species=jnp.zeros(N_ATOMS, jnp.int32), masses=jnp.ones(N_ATOMS))
+    trap = HarmonicTrap(jnp.asarray(K_TRAP))
+    backend = JaxMDBackend(
+        Langevin(Quantity(DT, "ps"), Quantity(TEMPERATURE, "K"), Quantity(2 * OMEGA, "1/ps"))
+    )
+    pos = 0.1 * jax.random.normal(jax.random.key(0), (N_ATOMS, 3))
+    state = backend.init(
+        trap,
+        system,
+        Quantity(pos, "nm"),
+        temperature=Quantity(TEMPERATURE, "K"),
+        key=jax.random.key(1),
+    )
+    _, state = backend.sample(trap, system, state, jax.random.key(2), 400)
+    w = jnp.asarray(WEIGHTS)
+    objective = Objective(
+        lambda t: {"x2": jnp.mean(t.positions**2, axis=(0, 1))},
+        lambda o: jnp.sum(w * o["x2"]) ** 2,  # nonlinear: the linearised per-segment terms
+    )
+    params, static = eqx.partition(trap, eqx.is_inexact_array)
+    strategy = Truncated(64, SEG, decorrelation_steps=100)
+    grads, errors = [], []
+    for i in range(12):
+        res = strategy(
+            objective,
+            params,
+            static,
+            backend=backend,
+            system=system,
+            state=state,
+            key=jax.random.key(50 + i),
+        )
+        grads.append(float(res.grad.k))
+        errors.append(float(res.diagnostics["grad_stderr"].k))
+    ratio = np.std(grads, ddof=1) / np.sqrt(np.mean(np.square(errors)))
+    assert 0.6 < ratio < 1.6, (ratio, grads, errors)
+
+
+def test_segment_starts_have_no_centre_of_mass_momentum():
+    """Langevin does not conserve momentum; NVE does. 32 LJ atoms given a centre-of-mass
+    velocity of 1 nm/ps along x (≈ 6× the thermal speed per component) under weak friction
+    (0.1/ps: it survives the chain): the segments' start states have zero total momentum
+    (to round-off), and D from their NVE segments equals D from the same chain without
+    the kick (the internal motion of a translation-invariant system does not see it; same
+    key, so same noise) — while with `remove_com=False` the drift inflates D many times."""
+    pos, system, lj = argon(n=2, cutoff=0.55)
+    backend = JaxMDBackend(
+        Langevin(Quantity(4, "fs"), Quantity(120, "K"), Quantity(0.1, "1/ps")),
+        capacity_multiplier=2.0,
+    )
+    state = backend.init(
+        lj, system, Quantity(pos, "nm"), temperature=Quantity(120, "K"), key=jax.random.key(0)
+    )
+    kicked = eqx.tree_at(lambda s: s.velocities, state, state.velocities.at[:, 0].add(1.0))
+    kw = dict(backend=backend, system=system, key=jax.random.key(1))
+    nve = Truncated.segment_backend(backend)
+    masses = np.asarray(system.masses)[None, :, None]
+
+    def diffusion(strategy, start):
+        starts, _ = strategy.start_states(lj, state=start, **kw)
+        traj, _ = nve.sample(lj, system, starts, jax.random.key(2), 40, stride=2)
+        d = jax.vmap(lambda t: SelfDiffusion(max_lag=9, n_blocks=2)(t).y_magnitude)(traj)
+        return np.asarray(d), np.sum(masses * np.asarray(starts.velocities), axis=1)
+
+    d_plain, p_plain = diffusion(Truncated(4, 40, decorrelation_steps=50), state)
+    d_kick, p_kick = diffusion(Truncated(4, 40, decorrelation_steps=50), kicked)
+    d_drift, p_drift = diffusion(Truncated(4, 40, decorrelation_steps=50, remove_com=False), kicked)
+    thermal = np.sqrt(np.sum(masses) * BOLTZMANN * 120.0)  # Da nm/ps, per component
+    assert np.max(np.abs(p_kick)) < 1e-10 * thermal
+    assert np.max(np.abs(p_plain)) < 1e-10 * thermal
+    assert np.min(np.abs(p_drift[:, 0])) > 3 * thermal  # the kick survives the chain
+    np.testing.assert_allclose(d_kick, d_plain, rtol=1e-6)
+    assert np.all(d_drift > 3 * d_plain)
+
+
 def test_truncated_needs_a_thermostat_and_a_differentiable_backend():
     system = System(box=None, species=jnp.zeros(4, jnp.int32), masses=jnp.ones(4))
     trap = HarmonicTrap(jnp.asarray(1.0))
@@ -205,6 +295,8 @@ def test_truncated_needs_a_thermostat_and_a_differentiable_backend():
         Truncated(1, 10)
     with pytest.raises(ValueError, match="multiple of stride"):
         Truncated(4, 10, stride=3)
+    with pytest.raises(TypeError, match="remove_com"):
+        Truncated(4, 10, remove_com="yes")
 
 
 # ------------------------------------------------------------------------- Lennard-Jones
