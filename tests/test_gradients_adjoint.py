@@ -234,6 +234,26 @@ def test_replicas_match_bptt():
     assert rel_diff(res.grad, grad) < 1e-8
     assert res.state.positions.shape == (2, 108, 3)
 
+    # grad_stderr: per-replica gradients of the linearised loss u_r = ⟨∂L/∂O, ∂o_r/∂θ⟩;
+    # with two replicas the standard error of their mean is |u_1 − u_2| / 2. Reference:
+    # jax.grad of ⟨c, o_1 − o_2⟩ through the run, c = ∂L/∂O at the estimate.
+    c = jax.grad(sum_squares)(res.observed)
+
+    def difference(p):
+        traj, _, _ = backend.run(
+            eqx.combine(p, static), system, state, jax.random.key(1), 300, stride=STRIDE
+        )
+        obs = jax.vmap(vacf)(traj)
+        return jnp.vdot(c, obs[0] - obs[1])
+
+    diff = eqx.filter_jit(jax.grad(difference))(params)
+    for name in ("sigma", "epsilon"):
+        se = float(getattr(res.diagnostics["grad_stderr"], name))
+        assert se == pytest.approx(abs(float(getattr(diff, name))) / 2, rel=1e-6), name
+        assert float(getattr(res.diagnostics["grad_snr"], name)) == pytest.approx(
+            abs(float(getattr(res.grad, name))) / se, rel=1e-12
+        )
+
 
 @pytest.mark.slow
 def test_flexible_water_matches_bptt():

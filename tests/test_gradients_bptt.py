@@ -196,6 +196,17 @@ def test_replica_batch_frozen_parameter_and_nan():
         assert float(getattr(batch.grad, name)) == pytest.approx(mean, rel=1e-12)
     assert float(batch.loss) == pytest.approx(np.mean([float(s.loss) for s in singles]))
     assert batch.state.positions.shape == (3, n, 3)
+    assert int(batch.state.step) == int(state.step) + 40
+    # the loss is linear, so each replica's gradient of the linearised loss is its single
+    # run's gradient: grad_stderr is the standard error of their mean
+    for name in ("k", "k4"):
+        per_replica = [float(getattr(s.grad, name)) for s in singles]
+        se = float(getattr(batch.diagnostics["grad_stderr"], name))
+        assert se == pytest.approx(np.std(per_replica, ddof=1) / np.sqrt(3), rel=1e-10)
+        assert float(getattr(batch.diagnostics["grad_snr"], name)) == pytest.approx(
+            abs(np.mean(per_replica)) / se, rel=1e-10
+        )
+    assert "grad_stderr" not in singles[0].diagnostics  # one replica: no spread
     frozen = eqx.tree_at(lambda p: p.k4, params, None, is_leaf=lambda x: x is None)
     static_frozen = eqx.tree_at(lambda p: p.k4, static, pot.k4, is_leaf=lambda x: x is None)
     res = BPTT(40, 2)(objective, frozen, static_frozen, state=state, **kw)
