@@ -173,8 +173,9 @@ class Truncated(AbstractGradient):
       system (`system.box` set), no otherwise. A Langevin thermostat does not conserve
       momentum, so its states carry a random COM velocity (variance k_BT/Σm per
       component); NVE conserves it, and a segment started with it drifts as a whole:
-      every lag of the VACF gains |V|², biasing D (≈ 10 % at 500 LJ atoms, measured) and
-      any position-based observable. Periodic potentials are translation invariant, so
+      every lag of the VACF gains |V|², so a Green–Kubo D read at t_c gains |V|² t_c / 3,
+      on average k_BT t_c / Σm (a relative bias ∝ 1/N), and position-based observables
+      (MSD) drift too. Periodic potentials are translation invariant, so
       removing V changes nothing else (the segments then sample the NVE ensemble at zero
       momentum, 3N − 3 kinetic degrees of freedom). Keep it off (`False`, or a
       non-periodic system) for a potential with an external field (a trap), where the
