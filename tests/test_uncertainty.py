@@ -267,3 +267,31 @@ def _none(x):
 @pytest.mark.slow
 def test_check_on_a_real_md_config(tmp_path, capsys):
     _check_output(_config(tmp_path), tmp_path / "out", capsys)
+
+
+def test_compared_values_are_what_each_loss_compares():
+    """The model curve on the experimental points with the dataset's σ (chi2), the loss's
+    implied weights 1/N without one (mse), and the band centroids (peak position)."""
+    from spectrinv.datasets import Table
+    from spectrinv.fit._sensitivity import compared_values
+    from spectrinv.losses import ChiSquared, MeanSquaredError, PeakPosition, Reference
+
+    x = np.linspace(1000.0, 2000.0, 21)
+    y = np.exp(-(((x - 1500) / 80) ** 2))
+    data = Table(
+        Quantity(x, "1/cm"), Quantity(y, "1/cm"), uncertainty=Quantity(0.1 + 0 * x, "1/cm")
+    )
+    ref = Reference(data, x_unit="1/cm", y_unit="1/cm")
+    xm = np.linspace(900.0, 2100.0, 301)
+    ym = np.exp(-(((xm - 1520) / 80) ** 2))
+    (c,) = compared_values(ChiSquared(ref), (xm, ym), None, "t")
+    np.testing.assert_allclose(c.values, np.interp(x, xm, ym))
+    np.testing.assert_allclose(c.data_sigma, 0.1)
+    plain = Reference(Table(Quantity(x, "1/cm"), Quantity(y, "1/cm")), x_unit="1/cm", y_unit="1/cm")
+    (m,) = compared_values(2.0 * MeanSquaredError(plain), (xm, ym), None, "t")
+    assert m.data_sigma is None
+    np.testing.assert_allclose(m.weights, 2.0 / x.size)  # L = (2/N) Σ (q - d)²
+    win = [(Quantity(1300, "1/cm"), Quantity(1700, "1/cm"))]
+    (p,) = compared_values(PeakPosition(plain, windows=win), (xm, ym), None, "t")
+    assert p.values.shape == (1,) and p.values[0] == pytest.approx(1520, abs=1)
+    np.testing.assert_allclose(p.weights, 1.0)

@@ -140,7 +140,12 @@ def compared_values(loss: Any, observed: Any, observable: Any, label: str) -> li
 
 
 def _curve_values(loss: Any, ref: Reference, observed: Any, observable: Any, label: str):
-    curve = as_curve(observed, None, observable=observable)
+    if isinstance(observed, tuple) and len(observed) == 2:  # (x, y) in the loss's units
+        curve = observed
+    elif ref.model_x is not None and not hasattr(observed, "x_magnitude"):  # y on the grid
+        curve = (ref.model_x, observed)
+    else:
+        curve = as_curve(observed, None, observable=observable)
     if curve is None:
         raise TypeError(f"{label}: the prediction has no curve to compare")
     xm, ym = np.asarray(curve[0], dtype=float), np.asarray(curve[1], dtype=float)
