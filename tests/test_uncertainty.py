@@ -178,7 +178,10 @@ class LinearModel(AbstractGradient):
     """Test-only strategy without MD: the prediction is q = A·(σ, ε), so the sensitivity
     matrix is A exactly and the fit's reported covariance is known in closed form."""
 
-    a: np.ndarray = eqx.field(static=True)
+    a: tuple = eqx.field(static=True)  # [data][parameter], hashable
+
+    def __init__(self, a):
+        self.a = tuple(tuple(float(v) for v in row) for row in np.asarray(a))
 
     def __call__(self, objective, params, static, *, backend, system, state, key, cache=None):
         def f(p):
