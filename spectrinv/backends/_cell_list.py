@@ -216,6 +216,11 @@ def neighbor_list_fns(
         error = error.update(PEC.CELL_SIZE_TOO_SMALL, too_small)
         return dataclasses.replace(nbrs, idx=idx, reference_position=frac, error=error)
 
+    # compiled once per (box, r_list, ...) — `allocate` is called at every MD (re)start,
+    # and a fresh `jax.jit` of a new closure there would recompile each time
+    occupancy = jax.jit(lambda f, capacity: _build(f, g, capacity, 1)[1], static_argnums=1)
+    update_jit = jax.jit(update)
+
     def allocate(frac, extra_capacity: int = 0, **unused):
         frac = jnp.asarray(frac)
         n = frac.shape[0]
@@ -223,7 +228,7 @@ def neighbor_list_fns(
             raise ValueError(f"a neighbour list needs at least 2 atoms, got {n}")
         counts = np.bincount(np.asarray(_cell_index(frac, g)), minlength=n_cells)
         capacity = int(min(n, np.ceil(counts.max() * capacity_multiplier)))
-        _, count, _ = jax.jit(lambda f: _build(f, g, capacity, 1))(frac)
+        count = occupancy(frac, capacity)
         width = int(int(np.asarray(count).max()) * capacity_multiplier + extra_capacity)
         width = max(1, min(n - 1, width))
         template = partition.NeighborList(
@@ -237,6 +242,6 @@ def neighbor_list_fns(
             cell_list_fn=None,
             update_fn=update,
         )
-        return jax.jit(update)(frac, template)
+        return update_jit(frac, template)
 
     return partition.NeighborListFns(allocate, update)
