@@ -3,6 +3,7 @@ bitwise, and bad input fails before any simulation."""
 
 from __future__ import annotations
 
+import functools
 import json
 
 import equinox as eqx
@@ -45,7 +46,20 @@ def _value_and_grad(n_steps, objective, params, static, backend, system, state, 
     return jax.value_and_grad(f, has_aux=True)(params)
 
 
+def _observe(traj):
+    # mean squared displacement over the short run: depends on ε through the forces
+    x = traj.positions
+    return jnp.mean(jnp.sum((x[-1] - x[0]) ** 2, axis=-1))
+
+
+def _loss(observed):
+    return (observed - 0.01) ** 2
+
+
+@functools.cache
 def _setup():
+    """The potential and target every test here fits (built once: module-level functions
+    and one set of objects let every fit in this process reuse the compiled code)."""
     pos, system = fcc_lattice(2, Quantity(1409.5, "kg/m**3"), Quantity(39.948, "Da"))
     lj = LennardJones(
         Quantity(3.405, "angstrom"),
@@ -54,13 +68,7 @@ def _setup():
         truncation=ForceShifted(),
     )
     backend = JaxMDBackend(Langevin(Quantity(5, "fs"), Quantity(85, "K"), Quantity(5, "1/ps")))
-
-    def observe(traj):
-        # mean squared displacement over the short run: depends on ε through the forces
-        x = traj.positions
-        return jnp.mean(jnp.sum((x[-1] - x[0]) ** 2, axis=-1))
-
-    objective = Objective(observe, lambda o: (o - 0.01) ** 2, (Positions(), Velocities()))
+    objective = Objective(_observe, _loss, (Positions(), Velocities()))
     target = Target(
         "msd",
         objective,
@@ -75,8 +83,9 @@ def _setup():
 
 
 def _fit(lj, target, folder, **kw):
-    """`fit` with this file's defaults: ε trained, silent, no plots."""
-    kw = {"trainable": ["epsilon"], "progress": False, "plots": False, **kw}
+    """`fit` with this file's defaults: ε trained, silent, no plots, no uncertainty analysis
+    (tests/test_uncertainty.py covers that)."""
+    kw = {"trainable": ["epsilon"], "progress": False, "plots": False, "uncertainty": False, **kw}
     return fit(lj, [target], output_dir=folder, **kw)
 
 
