@@ -3,8 +3,8 @@ through `JaxMDBackend.run`) and with central finite differences, velocity / posi
 stress losses, flexible water, replicas, frozen parameters, the reconstruction-error check
 and bad input.
 
-All LJ tests share one 108-atom argon system, `stride=10` and `anchor_every=100`, so the
-jitted forward/backward kernels compile once for the module."""
+All default LJ tests share one 32-atom argon system, `stride=10` and `anchor_every=100`, so
+the jitted forward/backward kernels compile once for the module."""
 
 import equinox as eqx
 import jax
@@ -33,10 +33,16 @@ from spectrinv.potentials import (
 STRIDE, ANCHOR = 10, 100
 
 
-def argon_nve(dtype=jnp.float64):
-    """108 argon atoms (fcc start, ρ* ≈ 0.84), force-shifted LJ, 90 K, Δt = 4 fs."""
-    pos, system, lj = argon(dtype=dtype)
-    backend = JaxMDBackend(VelocityVerlet(Quantity(4, "fs")))
+def argon_nve(dtype=jnp.float64, n=3):
+    """4 n³ argon atoms (fcc start, ρ* ≈ 0.84; n=3: 108, r_c = 0.85 nm; n=2: 32, r_c =
+    0.55 nm, under half the 1.14 nm box), force-shifted LJ, 90 K, Δt = 4 fs."""
+    if n == 3:
+        pos, system, lj = argon(dtype=dtype)
+        backend = JaxMDBackend(VelocityVerlet(Quantity(4, "fs")))
+    else:
+        pos, system, lj = argon(n=n, cutoff=0.55, dtype=dtype)
+        # generous capacity: the small melting lattice would overflow the default one
+        backend = JaxMDBackend(VelocityVerlet(Quantity(4, "fs")), capacity_multiplier=2.0)
     state = backend.init(
         lj,
         system,
@@ -49,7 +55,7 @@ def argon_nve(dtype=jnp.float64):
 
 @pytest.fixture(scope="module")
 def lj_setup():
-    return argon_nve()
+    return argon_nve(n=2)
 
 
 def vacf(traj):
