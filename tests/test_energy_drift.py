@@ -71,14 +71,16 @@ def test_shadow_energy_of_harmonic_oscillator_is_the_exact_discrete_invariant():
 
 def test_shadow_energy_fluctuates_less_on_lennard_jones():
     """108 argon atoms, force-shifted LJ, Δt = 4 fs, float64: the shadow energy fluctuates
-    at least 10× less than the total energy and both estimates of the drift agree."""
+    at least 10× less than the total energy and both estimates of the drift agree.
+    Equilibration and production use one compiled chunk (same stride and recorders). (With
+    32 atoms and r_c = 0.55 nm the shadow energy drifts measurably, −8e-4 ± 1.7e-4 per ns.)"""
     pos, system, lj = argon()
     backend = JaxMDBackend(VelocityVerlet(Quantity(4, "fs")))
     state = backend.init(
         lj, system, Quantity(pos, "nm"), temperature=Quantity(180, "K"), key=jax.random.key(0)
     )
-    _, state = backend.sample(lj, system, state, jax.random.key(1), 1000, stride=100)
     record = (Positions(), Velocities())
+    _, state = backend.sample(lj, system, state, jax.random.key(1), 1000, stride=10, record=record)
     traj, _ = backend.sample(lj, system, state, jax.random.key(2), 2000, stride=10, record=record)
     shadow, total = shadow_energy(lj, system, traj, Quantity(4, "fs"))
     interval = Quantity(float(traj.timestep), "ps")
