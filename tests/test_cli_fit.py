@@ -25,6 +25,7 @@ seed = 7
 learning_rate = 0.05
 precision = "float64"
 trainable = ["sigma", "epsilon"]
+uncertainty = false
 
 [model]
 kind = "lennard_jones"
@@ -76,7 +77,17 @@ def _write(folder: Path, steps: int = 4, text: str = CONFIG) -> Path:
     return path
 
 
-def _spectrinv(*args, **kw):
+def _spectrinv(*args, cache: Path | None = None, **kw):
+    """`spectrinv ARGS` in a child process; `cache`: a persistent JAX compilation cache the
+    children share (the resumed run reuses what the killed one compiled — same programs,
+    so the same results — instead of compiling them again)."""
+    env = dict(os.environ)
+    if cache is not None:
+        env.update(
+            JAX_COMPILATION_CACHE_DIR=str(cache),
+            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+            JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+        )
     return subprocess.Popen(
         [
             sys.executable,
@@ -87,6 +98,7 @@ def _spectrinv(*args, **kw):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env=env,
         **kw,
     )
 
@@ -97,7 +109,7 @@ def test_sigkill_midway_then_resume_matches_uninterrupted_run(tmp_path):
     load_config(config).run(tmp_path / "ref", progress=False)
     reference = json.loads((tmp_path / "ref" / "fit.json").read_text())
 
-    run = _spectrinv("fit", str(config), "--out", str(tmp_path / "killed"))
+    run = _spectrinv("fit", str(config), "--out", str(tmp_path / "killed"), cache=tmp_path / "jit")
     history = tmp_path / "killed" / "history.jsonl"
     deadline = time.time() + 600
     while time.time() < deadline:
@@ -112,7 +124,9 @@ def test_sigkill_midway_then_resume_matches_uninterrupted_run(tmp_path):
     done = len(history.read_text().splitlines())
     assert 2 <= done < 5, f"killed after {done} history rows"
 
-    resumed = _spectrinv("fit", str(config), "--out", str(tmp_path / "killed"))
+    resumed = _spectrinv(
+        "fit", str(config), "--out", str(tmp_path / "killed"), cache=tmp_path / "jit"
+    )
     out, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, out
     result = json.loads((tmp_path / "killed" / "fit.json").read_text())
@@ -202,6 +216,8 @@ def test_bad_quantities_and_values(tmp_path):
         'trainable = ["sigmaa"]',
         "did you mean 'sigma'",
     )
+    _bad(tmp_path / "d", "uncertainty = false", 'uncertainty = "no"', "uncertainty must be true")
+    assert load_config(_write(tmp_path / "e")).uncertainty is False
 
 
 def test_cli_reports_config_errors_in_one_line(tmp_path, capsys):

@@ -14,6 +14,7 @@ clip_norm = 1.0                # global-norm gradient clipping (0: none)
 precision = "float64"          # or "float32"
 trainable = ["bond.k", "angle.k"]
 output = "fit-output"          # folder (the command line's --out overrides it)
+uncertainty = true             # parameter standard errors after the fit (2p + 1 evaluations)
 
 [fit.bounds]                   # projections after each update
 "bond.k" = ["1e5 kJ/mol/nm**2", "1e6 kJ/mol/nm**2"]
@@ -80,7 +81,8 @@ class FitConfig:
     **Fields:** `potential` (the starting potential, in the config's precision), `targets`
     (`Target`s), `steps`, `seed`, `learning_rate`, `clip_norm` (0: none), `trainable`
     (parameter names, or None for all), `bounds` (`{name: Interval}`), `output` (folder),
-    `precision` (`"float64"` or `"float32"`), `source` (the file it came from).
+    `precision` (`"float64"` or `"float32"`), `source` (the file it came from),
+    `uncertainty` (run the parameter-uncertainty analysis after the fit).
     """
 
     potential: Any
@@ -94,6 +96,7 @@ class FitConfig:
     output: str
     precision: str
     source: str
+    uncertainty: bool = True
 
     def run(
         self, output_dir: str | Path | None = None, *, resume: bool = True, progress: Any = True
@@ -112,6 +115,7 @@ class FitConfig:
             seed=self.seed,
             resume=resume,
             progress=progress,
+            uncertainty=self.uncertainty,
         )
 
 
@@ -160,6 +164,9 @@ def parse_config(raw: dict, source: str = "<config>", base: str | Path = ".") ->
     clip = fit_t.get("clip_norm", 1.0)
     if not isinstance(clip, int | float) or clip < 0:
         raise ConfigError(f"{source} [fit] clip_norm must be >= 0, got {clip!r}")
+    uncertainty = fit_t.get("uncertainty", True)
+    if not isinstance(uncertainty, bool):
+        raise ConfigError(f"{source} [fit] uncertainty must be true or false, got {uncertainty!r}")
     return FitConfig(
         potential=potential,
         targets=targets,
@@ -172,6 +179,7 @@ def parse_config(raw: dict, source: str = "<config>", base: str | Path = ".") ->
         output=str(fit_t.get("output", "spectrinv-fit")),
         precision=precision,
         source=source,
+        uncertainty=uncertainty,
     )
 
 

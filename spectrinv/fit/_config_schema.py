@@ -42,6 +42,7 @@ FIT_KEYS = {
     "trainable",
     "output",
     "bounds",
+    "uncertainty",
 }
 MODEL_KEYS = {
     "spc_fw": {"kind", "cutoff", "alpha", "parameters"},
