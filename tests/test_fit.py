@@ -164,6 +164,30 @@ def test_gradient_step_moves_parameter_downhill(tmp_path):
     assert g != 0 and np.sign(moved) == -np.sign(g)
 
 
+class NoisyBPTT(PlainBPTT):
+    """`PlainBPTT` that reports a gradient standard error 10× the gradient (SNR 0.1)."""
+
+    def __call__(self, objective, params, static, **kw):
+        res = super().__call__(objective, params, static, **kw)
+        stderr = jax.tree.map(lambda g: 10 * jnp.abs(g), res.grad)
+        snr = jax.tree.map(lambda g, s: jnp.abs(g) / s, res.grad, stderr)
+        diagnostics = {**res.diagnostics, "grad_stderr": stderr, "grad_snr": snr}
+        return eqx.tree_at(lambda r: r.diagnostics, res, diagnostics)
+
+
+def test_gradient_noise_is_recorded_per_parameter_and_snr_below_one_warns(tmp_path):
+    from spectrinv.gradients import GradientWarning
+
+    lj, target = _setup()
+    noisy = eqx.tree_at(lambda t: t.gradient, target, NoisyBPTT(20))
+    with pytest.warns(GradientWarning, match="gradient of epsilon is smaller than its standard"):
+        res = _fit(lj, noisy, tmp_path, steps=1, seed=5)
+    diag = res.history[0]["targets"]["msd"]["diagnostics"]
+    grad = res.history[0]["targets"]["msd"]["grad"]["epsilon"]
+    assert diag["grad_snr"] == {"epsilon": pytest.approx(0.1)}
+    assert diag["grad_stderr"] == {"epsilon": pytest.approx(10 * abs(grad))}
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [

@@ -29,6 +29,7 @@ import dataclasses
 import hashlib
 import json
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ import numpy as np
 import optax
 from jaxtyping import PRNGKeyArray, PyTree
 
-from ..gradients import tree_norm
+from ..gradients import GradientWarning, tree_norm
 from ..losses import LossSum
 from ..potentials import AbstractPotential
 from ._checkpoint import (
@@ -106,6 +107,26 @@ def _float_dict(d: dict) -> dict:
         a = np.asarray(v)
         if a.dtype.kind in "biuf" or a.dtype == bool:
             out[k] = a.item() if a.ndim == 0 else a.tolist()
+    return out
+
+
+def _diagnostics(name: str, diagnostics: dict) -> dict:
+    """A strategy's diagnostics as JSON numbers; the per-parameter gradient noise
+    (`grad_stderr`, `grad_snr`: pytrees like the gradient) by parameter name. Warns
+    (`GradientWarning`) when a parameter's gradient is below its noise (SNR < 1)."""
+    per_parameter = {k: diagnostics[k] for k in ("grad_stderr", "grad_snr") if k in diagnostics}
+    out = _float_dict({k: v for k, v in diagnostics.items() if k not in per_parameter})
+    for k, v in per_parameter.items():
+        out[k] = _float_dict(flat_parameters(v))
+    noisy = [p for p, snr in out.get("grad_snr", {}).items() if np.all(np.asarray(snr) < 1)]
+    if noisy:
+        warnings.warn(
+            f"target {name!r}: the gradient of {', '.join(noisy)} is smaller than its standard "
+            "error (signal-to-noise < 1); the step follows noise — use more segments, "
+            "replicas or frames",
+            GradientWarning,
+            stacklevel=4,
+        )
     return out
 
 
@@ -402,7 +423,7 @@ def _evaluate(targets, params, static, configs, caches, key_step):
             "loss": loss,
             "terms": terms,
             "grad": _float_dict(flat_parameters(res.grad)),
-            "diagnostics": _float_dict(dict(res.diagnostics)),
+            "diagnostics": _diagnostics(t.name, res.diagnostics),
         }
         observed[t.name] = res.observed
         new_configs[t.name] = {
