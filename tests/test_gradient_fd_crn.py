@@ -119,20 +119,25 @@ def crn_check(label, strategy, objective, params, static, name, rel_h, keys, siz
 
 
 # ------------------------------------------------------------------------ LJ liquid
-def lj_liquid(n_cells, equilibrate=True):
-    """4 n³ argon atoms (force-shifted LJ, cutoff ≤ half the box), Langevin 120 K, 4 fs,
-    friction 5/ps, equilibrated 400 steps from the fcc lattice (`equilibrate`)."""
+def _lj_langevin(n_cells):
+    """4 n³ argon atoms on the fcc lattice (force-shifted LJ, cutoff ≤ half the box) and a
+    Langevin backend: 120 K, 4 fs, friction 5/ps."""
     cutoff = 0.55 if n_cells == 2 else 0.85
     pos, system, lj = argon(n=n_cells, cutoff=cutoff)
     backend = JaxMDBackend(
         Langevin(Quantity(4, "fs"), Quantity(T_LJ, "K"), Quantity(5, "1/ps")),
         capacity_multiplier=2.0,
     )
+    return pos, system, lj, backend
+
+
+def lj_liquid(n_cells):
+    """`_lj_langevin(n_cells)` equilibrated 400 steps from the fcc lattice."""
+    pos, system, lj, backend = _lj_langevin(n_cells)
     state = backend.init(
         lj, system, Quantity(pos, "nm"), temperature=Quantity(T_LJ, "K"), key=jax.random.key(0)
     )
-    if equilibrate:
-        _, state = backend.sample(lj, system, state, jax.random.key(1), 400)
+    _, state = backend.sample(lj, system, state, jax.random.key(1), 400)
     params, static = eqx.partition(lj, eqx.is_inexact_array)
     return dict(system=system, lj=lj, backend=backend, state=state, params=params, static=static)
 
@@ -219,11 +224,11 @@ def _replicas(n_cells, n_replicas, nve):
     """`n_replicas` copies of the fcc argon lattice, each displaced by 0.01 nm Gaussian
     noise, with Maxwell–Boltzmann velocities at 120 K (zero total momentum); on the
     Langevin backend (BPTT: the noise is fixed by the key) or its NVE counterpart."""
-    lj = lj_liquid(n_cells, equilibrate=False)
+    _, system, pair, langevin = _lj_langevin(n_cells)
     # all pairs, no neighbour list: 32 atoms, and a much smaller program to compile
-    lj["lj"] = AllPairs(lj["lj"])
+    lj = dict(system=system, lj=AllPairs(pair))
     lj["params"], lj["static"] = eqx.partition(lj["lj"], eqx.is_inexact_array)
-    backend = Truncated.segment_backend(lj["backend"]) if nve else lj["backend"]
+    backend = Truncated.segment_backend(langevin) if nve else langevin
     pos, _ = fcc(n_cells, FCC_A)
     noise = 0.01 * np.random.default_rng(3).normal(size=(n_replicas,) + pos.shape)
     state = backend.init(

@@ -672,7 +672,8 @@ def test_dynamical_observables_are_rejected(lj_reference):
     built (from any trajectory, or inside a call)."""
     ref = lj_reference
     traj = ref["result"].cache.trajectory
-    rw = Reweighting(n_frames=60, stride=20)
+    # the fixture's batch size: its compiled per-frame neighbour lists are reused
+    rw = Reweighting(n_frames=60, stride=20, batch_size=16)
     dynamical = {
         "Green-Kubo diffusion (fails on one frame)": SelfDiffusion(),
         "a per-frame series (shape grows with frames)": lambda t: t.positions[:, 0, 0],
