@@ -81,8 +81,9 @@ def test_neighbor_overflow_recovered_under_compression():
     centre), which overflows its neighbour list mid-chunk. The backend must notice the
     overflow of that replica, reallocate from the post-overflow positions and redo the chunk,
     giving exactly the trajectories of an all-pairs (no neighbour list) run; the final
-    energy from the list equals a fresh all-pairs computation."""
-    pos, system, lj = argon(n=3, a=0.62, cutoff=0.75)
+    energy from the list equals a fresh all-pairs computation. 32 atoms per replica (2×2×2
+    fcc, r_c = 0.6 nm)."""
+    pos, system, lj = argon(n=2, a=0.62, cutoff=0.6)
     vel = -1.5 * (pos - pos.mean(0))  # nm/ps, converging flow
     backend = JaxMDBackend(VelocityVerlet(Quantity(2, "fs")), chunk_steps=150)
     both_pos = Quantity(np.stack([pos, pos]), "nm")
@@ -90,7 +91,7 @@ def test_neighbor_overflow_recovered_under_compression():
     state = backend.init(lj, system, both_pos, velocities=both_vel)
     cap0 = state.neighbors.max_occupancy
     traj, final = backend.sample(lj, system, state, jax.random.key(0), 300, stride=10)
-    assert traj.positions.shape == (2, 30, 108, 3)
+    assert traj.positions.shape == (2, 30, 32, 3)
     assert final.neighbors.max_occupancy > cap0, "the test must provoke an overflow"
     assert not bool(jnp.any(final.neighbors.did_buffer_overflow))
 
@@ -144,8 +145,9 @@ def test_triclinic_run_equals_orthorhombic_description():
     """The cube L and the sheared cell a=(L,0,0), b=(L,L,0), c=(0,0,L) are the same lattice.
     Positions re-wrapped into the sheared cell give the same energy and forces with the
     triclinic neighbour list, and along a triclinic run the list-based energies equal an
-    all-pairs evaluation in the orthorhombic description."""
-    pos, system, lj = argon(n=3, a=0.66, cutoff=0.68)
+    all-pairs evaluation in the orthorhombic description. 32 atoms (2×2×2 fcc, L = 1.32
+    nm): the sheared cell's smallest width is L/√2, so r_c = 0.45 nm."""
+    pos, system, lj = argon(n=2, a=0.66, cutoff=0.45)
     length = float(system.box[0])
     cell = jnp.asarray([[length, 0, 0], [length, length, 0], [0, 0, length]], jnp.float64)
     s = pos @ np.linalg.inv(np.asarray(cell))
@@ -335,7 +337,8 @@ def test_run_is_differentiable_wrt_parameters():
     (value, overflowed), grad = value_and_grad(lj.epsilon)
     assert not bool(overflowed)
     h = 1e-6
-    fd = (loss(lj.epsilon + h)[0] - loss(lj.epsilon - h)[0]) / (2 * h)
+    forward = jax.jit(loss)  # one compiled forward run for both finite-difference points
+    fd = (forward(lj.epsilon + h)[0] - forward(lj.epsilon - h)[0]) / (2 * h)
     np.testing.assert_allclose(grad, fd, rtol=1e-6)
 
 
