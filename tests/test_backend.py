@@ -170,7 +170,7 @@ def test_triclinic_run_equals_orthorhombic_description():
 
 
 def test_float32_follows_input_dtype():
-    pos, system, lj = argon()
+    pos, system, lj = argon(n=2, cutoff=0.55)  # 32 atoms
     system32 = System(
         box=system.box.astype(jnp.float32),
         species=system.species,
@@ -194,7 +194,7 @@ def test_float32_follows_input_dtype():
 def test_recorders_stress_dipole_polarizability():
     """Stress: tr(W)/3 = −V dU/dV (finite difference of a uniform scaling); the kinetic part
     is Σ m v⊗v / V. Dipole: any callable `(positions, system) -> [3]`."""
-    pos, system, lj = argon()
+    pos, system, lj = argon(n=2, cutoff=0.55)  # 32 atoms
     charges = jnp.where(jnp.arange(system.n_atoms) % 2 == 0, 0.1, -0.1)
     backend = JaxMDBackend(VelocityVerlet(Quantity(4, "fs")))
     state = backend.init(
@@ -345,7 +345,7 @@ def test_run_is_differentiable_wrt_parameters():
 def test_state_reused_with_another_box_and_parameters():
     """A state carried over to a different box gets a fresh neighbour list, and forces are
     recomputed for changed parameters (as in a fit loop)."""
-    pos, system, lj = argon()
+    pos, system, lj = argon(n=2, cutoff=0.55)  # 32 atoms
     backend = JaxMDBackend(VelocityVerlet(Quantity(4, "fs")))
     state = backend.init(lj, system, Quantity(pos, "nm"))
     bigger = eqx.tree_at(lambda s: s.box, system, system.box * 1.05)
