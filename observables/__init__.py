@@ -3,8 +3,9 @@
 Knows nothing about MD engines: it takes `Trajectory` objects (from any engine, through the
 readers in `observables.io`). Every observable is called the same way,
 `observable(trajectory)`, and returns an `AbstractResult` (`Spectrum`, `RamanSpectra`,
-`RDFResult`, `TransportResult`) with its axis, values, units and, where estimated, standard
-errors; `observable.x_unit` / `observable.y_unit` declare those units in advance.
+`RDFResult`, `TransportResult`, `PressureResult`) with its axis, values, units and, where
+estimated, standard errors; `observable.x_unit` / `observable.y_unit` declare those units
+in advance.
 """
 
 from ._base import AbstractObservable as AbstractObservable
@@ -27,6 +28,7 @@ from ._pbc import (
     perpendicular_widths as perpendicular_widths,
     wrap_positions as wrap_positions,
 )
+from ._pressure import Pressure as Pressure, PressureResult as PressureResult
 from ._quantum import (
     AbstractQuantumCorrection as AbstractQuantumCorrection,
     Classical as Classical,
