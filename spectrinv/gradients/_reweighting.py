@@ -188,7 +188,14 @@ class Reweighting(AbstractGradient):
     - `ess_threshold`: resample when $N_\mathrm{eff}/F$ at the current parameters drops below
       it (default 0.6, in (0, 1]);
     - `batch_size`: frames per vectorised energy / observable evaluation (bounds memory);
-    - `capacity_multiplier`: headroom of the per-frame neighbour lists.
+    - `capacity_multiplier`: headroom of the per-frame neighbour lists;
+    - `n_blocks`: contiguous blocks of reference frames for the standard error of the
+      reweighted average (default 10; `None`: no error bar). Every
+      `observables.AbstractResult` in the average gets it as its `error_magnitude`:
+      $\sigma^2 = \frac{B}{B-1}\sum_b \big(\sum_{i\in b} w_i (o_i - \bar o)\big)^2$,
+      the block standard error of a weighted mean (equal weights: $s/\sqrt B$ of the
+      block means), not differentiated; unreliable when $N_\mathrm{eff} \ll F$
+      (`spectrinv.gradients._reweighting_frames`).
 
     **Call:** `Reweighting(...)(objective, params, static, backend=..., system=...,
     state=..., key=..., cache=None) -> GradientResult`. `objective.observe` must be a frame
@@ -216,6 +223,7 @@ class Reweighting(AbstractGradient):
     ess_threshold: float = eqx.field(static=True, default=0.6)
     batch_size: int = eqx.field(static=True, default=32)
     capacity_multiplier: float = eqx.field(static=True, default=1.25)
+    n_blocks: int | None = eqx.field(static=True, default=10)
 
     def __check_init__(self):
         for name in ("n_frames", "stride", "equilibration_steps", "batch_size"):
@@ -237,6 +245,14 @@ class Reweighting(AbstractGradient):
             raise ValueError(
                 f"Reweighting ess_threshold must be in (0, 1], got {self.ess_threshold}; "
                 "0.6 is a common choice (lower reuses references longer but noisier)."
+            )
+        nb = self.n_blocks
+        if nb is not None and (
+            isinstance(nb, bool) or not isinstance(nb, int | np.integer) or nb < 2
+        ):
+            raise ValueError(
+                f"Reweighting n_blocks must be an int >= 2 (blocks for the error bar) or None, "
+                f"got {nb!r}"
             )
         if not float(self.capacity_multiplier) >= 1.0:
             raise ValueError(f"capacity_multiplier must be >= 1, got {self.capacity_multiplier}")
@@ -364,6 +380,7 @@ class Reweighting(AbstractGradient):
                     system,
                     beta,
                     self.batch_size,
+                    self.n_blocks,
                 )
         except TRACE_ERRORS as err:
             raise ValueError(

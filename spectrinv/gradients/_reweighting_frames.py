@@ -10,6 +10,25 @@ the potential (`AbstractRecorder.uses_potential`, e.g. `Stress`), the signal is 
 here for every frame with the potential at $\theta$, inside the differentiated function, so
 that autodiff yields the explicit term $\sum_i w_i\,\partial o_i/\partial\theta$ of the
 estimator as well as the weight term.
+
+**Standard error of a reweighted average.** The $F$ frames are cut into $B$ contiguous blocks
+$b$ (a remainder at the end joins no block; the estimate itself uses every frame). With the
+normalised weights $w_i$ and the estimate $\bar o = \sum_i w_i o_i$, each block contributes
+$d_b = \sum_{i \in b} w_i (o_i - \bar o)$, and
+
+$$ \sigma_{\bar o}^2 = \frac{B}{B-1} \sum_b d_b^2 , $$
+
+the linearised (delta-method) variance of a ratio estimator with blocks as independent
+units. With equal weights it is the block standard error $s/\sqrt B$ of the block means
+(`observables._blocks`). Blocks must be longer than the correlation time of $o$. The
+estimate is unreliable when the effective sample size is small ($N_\mathrm{eff} \ll F$: a
+few frames carry the weight, and the blocks holding them decide the spread). It is not
+differentiated (`lax.stop_gradient`) and goes into the error leaf of every
+`observables.AbstractResult` of the average (`error_magnitude`), so a `ChiSquared` loss
+adds it to the data's uncertainty.
+
+Reference: W. G. Cochran, *Sampling Techniques*, 3rd ed. (Wiley, 1977), §6.4 (variance of
+a ratio estimator); H. Flyvbjerg & H. G. Petersen, *J. Chem. Phys.* **91**, 461 (1989).
 """
 
 from __future__ import annotations
@@ -20,7 +39,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from observables import PER_FRAME_FIELDS, Trajectory
+from observables import PER_FRAME_FIELDS, AbstractResult, Trajectory
 
 from ..backends import AbstractRecorder, Frame, pad_frames, unpad_frames
 
@@ -32,6 +51,8 @@ __all__ = [
     "with_signals",
     "estimate_jit",
     "merge_replicas",
+    "weighted_block_error",
+    "with_reweighted_errors",
 ]
 
 
@@ -168,6 +189,7 @@ def estimate_jit(
     system,
     beta,
     batch_size,
+    n_blocks=None,
 ):
     """Loss, its gradient, the reweighted average and N_eff/F at `params`.
 
@@ -188,6 +210,8 @@ def estimate_jit(
         log_w = log_w - jax.scipy.special.logsumexp(log_w)
         w = jnp.exp(log_w)
         average = jax.tree.map(lambda o: weighted_mean(o, w), obs)
+        if n_blocks is not None:
+            average = with_reweighted_errors(average, obs, w, n_blocks)
         ess = 1.0 / (jnp.sum(w * w) * n)
         return loss_fn(average), (average, ess)
 
@@ -203,6 +227,41 @@ def weighted_mean(o, w):
     if not jnp.issubdtype(o.dtype, jnp.inexact):
         return o[0]
     return jnp.tensordot(w.astype(o.dtype), o, axes=1)
+
+
+def weighted_block_error(o, w, n_blocks: int):
+    """Standard error of `Σ_i w_i o_i` (`o` `[frame, ...]`, `w` normalised `[frame]`) from
+    `n_blocks` contiguous blocks (module docstring), without gradient."""
+    o, w = jax.lax.stop_gradient(o), jax.lax.stop_gradient(w.astype(o.dtype))
+    mean = jnp.tensordot(w, o, axes=1)
+    length = o.shape[0] // n_blocks
+    dev = (o - mean)[: length * n_blocks] * w[: length * n_blocks].reshape(
+        (-1,) + (1,) * (o.ndim - 1)
+    )
+    d = dev.reshape((n_blocks, length) + o.shape[1:]).sum(axis=1)
+    return jax.lax.stop_gradient(jnp.sqrt(n_blocks / (n_blocks - 1) * jnp.sum(d * d, axis=0)))
+
+
+def with_reweighted_errors(average, observed, w, n_blocks: int):
+    """`average` with the error leaf of every `AbstractResult` in it set to the weighted
+    block standard error of its values (`observed`: the per-frame results, `[frame]`
+    leading axis). Blocks: `min(n_blocks, F)`; fewer than 2 frames leave it unchanged."""
+    n = w.shape[0]
+    blocks = min(n_blocks, n)
+    if blocks < 2:
+        return average
+    is_result = lambda x: isinstance(x, AbstractResult)  # noqa: E731
+
+    def attach(avg, per_frame):
+        if not is_result(avg) or per_frame.y_magnitude is None:
+            return avg
+        err = weighted_block_error(per_frame.y_magnitude, w, blocks)
+        try:
+            return eqx.tree_at(lambda r: r.error_magnitude, avg, err, is_leaf=lambda x: x is None)
+        except (ValueError, TypeError, AttributeError):  # error is not a replaceable leaf
+            return avg
+
+    return jax.tree.map(attach, average, observed, is_leaf=is_result)
 
 
 def merge_replicas(trajectory: Trajectory) -> Trajectory:
