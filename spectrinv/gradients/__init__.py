@@ -12,6 +12,7 @@ from ._base import (
     check_gradient as check_gradient,
     tree_mean as tree_mean,
     tree_norm as tree_norm,
+    unit_mean as unit_mean,
 )
 from ._bptt import (
     BPTT as BPTT,
@@ -22,4 +23,5 @@ from ._bptt import (
     SqrtCheckpoint as SqrtCheckpoint,
 )
 from ._reweighting import Reweighting as Reweighting, ReweightingCache as ReweightingCache
+from ._segment_adjoint import AdjointSegments as AdjointSegments
 from ._truncated import Truncated as Truncated

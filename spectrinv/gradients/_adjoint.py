@@ -36,6 +36,7 @@ from ._base import (
     check_gradient,
     gradient_spread,
     tree_mean,
+    unit_mean,
 )
 from ._bptt import require_differentiable
 
@@ -225,19 +226,8 @@ class Adjoint(AbstractGradient):
             )
         if not isinstance(objective, Objective):
             raise TypeError(f"objective must be an Objective, got {type(objective).__name__}")
-        record = tuple(objective.record)
-        potential = eqx.combine(params, static)
-        st = backend.prepare(potential, system, state)
-        k_anchor = self.anchor_interval(st.positions.dtype)
-        lengths = [k_anchor] * (self.n_steps // k_anchor)
-        if self.n_steps % k_anchor:
-            lengths.append(self.n_steps % k_anchor)
-        st, anchors, signals = self._forward(backend, potential, system, st, key, record, lengths)
-        loss, observed, sig_bar = _loss_and_cotangent(
-            objective, backend, system, signals, self.stride, state.batched
-        )
-        shares, err_r, err_u = self._backward(
-            backend, params, static, system, record, st, anchors, sig_bar, lengths
+        loss, observed, _, shares, st, diagnostics = adjoint_shares(
+            self, objective, params, static, backend=backend, system=system, state=state, key=key
         )
         n_rep = st.positions.shape[0]
         # shares[r] = (1/R) ∂L/∂O · ∂o_r/∂θ: R × it is replica r's gradient of the
@@ -245,13 +235,7 @@ class Adjoint(AbstractGradient):
         per_unit = jax.tree.map(lambda g: n_rep * g, shares)
         grad = tree_mean(per_unit)
         norm = check_gradient(loss, grad, what="Adjoint")
-        diagnostics = dict(
-            grad_norm=norm,
-            reconstruction_error=err_r,
-            reconstruction_error_velocity=err_u,
-            n_anchors=len(anchors),
-            n_steps=self.n_steps,
-        )
+        diagnostics = dict(grad_norm=norm, **diagnostics)
         if n_rep >= 2:
             diagnostics.update(gradient_spread(per_unit, grad))
         return GradientResult(
@@ -358,6 +342,40 @@ class Adjoint(AbstractGradient):
         return carry["theta_bar"], err_r, err_u
 
 
+def adjoint_shares(adjoint, objective, params, static, *, backend, system, state, key):
+    """`adjoint`'s forward run from `state` and its discrete adjoint, for a checked
+    differentiable backend with `VelocityVerlet` (what `Adjoint.__call__` does before
+    averaging; `Truncated` runs its segments through it as replicas).
+
+    **Returns** `(loss, observed, per_replica, shares, final_state, diagnostics)`:
+    `observed` the replica mean (`unit_mean`), `per_replica` the observations
+    `[replica, ...]` (`None` for an unbatched `state`), `shares` per parameter leaf
+    `[replica, ...]` with replica r's share (1/R)·∂L/∂O·∂o_r/∂θ (their sum is the
+    gradient), `final_state` batched, `diagnostics` the reconstruction errors, anchors and
+    steps."""
+    record = tuple(objective.record)
+    potential = eqx.combine(params, static)
+    st = backend.prepare(potential, system, state)
+    k_anchor = adjoint.anchor_interval(st.positions.dtype)
+    lengths = [k_anchor] * (adjoint.n_steps // k_anchor)
+    if adjoint.n_steps % k_anchor:
+        lengths.append(adjoint.n_steps % k_anchor)
+    st, anchors, signals = adjoint._forward(backend, potential, system, st, key, record, lengths)
+    loss, observed, per_replica, sig_bar = _loss_and_cotangent(
+        objective, backend, system, signals, adjoint.stride, state.batched
+    )
+    shares, err_r, err_u = adjoint._backward(
+        backend, params, static, system, record, st, anchors, sig_bar, lengths
+    )
+    diagnostics = dict(
+        reconstruction_error=err_r,
+        reconstruction_error_velocity=err_u,
+        n_anchors=len(anchors),
+        n_steps=adjoint.n_steps,
+    )
+    return loss, observed, per_replica, shares, st, diagnostics
+
+
 def _reverse_interval(
     backend, potential, params, static, system, record, top, carry, sig_bar, stride, n_frames, end
 ):
@@ -402,19 +420,19 @@ def _reverse_interval(
 # ------------------------------------------------------------------------------ forward
 @eqx.filter_jit
 def _loss_and_cotangent(objective, backend, system, signals, stride, batched):
-    """`(loss, observed, ∂loss/∂signals)` with ⟨·⟩ the mean over replicas when batched."""
+    """`(loss, observed, per_replica, ∂loss/∂signals)` with ⟨·⟩ the mean over replicas
+    (`unit_mean`) when batched; `per_replica` the observations `[replica, ...]` (`None`
+    when not batched)."""
 
     def objective_of(sig):
         traj = backend.build_trajectory(sig, system, stride, batched=batched)
         if batched:
-            obs = jax.tree.map(
-                lambda x: jnp.mean(x, axis=0) if eqx.is_array(x) else x,
-                jax.vmap(objective.observe)(traj),
-            )
+            per_replica = jax.vmap(objective.observe)(traj)
+            obs = unit_mean(per_replica)
         else:
-            obs = objective.observe(traj)
-        return objective.loss(obs), obs
+            per_replica, obs = None, objective.observe(traj)
+        return objective.loss(obs), (obs, per_replica)
 
-    loss, vjp_loss, observed = jax.vjp(objective_of, signals, has_aux=True)
+    loss, vjp_loss, (observed, per_replica) = jax.vjp(objective_of, signals, has_aux=True)
     (sig_bar,) = vjp_loss(jnp.ones_like(loss))
-    return loss, observed, sig_bar
+    return loss, observed, per_replica, sig_bar

@@ -46,7 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray, PyTree, Scalar
 
-from observables import Trajectory
+from observables import AbstractResult, Trajectory
 
 from ..backends import AbstractBackend, AbstractRecorder, MDState, Positions, Velocities
 from ..potentials import System
@@ -59,6 +59,7 @@ __all__ = [
     "GradientWarning",
     "tree_norm",
     "tree_mean",
+    "unit_mean",
     "check_gradient",
     "backend_temperature",
     "gradient_spread",
@@ -163,6 +164,81 @@ def tree_mean(tree: PyTree, axis: int = 0, weights: Array | None = None) -> PyTr
         return jnp.sum(w * x, axis=axis) / jnp.sum(w)
 
     return jax.tree.map(mean, tree)
+
+
+def unit_mean(tree: PyTree) -> PyTree:
+    """Mean of a pytree batched over n independent units (replicas, segments) on axis 0,
+    with the error bars of the observable results in it recomputed for the mean.
+
+    Every array leaf is averaged (`tree_mean`), except the standard error of each
+    `observables.AbstractResult` in the tree (its `error_magnitude`): the mean of the
+    per-unit errors would be the typical error of *one* unit, not the error of their
+    mean. It becomes the spread of the per-unit values,
+
+        σ(ȳ) = std_k(y_k, ddof=1) / √n          (in the result's `y_unit`),
+
+    element by element (`jax.lax.stop_gradient`: errors are not differentiated, as in
+    `observables`). Why the spread, and not the per-unit errors combined as
+    √(Σ_k σ_k²)/n (which is also the error of a mean of independent units): the spread
+    needs no error model and includes every source of variation between units — e.g. the
+    start state of a short segment, which a block error computed *within* that segment
+    cannot see (its blocks share the start state, so they underestimate its error) — and
+    it exists whatever the observable's own error estimate (block errors from two or three
+    blocks of a short segment are themselves very noisy). Its cost is n − 1 degrees of
+    freedom, a noisy error for a handful of units. A result whose error is `None` (the
+    observable was asked for none, e.g. `n_blocks=None`) keeps `None`; with one unit the
+    unit's own error is kept. Nested results (the two spectra of a `RamanSpectra`) are
+    treated the same way.
+    """
+    sizes = {x.shape[0] for x in jax.tree.leaves(tree) if eqx.is_array(x) and x.ndim > 0}
+    averaged = tree_mean(tree)
+    if len(sizes) != 1 or min(sizes) < 2:
+        return averaged
+    (n,) = sizes
+    return _fix_errors(tree, averaged, n)
+
+
+def _map_results(fn: Callable, tree: PyTree, *rest: PyTree) -> PyTree:
+    """`tree` with every `AbstractResult` node r in it (nested ones first) replaced by
+    `fn(r, *the nodes at the same place in rest)`; `rest` share the structure of `tree`."""
+
+    def inner(node):
+        return lambda x: x is not node and isinstance(x, AbstractResult)
+
+    leaves, treedef = jax.tree_util.tree_flatten(tree, is_leaf=inner(tree))
+    others = [jax.tree_util.tree_flatten(t, is_leaf=inner(t))[0] for t in rest]
+    out = [
+        _map_results(fn, x, *xs) if isinstance(x, AbstractResult) else x
+        for x, *xs in zip(leaves, *others, strict=True)
+    ]
+    tree = jax.tree_util.tree_unflatten(treedef, out)
+    return fn(tree, *rest) if isinstance(tree, AbstractResult) else tree
+
+
+def _fix_errors(batched: PyTree, averaged: PyTree, n: int) -> PyTree:
+    """`averaged` with every result's error replaced by the spread of `batched` / √n."""
+
+    def fix(mean, units):
+        if mean.error_magnitude is None:
+            return mean
+        y = units.y_magnitude
+        spread = jax.lax.stop_gradient(jnp.std(y, axis=0, ddof=1) / np.sqrt(n))
+        return eqx.tree_at(lambda r: r.error_magnitude, mean, spread.astype(y.dtype))
+
+    return _map_results(fix, averaged, batched)
+
+
+def zero_errors(tree: PyTree) -> PyTree:
+    """`tree` with the error (`error_magnitude`, where not `None`) of every
+    `observables.AbstractResult` in it set to zero: for linearising a loss in the
+    estimated values only (errors are not differentiated)."""
+
+    def zero(r):
+        if r.error_magnitude is None:
+            return r
+        return eqx.tree_at(lambda x: x.error_magnitude, r, jnp.zeros_like(r.error_magnitude))
+
+    return _map_results(zero, tree)
 
 
 def gradient_spread(per_unit: PyTree, grad: PyTree) -> dict:

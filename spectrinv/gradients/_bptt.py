@@ -49,6 +49,7 @@ from ._base import (
     gradient_spread,
     require_fixed_box,
     tree_mean,
+    unit_mean,
 )
 
 __all__ = [
@@ -208,6 +209,27 @@ def redo_on_overflow(
     )
 
 
+def unit_run(objective, static, backend, system, n_steps, stride, blocks):
+    """`one(params, state, key) -> (observe(trajectory), (final_state, overflowed))`: one
+    unit's (replica's, segment's) differentiable run, to be `vmap`ped over units with a
+    copy of the parameters each (so one backward pass gives every unit's share)."""
+
+    def one(p, st, k):
+        traj, final, overflowed = backend.run(
+            eqx.combine(p, static),
+            system,
+            st,
+            k,
+            n_steps,
+            stride=stride,
+            record=objective.record,
+            checkpoint_blocks=blocks,
+        )
+        return objective.observe(traj), (final, overflowed)
+
+    return one
+
+
 # ------------------------------------------------------------------------------ BPTT
 @eqx.filter_jit
 def _bptt_value_and_grad(
@@ -227,7 +249,7 @@ def _bptt_value_and_grad(
             record=objective.record,
             checkpoint_blocks=blocks,
         )
-        observed = tree_mean(jax.vmap(objective.observe)(traj))
+        observed = unit_mean(jax.vmap(objective.observe)(traj))
         return objective.loss(observed), (observed, final, overflowed)
 
     return eqx.filter_value_and_grad(value, has_aux=True)(params)
@@ -247,23 +269,11 @@ def _bptt_per_replica(
     state = eqx.tree_at(lambda s: s.step, state, jnp.broadcast_to(step, (n,)))
     keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(jnp.arange(n))
 
-    def one(p, st, k):
-        potential = eqx.combine(p, static)
-        traj, final, overflowed = backend.run(
-            potential,
-            system,
-            st,
-            k,
-            n_steps,
-            stride=stride,
-            record=objective.record,
-            checkpoint_blocks=blocks,
-        )
-        return objective.observe(traj), (final, overflowed)
+    one = unit_run(objective, static, backend, system, n_steps, stride, blocks)
 
     def value(ps):
         per_replica, (final, overflowed) = jax.vmap(one)(ps, state, keys)
-        observed = tree_mean(per_replica)
+        observed = unit_mean(per_replica)
         final = eqx.tree_at(lambda s: s.step, final, step + n_steps)
         return objective.loss(observed), (observed, final, jnp.any(overflowed))
 
