@@ -11,6 +11,7 @@ from observables import (
     GaussianKernel,
     Hann,
     IRSpectrum,
+    Pressure,
     Quantity,
     SelfDiffusion,
     ShearViscosity,
@@ -79,6 +80,12 @@ def build_observable(
         width = quantity(opts.get("width", "0.005 nm"), "[length]", f"{w} width")
         bins = integer(opts.get("bins", 80), f"{w} bins")
         return RDF(r_max, bins, kernel=GaussianKernel(width)), (Positions(),)
+    if kind == "pressure":
+        # a value in bar (compared at the target's temperature); the virial needs the
+        # potential, so Reweighting recomputes it at the current parameters
+        check_keys(opts, {"blocks"}, w)
+        blocks = integer(opts.get("blocks", 5), f"{w} blocks", 2)
+        return Pressure(n_blocks=blocks), (Positions(), Velocities(), Stress())
     # transport observables take max_lag as a time (they convert it with the trajectory's
     # time step, which works under a traced time step too)
     lag_time = quantity(opts["max_lag"], "[time]", f"{w} max_lag") if "max_lag" in opts else None

@@ -97,7 +97,7 @@ DATASET_FILE_KEYS = {
     "name",
     "temperature",
 }
-OBSERVABLES = {"ir", "rdf", "self_diffusion", "shear_viscosity"}
+OBSERVABLES = {"ir", "rdf", "pressure", "self_diffusion", "shear_viscosity"}
 LOSSES = {"mse", "chi2", "wasserstein", "peak_position", "relative_error"}
 CHI2_KEYS = ("relative_uncertainty", "include_simulation_error")
 

@@ -4,7 +4,8 @@ r"""The sensitivity of a fit's compared predictions to its parameters, and their
 data; these are stacked over all targets into $q(\theta)$:
 
 - `PeakPosition`: the model's band centroids (x unit of the reference);
-- `RelativeError`: the predicted value(s) (y unit of the reference);
+- `RelativeError`, and `ChiSquared` of a value (a pressure, a viscosity): the predicted
+  value(s) (y unit of the reference);
 - curve losses (`MeanSquaredError`, `ChiSquared`, `Wasserstein1`, ...): the model curve
   linearly interpolated onto the experimental points in the compared range (y unit; with
   `MeanSquaredError`'s normalisation applied, as the loss compares them). For losses that
@@ -26,9 +27,14 @@ cancels in the difference, and $J$ is the slope of the same estimate the fit fol
   (locally) $\sum_i w_i (q_i - d_i)^2$, and $s_i = 1/\sqrt{w_i}$ makes a change of the
   loss by 1 a change of $\chi^2$ by 1 (so such standard errors are "the change that raises
   the loss by 1", in the loss's own scale);
-- simulation: with `noise=True`, one more evaluation at $\theta$ with an independent random
-  key; $s_\text{sim}^2$ = mean over each loss term's values of $(q^{(1)}_i -
-  q^{(2)}_i)^2/2$ (one pooled variance per term: a rough, single-pair estimate).
+- simulation: the standard error the prediction carries where it has one (its
+  `error_magnitude`: block errors of an RDF or a pressure, the weighted block error of a
+  `Reweighting` average), per compared value; otherwise, with `noise=True`, from one more
+  evaluation at $\theta$ with an independent random key: $s_\text{sim}^2$ = mean over
+  each loss term's values of $(q^{(1)}_i - q^{(2)}_i)^2/2$ (one pooled variance per term:
+  a rough, single-pair estimate). The carried error comes first because a `Reweighting`
+  evaluation with a usable cached reference returns the same frames for any key, so the
+  pair difference would be zero.
 """
 
 from __future__ import annotations
@@ -104,13 +110,15 @@ def parameter_units(potential: Any, names: Sequence[str]) -> list[str]:
 @dataclasses.dataclass(frozen=True)
 class Compared:
     """One loss term's compared values: `label`, `values` `[k]` (`unit`), the data's 1σ
-    `data_sigma` `[k]` or None, the loss's implied weights `weights` `[k]`."""
+    `data_sigma` `[k]` or None, the loss's implied weights `weights` `[k]`, the
+    prediction's own standard error `sim_sigma` `[k]` (same unit) or None."""
 
     label: str
     values: np.ndarray
     unit: str
     data_sigma: np.ndarray | None
     weights: np.ndarray
+    sim_sigma: np.ndarray | None = None
 
 
 def compared_values(loss: Any, observed: Any, observable: Any, label: str) -> list[Compared]:
@@ -131,11 +139,17 @@ def compared_values(loss: Any, observed: Any, observable: Any, label: str) -> li
         if getattr(loss, "relative", False):
             w = w / e**2
         return [Compared(label, q, ref.x_unit, None, w)]
-    if not ref.is_curve:  # RelativeError
+    if not ref.is_curve:  # RelativeError, or ChiSquared of a value
         y = getattr(observed, "y_magnitude", observed)
         q = np.ravel(np.asarray(y, dtype=float))
         e = np.ravel(np.asarray(ref.y, dtype=float))
-        return [Compared(label, q, ref.y_unit, None, 1.0 / (q.size * e**2))]
+        err = getattr(observed, "error_magnitude", None)
+        sim = None if err is None else np.broadcast_to(np.ravel(np.asarray(err, float)), q.shape)
+        sigma = getattr(loss, "sigma", None)  # ChiSquared: the σ it divides by
+        if sigma is not None:
+            s = np.broadcast_to(np.ravel(np.asarray(sigma, dtype=float)), q.shape)
+            return [Compared(label, q, ref.y_unit, s, 1.0 / (q.size * s**2), sim)]
+        return [Compared(label, q, ref.y_unit, None, 1.0 / (q.size * e**2), sim)]
     return [_curve_values(loss, ref, observed, observable, label)]
 
 
@@ -153,6 +167,8 @@ def _curve_values(loss: Any, ref: Reference, observed: Any, observable: Any, lab
     keep = (x >= xm[0]) & (x <= xm[-1])
     x = x[keep]
     q = np.interp(x, xm, ym)
+    err = getattr(observed, "error_magnitude", None)
+    sim = None if err is None else np.interp(x, xm, np.asarray(err, dtype=float))
     sigma = getattr(loss, "sigma", None)  # ChiSquared: the σ it divides by
     if sigma is None and ref.uncertainty is not None:
         sigma = ref.uncertainty
@@ -166,8 +182,9 @@ def _curve_values(loss: Any, ref: Reference, observed: Any, observable: Any, lab
         if sigma is not None:  # a normalisation rescales the data: σ scales with it
             ratio = np.divide(ne, e, out=np.ones_like(e), where=e != 0)
             sigma = sigma * np.abs(ratio)
+        sim = None  # the carried error is not normalised: the pair estimate is used
     unit = ref.y_unit if norm is None or type(norm).__name__ == "Absolute" else "normalised"
-    return Compared(label, q, unit, sigma, np.full(q.shape, 1.0 / q.size))
+    return Compared(label, q, unit, sigma, np.full(q.shape, 1.0 / q.size), sim)
 
 
 def _generic_values(loss: Any, observed: Any, label: str) -> Compared:
@@ -235,7 +252,8 @@ def _stack(target: Target, observed) -> list[Compared]:
 
 def _sigmas(base: list[Compared], other: list[Compared] | None, sources: set) -> list:
     """1σ of every compared value: data (or loss-implied) error, plus the simulation
-    noise from the independent evaluation `other` (module docstring)."""
+    noise: the prediction's own standard error, else that from the independent evaluation
+    `other` (module docstring)."""
     out = []
     for m, c in enumerate(base):
         if c.data_sigma is not None:
@@ -244,7 +262,10 @@ def _sigmas(base: list[Compared], other: list[Compared] | None, sources: set) ->
             with np.errstate(divide="ignore"):
                 s2, src = 1.0 / c.weights, "loss weights (no dataset uncertainty)"
         sources.add(f"{c.label}: {src}")
-        if other is not None:
+        if c.sim_sigma is not None:
+            s2 = s2 + c.sim_sigma**2
+            sources.add(f"{c.label}: + the prediction's standard error")
+        elif other is not None:
             s2 = s2 + np.mean((c.values - other[m].values) ** 2) / 2
         out.append(np.sqrt(s2))
     return out
