@@ -48,7 +48,19 @@ def _run(config_path: Path, args: argparse.Namespace, label: str) -> int:
         result = config.run(out, resume=not args.restart)
     except CheckpointError as err:
         raise CLIError(str(err)) from None
+    summary = json.loads((out / "fit.json").read_text())  # written by fit(); fail if missing
     first, last = result.history[0], result.history[-1]
+    if summary.get("stopped_early"):
+        print(
+            f"stopped early after {summary['steps_run']} of {summary['steps']} steps: "
+            f"{summary['stop_reason']}"
+        )
+    averaging = summary.get("averaging")
+    if averaging and averaging["iterates"]:
+        print(
+            f"final parameters: the {averaging['kind']} average of {averaging['iterates']} "
+            f"iterates from step {averaging['start']} on"
+        )
     print(f"loss: {first['loss']:.6g} -> {last['loss']:.6g}")
     for name in first["params"]:
         print(f"  {name}: {first['params'][name]:.6g} -> {last['params'][name]:.6g}")
@@ -58,7 +70,6 @@ def _run(config_path: Path, args: argparse.Namespace, label: str) -> int:
         for key, v0 in terms0.items():
             if isinstance(v0, float | int) and key in terms1:
                 print(f"  {key}: {v0:.6g} -> {terms1[key]:.6g}")
-    summary = json.loads((out / "fit.json").read_text())  # written by fit(); fail if missing
     if result.uncertainty is not None:
         print(result.uncertainty)
     elif "error" in summary.get("uncertainty", {}):

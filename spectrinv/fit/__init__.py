@@ -1,5 +1,6 @@
 """The fitting loop: targets (observable + dataset loss + state point + gradient strategy),
-optax updates with bounds, checkpoints with exact resume, history and before/after plots,
+optax updates with bounds and learning-rate schedules, iterate averaging, an early stop
+and gradient-noise control, checkpoints with exact resume, history and before/after plots,
 the TOML configuration that `spectrinv fit` runs, and the parameters' uncertainty and
 identifiability (standard errors, correlations, stiff and sloppy combinations)."""
 
@@ -10,6 +11,11 @@ from ._config import (
     parse_config as parse_config,
 )
 from ._config_schema import ConfigError as ConfigError
+from ._convergence import (
+    IterateAverage as IterateAverage,
+    StopWhen as StopWhen,
+    learning_rate_schedule as learning_rate_schedule,
+)
 from ._fit import FitResult as FitResult, default_optimizer as default_optimizer, fit as fit
 from ._params import (
     Interval as Interval,

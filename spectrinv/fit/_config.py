@@ -15,6 +15,15 @@ precision = "float64"          # or "float32"
 trainable = ["bond.k", "angle.k"]
 output = "fit-output"          # folder (the command line's --out overrides it)
 uncertainty = true             # parameter standard errors after the fit (2p + 1 evaluations)
+# settling at the noise floor (all off by default):
+# schedule = "cosine"          # constant | cosine (final_fraction) |
+#                              # exponential, step (decay_rate, transition_steps)
+# final_fraction = 0.1         # cosine: the rate decays to this fraction of learning_rate
+# averaging = "polyak"         # none | polyak | ema (ema_decay); averaging_start = step
+# stop_rtol = 1e-3             # stop when the parameters change by less, relative,
+# stop_patience = 3            #   for this many consecutive steps
+# target_snr = 3.0             # grow segments / frames while the gradient SNR is below;
+# max_growth = 8               #   at most this factor over the configured count
 
 [fit.bounds]                   # projections after each update
 "bond.k" = ["1e5 kJ/mol/nm**2", "1e6 kJ/mol/nm**2"]
@@ -67,6 +76,7 @@ from observables import UnitError
 from ._config_model import build_model
 from ._config_schema import FIT_KEYS, ConfigError, check_keys, choice, integer, require
 from ._config_targets import build_target
+from ._convergence import SCHEDULES, IterateAverage, StopWhen, learning_rate_schedule
 from ._fit import FitResult, default_optimizer, fit
 from ._params import Interval, parameter_names
 from ._target import Target
@@ -82,7 +92,11 @@ class FitConfig:
     (`Target`s), `steps`, `seed`, `learning_rate`, `clip_norm` (0: none), `trainable`
     (parameter names, or None for all), `bounds` (`{name: Interval}`), `output` (folder),
     `precision` (`"float64"` or `"float32"`), `source` (the file it came from),
-    `uncertainty` (run the parameter-uncertainty analysis after the fit).
+    `uncertainty` (run the parameter-uncertainty analysis after the fit); settling at the
+    noise floor: `schedule` (`"constant"`, `"cosine"`, `"exponential"`, `"step"`) with
+    `final_fraction`, `decay_rate`, `transition_steps` (see `learning_rate_schedule`),
+    `averaging` (an `IterateAverage` or None), `stop` (a `StopWhen` or None), `target_snr`
+    (None: off) and `max_growth`.
     """
 
     potential: Any
@@ -97,12 +111,45 @@ class FitConfig:
     precision: str
     source: str
     uncertainty: bool = True
+    schedule: str = "constant"
+    final_fraction: float = 0.0
+    decay_rate: float | None = None
+    transition_steps: int | None = None
+    averaging: IterateAverage | None = None
+    stop: StopWhen | None = None
+    target_snr: float | None = None
+    max_growth: int = 8
+
+    def learning_rate_schedule(self):
+        """The optax schedule η(k) of the learning rate over this config's `steps`."""
+        return learning_rate_schedule(
+            self.schedule,
+            self.learning_rate,
+            steps=max(self.steps, 1),
+            final_fraction=self.final_fraction,
+            decay_rate=self.decay_rate,
+            transition_steps=self.transition_steps,
+        )
+
+    def optimizer(self):
+        """`(optimizer, optimizer_id)`: clipped Adam with the configured learning rate or
+        schedule, and its name for the checkpoint fingerprint."""
+        ident = f"adam(lr={self.learning_rate}, clip={self.clip_norm})"
+        if self.schedule == "constant":
+            return default_optimizer(self.learning_rate, self.clip_norm or None), ident
+        if self.schedule == "cosine":
+            detail = f"steps={max(self.steps, 1)}, final_fraction={self.final_fraction}"
+        else:
+            detail = f"decay_rate={self.decay_rate}, transition_steps={self.transition_steps}"
+        schedule = self.learning_rate_schedule()
+        ident = f"{ident[:-1]}, schedule={self.schedule}({detail}))"
+        return default_optimizer(schedule, self.clip_norm or None), ident
 
     def run(
         self, output_dir: str | Path | None = None, *, resume: bool = True, progress: Any = True
     ) -> FitResult:
         """Run the fit (see `spectrinv.fit.fit`) into `output_dir` (default: `output`)."""
-        optimizer = default_optimizer(self.learning_rate, self.clip_norm or None)
+        optimizer, optimizer_id = self.optimizer()
         return fit(
             self.potential,
             self.targets,
@@ -111,11 +158,15 @@ class FitConfig:
             trainable=self.trainable,
             bounds=self.bounds,
             optimizer=optimizer,
-            optimizer_id=f"adam(lr={self.learning_rate}, clip={self.clip_norm})",
+            optimizer_id=optimizer_id,
             seed=self.seed,
             resume=resume,
             progress=progress,
             uncertainty=self.uncertainty,
+            averaging=self.averaging,
+            stop=self.stop,
+            target_snr=self.target_snr,
+            max_growth=self.max_growth,
         )
 
 
@@ -147,6 +198,7 @@ def parse_config(raw: dict, source: str = "<config>", base: str | Path = ".") ->
             "it on; in Python call jax.config.update('jax_enable_x64', True) first)"
         )
     dtype = jnp.float64 if precision == "float64" else jnp.float32
+    convergence = _convergence_options(fit_t, f"{source} [fit]")
     model_t = dict(require(raw, "model", source))
     potential, model_kind = build_model(model_t, f"{source} [model]", dtype)
 
@@ -180,6 +232,7 @@ def parse_config(raw: dict, source: str = "<config>", base: str | Path = ".") ->
         precision=precision,
         source=source,
         uncertainty=uncertainty,
+        **convergence,
     )
 
 
@@ -206,3 +259,63 @@ def _trainable_and_bounds(
         except (UnitError, ValueError) as err:
             raise ConfigError(f"{where}: {err}") from None
     return trainable, bounds
+
+
+def _number(t: dict, key: str, where: str, default: Any, lo: float, hi: float, open_lo: bool):
+    """`t[key]` (or `default`) as a float in [lo, hi] (or (lo, hi] when `open_lo`)."""
+    value = t.get(key, default)
+    if value is None:
+        return None
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not (lo < value if open_lo else lo <= value) or not value <= hi:
+        interval = f"{'(' if open_lo else '['}{lo:g}, {hi:g}]".replace("inf]", "inf)")
+        raise ConfigError(f"{where} {key} must be a number in {interval}, got {value!r}")
+    return float(value)
+
+
+def _only_with(t: dict, keys: tuple[str, ...], condition: bool, what: str, where: str) -> None:
+    for key in keys:
+        if key in t and not condition:
+            raise ConfigError(f"{where} {key} applies only with {what}")
+
+
+def _convergence_options(t: dict, where: str) -> dict:
+    """The `[fit]` keys that settle a fit at its noise floor, checked, as `FitConfig`
+    fields: learning-rate schedule, iterate averaging, stopping rule, gradient-noise
+    target."""
+    inf = float("inf")
+    schedule = choice(t.get("schedule", "constant"), set(SCHEDULES), f"{where} schedule")
+    decays = schedule in ("exponential", "step")
+    _only_with(t, ("final_fraction",), schedule == "cosine", "schedule = 'cosine'", where)
+    _only_with(t, ("decay_rate", "transition_steps"), decays, f"schedule = {schedule!r}", where)
+    out: dict[str, Any] = {
+        "schedule": schedule,
+        "final_fraction": _number(t, "final_fraction", where, 0.0, 0.0, 1.0, False),
+    }
+    if decays:
+        out["decay_rate"] = _number(t, "decay_rate", where, None, 0.0, 1.0, True)
+        steps_t = t.get("transition_steps")
+        if out["decay_rate"] is None or steps_t is None:
+            raise ConfigError(
+                f"{where} schedule = {schedule!r} needs decay_rate and transition_steps"
+            )
+        out["transition_steps"] = integer(steps_t, f"{where} transition_steps", 1)
+    kind = choice(t.get("averaging", "none"), {"none", "polyak", "ema"}, f"{where} averaging")
+    _only_with(t, ("averaging_start",), kind != "none", "averaging = 'polyak' or 'ema'", where)
+    _only_with(t, ("ema_decay",), kind == "ema", "averaging = 'ema'", where)
+    if kind != "none":
+        start = t.get("averaging_start")
+        start = None if start is None else integer(start, f"{where} averaging_start", 0)
+        decay = _number(t, "ema_decay", where, 0.9, 0.0, 1.0, True)
+        if decay == 1.0:
+            raise ConfigError(f"{where} ema_decay must be below 1, got 1")
+        out["averaging"] = IterateAverage(kind, start=start, decay=decay)
+    _only_with(t, ("stop_patience",), "stop_rtol" in t, "stop_rtol", where)
+    rtol = _number(t, "stop_rtol", where, None, 0.0, inf, True)
+    if rtol is not None:
+        patience = integer(t.get("stop_patience", 3), f"{where} stop_patience", 1)
+        out["stop"] = StopWhen(rtol, patience)
+    _only_with(t, ("max_growth",), "target_snr" in t, "target_snr", where)
+    out["target_snr"] = _number(t, "target_snr", where, None, 0.0, inf, True)
+    out["max_growth"] = integer(t.get("max_growth", 8), f"{where} max_growth", 1)
+    return out

@@ -43,6 +43,17 @@ FIT_KEYS = {
     "output",
     "bounds",
     "uncertainty",
+    "schedule",
+    "final_fraction",
+    "decay_rate",
+    "transition_steps",
+    "averaging",
+    "averaging_start",
+    "ema_decay",
+    "stop_rtol",
+    "stop_patience",
+    "target_snr",
+    "max_growth",
 }
 MODEL_KEYS = {
     "spc_fw": {"kind", "cutoff", "alpha", "parameters"},

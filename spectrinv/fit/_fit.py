@@ -29,7 +29,6 @@ import dataclasses
 import hashlib
 import json
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,22 +36,15 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jaxtyping import PRNGKeyArray, PyTree
 
-from ..gradients import GradientWarning, tree_norm
 from ..losses import LossSum
 from ..potentials import AbstractPotential
-from ._checkpoint import (
-    CheckpointError,
-    leaves_to_numpy,
-    load_checkpoint,
-    restore,
-    save_checkpoint,
-    to_numpy_tree,
-)
-from ._md import equilibrate, init_state
+from ._checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint, to_numpy_tree
+from ._convergence import Convergence, IterateAverage, StopWhen
+from ._loop import evaluate, float_dict, payload, print_row, read_history
+from ._md import equilibrate
 from ._params import Interval, apply_bounds, flat_parameters, select
 from ._sensitivity import final_uncertainty
 from ._target import Target
@@ -60,12 +52,15 @@ from ._target import Target
 __all__ = ["fit", "FitResult", "default_optimizer"]
 
 
-def default_optimizer(learning_rate: float = 1e-2, clip_norm: float | None = 1.0):
+def default_optimizer(
+    learning_rate: float | optax.Schedule = 1e-2, clip_norm: float | None = 1.0
+) -> optax.GradientTransformation:
     """Adam with global-norm gradient clipping (the fit default).
 
     `fit` applies the optimiser to parameters relative to their starting magnitudes
     (u = θ/|θ₀|), so with Adam a step changes each parameter by about `learning_rate`
-    times its initial value, whatever its unit.
+    times its initial value, whatever its unit. `learning_rate` is a number or an optax
+    schedule of the step (`learning_rate_schedule`: cosine, exponential or step decay).
     """
     chain = [optax.clip_by_global_norm(clip_norm)] if clip_norm else []
     return optax.chain(*chain, optax.adam(learning_rate))
@@ -100,49 +95,32 @@ class FitResult(eqx.Module):
     def final_loss(self) -> float:
         return self.history[-1]["loss"]
 
+    @property
+    def steps_run(self) -> int:
+        """Optimiser steps taken (fewer than asked when the fit stopped early)."""
+        return self.history[-1]["step"]
 
-def _float_dict(d: dict) -> dict:
-    out = {}
-    for k, v in d.items():
-        a = np.asarray(v)
-        if a.dtype.kind in "biuf" or a.dtype == bool:
-            out[k] = a.item() if a.ndim == 0 else a.tolist()
-    return out
-
-
-def _diagnostics(name: str, diagnostics: dict) -> dict:
-    """A strategy's diagnostics as JSON numbers; the per-parameter gradient noise
-    (`grad_stderr`, `grad_snr`: pytrees like the gradient) by parameter name. Warns
-    (`GradientWarning`) when a parameter's gradient is below its noise (SNR < 1)."""
-    per_parameter = {k: diagnostics[k] for k in ("grad_stderr", "grad_snr") if k in diagnostics}
-    out = _float_dict({k: v for k, v in diagnostics.items() if k not in per_parameter})
-    for k, v in per_parameter.items():
-        out[k] = _float_dict(flat_parameters(v))
-    noisy = [p for p, snr in out.get("grad_snr", {}).items() if np.all(np.asarray(snr) < 1)]
-    if noisy:
-        warnings.warn(
-            f"target {name!r}: the gradient of {', '.join(noisy)} is smaller than its standard "
-            "error (signal-to-noise < 1); the step follows noise — use more segments, "
-            "replicas or frames",
-            GradientWarning,
-            stacklevel=4,
-        )
-    return out
+    @property
+    def stopped_early(self) -> bool:
+        """Whether the stopping rule (`StopWhen`) ended the fit."""
+        return bool(self.history[-1].get("stopped_early", False))
 
 
-def _fingerprint(targets, trainable_names, seed, optimizer_id) -> str:
-    text = json.dumps(
-        {
-            "targets": [
-                (t.name, type(t.gradient).__name__, t.system.n_atoms, _loss_weights(t))
-                for t in targets
-            ],
-            "trainable": trainable_names,
-            "seed": seed,
-            "optimizer": optimizer_id,
-        },
-        sort_keys=True,
-    )
+def _fingerprint(targets, trainable_names, seed, optimizer_id, convergence) -> str:
+    """What a checkpoint must match. The convergence options enter only when some is on
+    (checkpoints of fits without them keep their fingerprint); sample counts, which
+    `target_snr` grows, do not enter."""
+    parts = {
+        "targets": [
+            (t.name, type(t.gradient).__name__, t.system.n_atoms, _loss_weights(t)) for t in targets
+        ],
+        "trainable": trainable_names,
+        "seed": seed,
+        "optimizer": optimizer_id,
+    }
+    if convergence is not None:
+        parts["convergence"] = convergence
+    text = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -167,6 +145,10 @@ def fit(
     progress: bool | Callable[[dict], None] = True,
     plots: bool = True,
     uncertainty: bool = True,
+    averaging: IterateAverage | str | tuple | None = None,
+    stop: StopWhen | None = None,
+    target_snr: float | None = None,
+    max_growth: int = 8,
 ) -> FitResult:
     """Fit `potential`'s parameters so that the targets' observables match their data.
 
@@ -190,7 +172,21 @@ def fit(
     - `plots`: write the plots (`loss.png`, `<target>.png`, `uncertainty.png`);
     - `uncertainty`: after the final evaluation, estimate the parameters' standard errors,
       correlations and identifiability (`fit_uncertainty`: 2p + 1 more evaluations of
-      every target for p parameters) and write them to `fit.json` under `"uncertainty"`.
+      every target for p parameters) and write them to `fit.json` under `"uncertainty"`;
+    - `averaging`: `None` (default: the answer is the last iterate), `"polyak"`, `"ema"`,
+      `("ema", decay)` or an `IterateAverage`: average the parameter iterates from its
+      `start` on; the average is then the answer (final evaluation, `potential`,
+      `fit.json`, uncertainty), and history rows record it as `params_avg`;
+    - `stop`: a `StopWhen(rtol, patience)`: end the fit early once the answer's relative
+      change per step stays below `rtol` for `patience` steps (`fit.json`: `steps_run`);
+    - `target_snr`: after each step, double the sample count (`Truncated.n_segments`,
+      `Reweighting.n_frames`) of every target whose median gradient signal-to-noise
+      (`grad_snr` of its diagnostics, over parameters) is below it, up to `max_growth`
+      times the starting count (then a `GradientWarning`); history rows record the counts
+      (`sample_sizes`); targets whose strategy reports no `grad_snr` are left as they are.
+
+    The checkpoint holds the average, the stopping rule's state and the grown counts: a
+    resumed fit continues exactly; a fit that stopped early is finished.
 
     **Returns:** a `FitResult`.
     """
@@ -198,6 +194,7 @@ def fit(
     steps = int(steps)
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
+    conv = Convergence.build(averaging, stop, target_snr, max_growth, targets, steps)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     optimizer = default_optimizer() if optimizer is None else optimizer
@@ -211,6 +208,7 @@ def fit(
     # so one learning rate suits parameters whose internal values differ by orders of
     # magnitude (a bond force constant ~1e5 next to a charge ~1).
     scale = jax.tree.map(lambda x: jnp.where(x != 0, jnp.abs(x), jnp.ones_like(x)), params)
+    conv = dataclasses.replace(conv, scale=scale)
     with jax.numpy_dtype_promotion("standard"):
         opt_state = optimizer.init(jax.tree.map(jnp.divide, params, scale))
     run = _FitRun(
@@ -220,13 +218,14 @@ def fit(
         optimizer=optimizer,
         bounds=bounds,
         output_dir=output_dir,
-        fingerprint=_fingerprint(targets, trainable_names, seed, optimizer_id),
+        fingerprint=_fingerprint(targets, trainable_names, seed, optimizer_id, conv.fingerprint()),
         base_key=jax.random.key(seed),
-        report=progress if callable(progress) else (_print_row if progress else None),
+        conv=conv,
+        report=progress if callable(progress) else (print_row if progress else None),
     )
     st = run.start(params, opt_state, steps, resume)
     for step in range(st["start"], steps + 1):
-        if step == steps and st["final"]:
+        if st["final"]:  # finished: the last step done, or stopped early
             break
         run.step(st, step, steps)
 
@@ -257,6 +256,7 @@ class _FitRun:
     fingerprint: str
     base_key: PRNGKeyArray
     report: Callable[[dict], None] | None
+    conv: Convergence
 
     @property
     def history_path(self) -> Path:
@@ -274,7 +274,8 @@ class _FitRun:
                     "(--restart / resume=False)"
                 )
             start = int(checkpoint["step"])
-            finished = checkpoint["final"] is not None and start == steps
+            conv = self.conv.from_checkpoint(checkpoint.get("convergence"), params, steps)
+            finished = checkpoint["final"] is not None and (start == steps or conv["stopped"])
             st = dict(
                 params=restore(params, checkpoint["params"], "parameters"),
                 opt_state=restore(opt_state, checkpoint["opt_state"], "optimiser state"),
@@ -282,8 +283,9 @@ class _FitRun:
                 caches=checkpoint["caches"],
                 initial=checkpoint["initial"],
                 start=start,
-                history=_read_history(self.history_path, start + (1 if finished else 0)),
+                history=read_history(self.history_path, start + (1 if finished else 0)),
                 final=checkpoint["final"] if finished else {},
+                conv=conv,
             )
         else:
             key0 = jax.random.fold_in(self.base_key, 2**31 - 1)
@@ -294,7 +296,7 @@ class _FitRun:
             }
             caches = {t.name: None for t in self.targets}
             st = dict(params=params, opt_state=opt_state, configs=configs, caches=caches)
-            st.update(initial=None, start=0, history=[], final={})
+            st.update(initial=None, start=0, history=[], final={}, conv=self.conv.fresh(steps))
             self.history_path.write_text("")
             self.save(st, 0)
         if st["start"] > steps:
@@ -305,7 +307,7 @@ class _FitRun:
         return st
 
     def save(self, st: dict, step: int) -> None:
-        payload = _payload(
+        data = payload(
             self.fingerprint,
             step,
             st["params"],
@@ -314,18 +316,23 @@ class _FitRun:
             st["caches"],
             st["initial"],
             st["final"] or None,
+            convergence=self.conv.to_checkpoint(st["conv"]),
         )
-        save_checkpoint(self.output_dir, payload)
+        save_checkpoint(self.output_dir, data)
 
     def step(self, st: dict, step: int, steps: int) -> None:
-        """One optimiser step (or, at `step == steps`, the final evaluation): evaluate
-        every target, update the parameters, write history and checkpoint."""
-        is_final = step == steps
+        """One optimiser step (or, at `step == steps` or when the stopping rule fires, the
+        final evaluation, at the answer): evaluate every target, update the parameters,
+        grow sample counts, write history and checkpoint."""
         t0 = time.perf_counter()
+        conv, iterate = st["conv"], st["params"]
+        answer = self.conv.advance(conv, iterate, step, final=step == steps)
+        is_final = step == steps or conv["stopped"]
+        targets = self.conv.targets(self.targets, conv)
         key_step = jax.random.fold_in(self.base_key, step)
-        params = st["params"]
-        _, grads, row, observed, new_configs, new_caches = _evaluate(
-            self.targets, params, self.static, st["configs"], st["caches"], key_step
+        params = answer if is_final else iterate
+        _, grads, row, observed, new_configs, new_caches = evaluate(
+            targets, params, self.static, st["configs"], st["caches"], key_step
         )
         if not is_final:
             # the final evaluation leaves the Markov chains where they were, so extending a
@@ -333,7 +340,8 @@ class _FitRun:
             st["configs"], st["caches"] = new_configs, new_caches
         if st["initial"] is None:
             st["initial"] = to_numpy_tree(observed)
-        row = {"step": step, **row, "params": _float_dict(flat_parameters(params))}
+        row = {"step": step, **row, "params": float_dict(flat_parameters(params))}
+        row.update(self.conv.row(conv, iterate, is_final, targets))
         if is_final:
             row["final"] = True
             st["final"] = to_numpy_tree(observed)
@@ -348,6 +356,8 @@ class _FitRun:
             st["params"] = apply_bounds(
                 jax.tree.map(jnp.multiply, relative, self.scale), self.bounds
             )
+            for name in self.conv.grow(conv, self.targets, row):
+                st["caches"][name] = None  # e.g. a new reference with the grown frame count
         row["wall_time_s"] = time.perf_counter() - t0
         st["history"].append(row)
         with open(self.history_path, "a") as fh:
@@ -361,25 +371,37 @@ class _FitRun:
     ) -> FitResult:
         """After the final evaluation: the uncertainty analysis (optional), `fit.json`,
         the plots and the `FitResult`."""
-        params, history, output_dir = st["params"], st["history"], self.output_dir
+        history, output_dir, conv = st["history"], self.output_dir, st["conv"]
+        params = self.conv.answer(conv, st["params"])
+        steps_run = history[-1]["step"] if history else steps
         summary = {
             "steps": steps,
+            "steps_run": steps_run,
+            "stopped_early": bool(conv["stopped"]),
             "initial_loss": history[0]["loss"] if history else None,
             "final_loss": history[-1]["loss"] if history else None,
             "initial_parameters": history[0]["params"] if history else None,
-            "final_parameters": _float_dict(flat_parameters(params)),
+            "final_parameters": float_dict(flat_parameters(params)),
             "trainable": trainable_names,
             "seed": seed,
         }
+        if conv["stopped"]:
+            summary["stop_reason"] = self.conv.stop.reason()
+        if self.conv.averaging is not None:
+            kind, n = self.conv.averaging.kind, conv["n"]
+            summary["averaging"] = {"kind": kind, "start": conv["start"], "iterates": n}
+            summary["last_parameters"] = float_dict(flat_parameters(st["params"]))
+        targets = self.conv.targets(self.targets, conv)
         unc = None
         if uncertainty:
-            key = jax.random.fold_in(self.base_key, steps)  # the final evaluation's key
-            unc, summary["uncertainty"] = final_uncertainty(self.targets, st, self.static, key)
+            key = jax.random.fold_in(self.base_key, steps_run)  # the final evaluation's key
+            at_answer = {**st, "params": params}
+            unc, summary["uncertainty"] = final_uncertainty(targets, at_answer, self.static, key)
         (output_dir / "fit.json").write_text(json.dumps(summary, indent=2) + "\n")
         if plots:
             from ._plots import plot_fit, plot_uncertainty
 
-            plot_fit(output_dir, self.targets, history, st["initial"], st["final"])
+            plot_fit(output_dir, targets, history, st["initial"], st["final"])
             if unc is not None and len(unc.names) > 1:
                 plot_uncertainty(unc, output_dir / "uncertainty.png")
         return FitResult(
@@ -390,99 +412,3 @@ class _FitRun:
             output_dir=output_dir,
             uncertainty=unc,
         )
-
-
-# ------------------------------------------------------------------------------ pieces
-def _evaluate(targets, params, static, configs, caches, key_step):
-    potential = eqx.combine(params, static)
-    total, grads = 0.0, None
-    row: dict = {"targets": {}}
-    observed, new_configs, new_caches = {}, {}, {}
-    for i, t in enumerate(targets):
-        cfg = configs[t.name]
-        state = init_state(t, potential, cfg)
-        res = t.gradient(
-            t.objective,
-            params,
-            static,
-            backend=t.backend,
-            system=t.system,
-            state=state,
-            key=jax.random.fold_in(key_step, i),
-            cache=caches.get(t.name),
-        )
-        loss = float(res.loss)
-        total += loss
-        g = res.grad
-        grads = g if grads is None else jax.tree.map(jnp.add, grads, g)
-        terms = {}
-        term_fn = getattr(t.objective.loss, "terms", None)
-        if callable(term_fn):
-            terms = _float_dict(term_fn(res.observed))
-        row["targets"][t.name] = {
-            "loss": loss,
-            "terms": terms,
-            "grad": _float_dict(flat_parameters(res.grad)),
-            "diagnostics": _diagnostics(t.name, res.diagnostics),
-        }
-        observed[t.name] = res.observed
-        new_configs[t.name] = {
-            "positions": np.asarray(res.state.positions),
-            "velocities": np.asarray(res.state.velocities),
-            "neighbor_capacity": max(state.neighbor_capacity, res.state.neighbor_capacity),
-        }
-        new_caches[t.name] = res.cache
-    row = {"loss": total, "grad_norm": float(tree_norm(grads)), **row}
-    return total, grads, row, observed, new_configs, new_caches
-
-
-def _portable(cache):
-    """A gradient cache as it is checkpointed: `cache.portable()` when the strategy defines
-    it (e.g. `ReweightingCache` drops its unpicklable neighbour lists), on the host."""
-    portable = getattr(cache, "portable", None)
-    return to_numpy_tree(portable() if callable(portable) else cache)
-
-
-def _payload(fingerprint, step, params, opt_state, configs, caches, initial, final=None):
-    caches = {name: _portable(c) for name, c in caches.items()}
-    return {
-        "fingerprint": fingerprint,
-        "step": step,
-        "params": leaves_to_numpy(params),
-        "opt_state": leaves_to_numpy(opt_state),
-        "configurations": configs,
-        "caches": caches,
-        "initial": initial,
-        "final": final,
-    }
-
-
-def _read_history(path: Path, n_rows: int) -> list[dict]:
-    """The first `n_rows` rows of the history (a crash may have left one row beyond the
-    checkpoint, or a half-written line); the file is rewritten to match the checkpoint."""
-    rows = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
-    rows = rows[:n_rows]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return rows
-
-
-def _print_row(row: dict) -> None:
-    tag = "final" if row.get("final") else f"step {row['step']:4d}"
-    params = ", ".join(f"{k}={v:.6g}" for k, v in row["params"].items() if np.isscalar(v))
-    parts = []
-    for name, t in row["targets"].items():
-        extra = ", ".join(
-            f"{k}={v:.5g}" for k, v in t["terms"].items() if isinstance(v, float | int)
-        )
-        parts.append(f"{name}: {t['loss']:.5g}" + (f" ({extra})" if extra else ""))
-    print(
-        f"{tag}  loss {row['loss']:.6g}  |grad| {row['grad_norm']:.3g}  [{'; '.join(parts)}]  "
-        f"{params}  ({row['wall_time_s']:.1f} s)",
-        flush=True,
-    )
