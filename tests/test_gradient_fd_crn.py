@@ -46,6 +46,8 @@ import pytest
 from _systems import FCC_A, AllPairs, argon, fcc
 
 from observables import (
+    RDF,
+    GaussianKernel,
     IRSpectrum,
     Quantity,
     SelfDiffusion,
@@ -61,7 +63,7 @@ from spectrinv.backends import (
     Stress,
     Velocities,
 )
-from spectrinv.gradients import BPTT, Adjoint, Objective, Truncated
+from spectrinv.gradients import BPTT, Adjoint, Objective, Reweighting, Truncated
 from spectrinv.potentials import AbstractPotential, System
 
 T_LJ = 120.0  # K; T* ≈ 1.0 at ρ* ≈ 0.84: liquid argon
@@ -81,7 +83,8 @@ def crn_check(label, strategy, objective, params, static, name, rel_h, keys, siz
     for i, key in enumerate(keys):
         res = strategy(objective, params, static, key=key, **kw)
         g.append(float(get(res.grad)))
-        se.append(float(get(res.diagnostics["grad_stderr"])))
+        if "grad_stderr" in res.diagnostics:
+            se.append(float(get(res.diagnostics["grad_stderr"])))
 
         def loss(dx, key=key):
             return float(strategy(objective, _shift(params, name, dx), static, key=key, **kw).loss)
@@ -91,7 +94,10 @@ def crn_check(label, strategy, objective, params, static, name, rel_h, keys, siz
             fd2.append((loss(h / 2) - loss(-h / 2)) / h)
     g, se, fd = np.array(g), np.array(se), np.array(fd)
     n_keys = len(keys)
-    se_g = np.sqrt(np.sum(se**2)) / n_keys
+    if len(se):
+        se_g = np.sqrt(np.sum(se**2)) / n_keys
+    else:  # no per-call standard error (Reweighting): the spread of g over the keys
+        se_g = np.std(g, ddof=1) / np.sqrt(n_keys)
     if n_keys > 1:
         se_fd = np.std(fd, ddof=1) / np.sqrt(n_keys)
     else:
@@ -187,10 +193,14 @@ def _truncated_lj(lj, objective, n_segments, n_keys, label):
     )
 
 
-def _assert_crn(row, max_z=3.0, smooth=0.05):
+def _assert_crn(row, max_z=3.0, smooth=0.05, smooth_abs=None):
+    """|z| < max_z; FD(h) and FD(h/2) of the first key agree to `smooth` relative or
+    `smooth_abs` absolute (default a tenth of se_g)."""
     assert abs(row["z"]) < max_z, row
-    assert row["fd_h"] == pytest.approx(row["fd_h2"], rel=smooth, abs=0.1 * row["se_g"]), row
+    tol = 0.1 * row["se_g"] if smooth_abs is None else smooth_abs
+    assert row["fd_h"] == pytest.approx(row["fd_h2"], rel=smooth, abs=tol), row
     assert np.all(np.isfinite(row["se_keys"])) and np.all(row["se_keys"] > 0)
+    assert np.isfinite(row["se_g"]) and row["se_g"] > 0
 
 
 @pytest.mark.slow
@@ -203,6 +213,94 @@ def test_truncated_self_diffusion(lj32):
 def test_truncated_shear_viscosity(lj32):
     row = _truncated_lj(lj32, _viscosity_objective(9), 32, 3, "Truncated, η (Green–Kubo)")
     _assert_crn(row)
+
+
+# --------------------------------------------------- static observables: Reweighting
+R_MAX = 0.55  # nm, below half the 32-atom box edge (0.572 nm)
+
+
+def _rdf_objective(n_blocks=None):
+    """Smooth RDF (Gaussian kernel, σ = 0.01 nm, 22 bins over 0.22–0.55 nm); loss
+    Σ_k (g_k − 1)² Δr (nm): the squared distance from the ideal gas. The kernel keeps the
+    common-random-number loss smooth in θ (a histogram jumps when a pair crosses a bin
+    edge) and BPTT's gradient non-zero."""
+    rdf = RDF(
+        Quantity(R_MAX, "nm"),
+        bins=22,
+        r_min=Quantity(0.22, "nm"),
+        kernel=GaussianKernel(Quantity(0.01, "nm")),
+        n_blocks=n_blocks,
+    )
+
+    def observe(t):
+        return rdf(t).g
+
+    return Objective(observe, lambda g: jnp.sum((g - 1.0) ** 2) * 0.015, (Positions(),))
+
+
+def _pressure_objective():
+    """Pressure P = ⟨tr σ⟩/3 over frames from the `Stress` recorder (kJ mol⁻¹ nm⁻³, kinetic
+    and virial parts; 1 kJ mol⁻¹ nm⁻³ = 16.6 bar); loss (P / 100 kJ mol⁻¹ nm⁻³)²."""
+
+    def observe(t):
+        return jnp.mean(jnp.trace(t.stress, axis1=-2, axis2=-1)) / 3.0
+
+    return Objective(observe, lambda p: (p / 100.0) ** 2, (Positions(), Stress()))
+
+
+def _reweighting_lj(lj, objective, label, n_frames, n_keys, stride=25):
+    """`Reweighting` on the LJ liquid: `n_frames` frames `stride` steps apart after 100
+    equilibration steps; CRN FD = Reweighting's own loss at ε ± h with the same start and
+    key, i.e. independent NVT runs at ε ± h with common random numbers."""
+    strategy = Reweighting(n_frames=n_frames, stride=stride, equilibration_steps=100)
+    keys = [jax.random.key(300 + i) for i in range(n_keys)]
+    size = f"{lj['system'].n_atoms} atoms, {n_frames} frames × {stride} steps, {n_keys} keys"
+    return crn_check(
+        label,
+        strategy,
+        objective,
+        lj["params"],
+        lj["static"],
+        "epsilon",
+        1e-3,
+        keys,
+        size,
+        backend=lj["backend"],
+        system=lj["system"],
+        state=lj["state"],
+    )
+
+
+def _assert_reweighting(row):
+    """Reweighting's CRN loss is a plain NVT run of thousands of steps: the common noise
+    keeps nearby-θ chains close, but not to round-off (chaos), so FD(h) and FD(h/2) need
+    only agree within the key-to-key spread of FD, which already contains that noise."""
+    _assert_crn(row, smooth_abs=row["se_fd"])
+
+
+def test_reweighting_rdf(lj32):
+    _assert_reweighting(_reweighting_lj(lj32, _rdf_objective(), "Reweighting, RDF", 40, 4))
+
+
+def test_reweighting_pressure(lj32):
+    row = _reweighting_lj(lj32, _pressure_objective(), "Reweighting, pressure", 40, 4)
+    _assert_reweighting(row)
+
+
+@pytest.fixture(scope="module")
+def lj108():
+    return lj_liquid(3)
+
+
+@pytest.mark.slow
+def test_reweighting_rdf_large(lj108):
+    _assert_reweighting(_reweighting_lj(lj108, _rdf_objective(), "Reweighting, RDF", 100, 8))
+
+
+@pytest.mark.slow
+def test_reweighting_pressure_large(lj108):
+    row = _reweighting_lj(lj108, _pressure_objective(), "Reweighting, pressure", 100, 8)
+    _assert_reweighting(row)
 
 
 # ------------------------------------------------------------ VACF loss: BPTT, Adjoint
@@ -241,14 +339,14 @@ def _replicas(n_cells, n_replicas, nve):
     return lj, backend, state
 
 
-def _deterministic_row(strategy, label, n_cells, n_replicas, n_steps, nve):
+def _deterministic_row(strategy, label, n_cells, n_replicas, n_steps, nve, objective=None):
     lj, backend, state = _replicas(n_cells, n_replicas, nve)
     kind = "NVE" if nve else "Langevin"
     size = f"{lj['system'].n_atoms} atoms × {n_replicas} replicas, {n_steps} steps ({kind})"
     return crn_check(
         label,
         strategy(n_steps, stride=2),
-        _vacf_objective(),
+        _vacf_objective() if objective is None else objective,
         lj["params"],
         lj["static"],
         "inner.epsilon",
@@ -268,6 +366,11 @@ def _assert_deterministic(row):
 
 def test_bptt_vacf():
     _assert_deterministic(_deterministic_row(BPTT, "BPTT, VACF MSE", 2, 2, 40, nve=False))
+
+
+def test_bptt_rdf():
+    row = _deterministic_row(BPTT, "BPTT, RDF", 2, 2, 40, nve=False, objective=_rdf_objective())
+    _assert_deterministic(row)
 
 
 def test_adjoint_vacf():
@@ -309,7 +412,7 @@ def _stretch_dipole(slope):
 BAND = (1000.0, 2800.0)  # cm⁻¹: the stretch band (harmonic ν̃₀ ≈ 1810 cm⁻¹)
 
 
-def _ir_centroid_row(n_molecules, n_segments, n_keys, scale=None, substeps=1):
+def _ir_centroid_row(n_molecules, n_segments, n_keys, scale=None, substeps=1, fresh=False):
     """CO-like Morse diatomics (12 + 16 Da, D = 1000 kJ/mol, a = 20 /nm, r₀ = 0.113 nm:
     ν̃₀ = a √(2D/μ) / 2πc ≈ 1810 cm⁻¹) with the stretch dipole of slope 1 e in a 2 nm
     periodic box,
@@ -366,7 +469,11 @@ def _ir_centroid_row(n_molecules, n_segments, n_keys, scale=None, substeps=1):
     x = ir(probe).x_magnitude
     params, static = eqx.partition(model, eqx.is_inexact_array)
     strategy = Truncated(
-        n_segments, 200 * substeps, stride=2 * substeps, decorrelation_steps=300 * substeps
+        n_segments,
+        200 * substeps,
+        stride=2 * substeps,
+        decorrelation_steps=300 * substeps,
+        fresh_velocities=fresh,
     )
     keys = [jax.random.key(200 + i) for i in range(n_keys)]
     size = f"{n_molecules} diatomics, {n_segments} segments × {200 * substeps} steps, {n_keys} keys"

@@ -282,6 +282,41 @@ def test_segment_starts_have_no_centre_of_mass_momentum():
     assert np.all(d_drift > 3 * d_plain)
 
 
+def test_fresh_velocities_are_maxwell_boltzmann_where_the_chain_is_not():
+    """A stiff harmonic trap (ω = 10/ps, m = 1 Da) sampled by BAOAB at Δt = 0.1 ps
+    (ωΔt = 1): the chain's full-step velocities have ⟨m v²⟩/k_BT = 1 − (ωΔt)²/4 = 0.75
+    (BAOAB is exact in configurations for a harmonic oscillator, not in the velocities
+    after the last half kick; checked with a NumPy BAOAB in the report), while
+    `fresh_velocities=True` gives Maxwell–Boltzmann, 1, at the same positions.
+    64 segments × 16 atoms × 3 components, start states 1 ps apart (friction 10/ps:
+    independent): standard error of the mean ≈ √(2/3072) ≈ 0.026."""
+    system = System(box=None, species=jnp.zeros(16, jnp.int32), masses=jnp.ones(16))
+    trap = HarmonicTrap(jnp.asarray(100.0))
+    backend = JaxMDBackend(Langevin(Quantity(0.1, "ps"), Quantity(300, "K"), Quantity(10, "1/ps")))
+    state = backend.init(
+        trap,
+        system,
+        Quantity(np.zeros((16, 3)), "nm"),
+        temperature=Quantity(300, "K"),
+        key=jax.random.key(0),
+    )
+    kw = dict(backend=backend, system=system, state=state, key=jax.random.key(1))
+    kt = BOLTZMANN * 300.0
+    out = {}
+    for fresh in (False, True):
+        strategy = Truncated(64, 10, decorrelation_steps=10, fresh_velocities=fresh)
+        starts, _ = strategy.start_states(trap, **kw)
+        out[fresh] = starts
+    se = np.sqrt(2.0 / (64 * 16 * 3))
+    chain = float(np.mean(np.asarray(out[False].velocities) ** 2) / kt)
+    fresh = float(np.mean(np.asarray(out[True].velocities) ** 2) / kt)
+    assert abs(chain - 0.75) < 4 * se, chain
+    assert abs(fresh - 1.0) < 4 * se, fresh
+    np.testing.assert_array_equal(out[False].positions, out[True].positions)
+    x2 = float(np.mean(np.asarray(out[True].positions) ** 2) * 100.0 / kt)
+    assert abs(x2 - 1.0) < 4 * se, x2  # configurations exact: ⟨k x²⟩ = k_BT
+
+
 def test_truncated_needs_a_thermostat_and_a_differentiable_backend():
     system = System(box=None, species=jnp.zeros(4, jnp.int32), masses=jnp.ones(4))
     trap = HarmonicTrap(jnp.asarray(1.0))
@@ -301,6 +336,8 @@ def test_truncated_needs_a_thermostat_and_a_differentiable_backend():
         Truncated(4, 10, stride=3)
     with pytest.raises(TypeError, match="remove_com"):
         Truncated(4, 10, remove_com="yes")
+    with pytest.raises(TypeError, match="fresh_velocities"):
+        Truncated(4, 10, fresh_velocities=1)
 
 
 # ------------------------------------------------------------------------- Lennard-Jones

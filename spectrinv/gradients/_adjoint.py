@@ -63,7 +63,9 @@ class Adjoint(AbstractGradient):
 
     where the trajectory holds the signals of `objective.record`, one frame every `stride`
     steps (frame $k$ = state after $(k+1)\,$`stride` steps), and ⟨·⟩ is the leaf-wise mean
-    over replicas for a batched state (`[replica, atom, 3]`) and the identity otherwise.
+    over replicas for a batched state (`[replica, atom, 3]`; `unit_mean`, which gives an
+    observable result's error bar as the spread of the replicas / √R) and the identity
+    otherwise.
 
     **Forward.** `n_steps` velocity-Verlet steps storing only the recorded signals and
     *anchors* $(r, v, F)$ every `anchor_every` steps (`[replica, atom, 3]` each, 72 bytes

@@ -9,9 +9,11 @@ simulated trajectories,
 where ⟨·⟩ is the average over whatever units the strategy simulates (replicas for `BPTT` and
 `Adjoint`, short NVE segments for `Truncated`, Boltzmann-reweighted frames for
 `Reweighting`). `observe` maps a `Trajectory` to a pytree of plain arrays (an observable's
-output: a `Spectrum`, an `RDFResult`, an array); the average of such pytrees is the
-leaf-wise mean, so `observe` must be an average-like quantity (a correlation function,
-spectrum, RDF, mean square, ...) for the estimate to be meaningful.
+output: a `Spectrum`, an `RDFResult`, an array); the average of such pytrees over
+independent units is the leaf-wise mean, with the error bar of every observable result in
+it recomputed as the error of that mean (`unit_mean`), so `observe` must be an
+average-like quantity (a correlation function, spectrum, RDF, mean square, ...) for the
+estimate to be meaningful.
 
 Parameters are the potential's inexact array leaves selected by the caller:
 `params, static = eqx.partition(potential, spec)`; the strategy differentiates with respect

@@ -287,7 +287,8 @@ class BPTT(AbstractGradient):
     From `state`, `backend.run` advances `n_steps` steps recording `objective.record`
     every `stride` steps. For a batched state (`[replica, atom, 3]`) the estimate is the
     replica mean `observed = mean_r observe(trajectory_r)` (`jax.vmap` over the replica
-    axis); for a single state `observed = observe(trajectory)`. The loss is
+    axis; `unit_mean`: the error bar of an observable result in it is the spread of the
+    replicas / √R); for a single state `observed = observe(trajectory)`. The loss is
     `objective.loss(observed)` and the gradient is taken w.r.t. `params` (the potential is
     `eqx.combine(params, static)`; `None` leaves stay `None`). The whole computation is one
     `eqx.filter_jit` (step counts and checkpoint blocks are static: a new `n_steps`

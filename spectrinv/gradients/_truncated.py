@@ -12,7 +12,9 @@ O = (1/n) Σ_i o_i and the loss L(O). Its θ-derivative has two parts:
   d⟨o⟩/dθ also contains −β cov(o, ∂U_θ/∂θ) (the likelihood-ratio / reweighting term,
   as in reweighting). With s_i = ⟨∂L/∂O, o_i⟩ and g_i = ∂U_θ(x_i)/∂θ the term added to the
   gradient is −β · n/(n−1) · [mean_i(s_i g_i) − mean_i(s_i) mean_i(g_i)] (the unbiased
-  sample covariance). Velocities are Maxwell–Boltzmann and do not depend on θ.
+  sample covariance). Velocities are taken as Maxwell–Boltzmann, independent of θ (exact
+  with `fresh_velocities=True`; the chain's own velocities satisfy it up to the O(Δt²)
+  error of the Langevin integrator).
 
 The sum is an unbiased estimate of dL/dθ for the ensemble of NVT-started NVE segments
 (to first order in the statistical error of O), whatever the segment length; without the
@@ -80,6 +82,13 @@ def remove_com_velocity(velocities, masses):
     m = masses.astype(velocities.dtype)[:, None]
     com = jnp.sum(m * velocities, axis=-2, keepdims=True) / jnp.sum(m)
     return velocities - com
+
+
+def maxwell_boltzmann(key, like, masses, temperature):
+    """Velocities (nm/ps) of the shape and dtype of `like` drawn from the Maxwell–Boltzmann
+    distribution at `temperature` (K): each component Gaussian with variance k_BT/m_i."""
+    sd = jnp.sqrt(BOLTZMANN * temperature / masses).astype(like.dtype)[:, None]
+    return sd * jax.random.normal(key, like.shape, like.dtype)
 
 
 @eqx.filter_jit
@@ -179,10 +188,32 @@ class Truncated(AbstractGradient):
       non-periodic system) for a potential with an external field (a trap), where the
       COM motion is part of the canonical dynamics.
 
+    - `fresh_velocities`: draw each start state's velocities afresh from the
+      Maxwell–Boltzmann distribution at the thermostat temperature instead of taking the
+      chain's (default `False`). The initial-ensemble term assumes θ-independent
+      Maxwell–Boltzmann velocities; a finite-step Langevin (BAOAB) chain gives velocities
+      whose distribution deviates from it at O((ωΔt)²) for a stiff mode of angular
+      frequency ω, in a θ-dependent way (measured: see the gradient-validation page of the
+      documentation). Fresh velocities remove that deviation at the cost of the chain's
+      velocity memory (irrelevant for decorrelated start states).
+
+    **Memory** (`checkpoint`): XLA temporary memory of the compiled program that
+    differentiates one batch of 3 segments of 32 LJ atoms (float64, all pairs, frames
+    every 2 steps, VACF loss; `tests/test_truncated_adjoint.py`, run
+    `pytest tests/test_truncated_adjoint.py -m slow -k memory -s`): BPTT without
+    checkpoints 12.3 MiB at 16 steps and 42.9 MiB at 64 steps (it stores every step);
+    `AdjointSegments()` 0.58 MiB for its reverse pass at both lengths (one step's adjoint
+    state), plus the VJP of the loss with respect to the recorded signals, 0.11 and
+    0.28 MiB (this part, and the recorded frames themselves, grow with the segment in
+    every method).
+
     **Returns** (`__call__`): `GradientResult` with `state` the NVT state after the last
     decorrelation run (= the last start state, so the next call continues the Markov
     chain), and `diagnostics = {"grad_norm", "segment_grad_norms" [n_segments],
-    "ensemble_term_norm", "n_segments", "grad_stderr", "grad_snr"}`. `grad_stderr` (same
+    "ensemble_term_norm", "n_segments", "grad_stderr", "grad_snr"}` (with
+    `AdjointSegments` also `"reconstruction_error"`, `"reconstruction_error_velocity"`),
+    and `observed` the segment mean (`unit_mean`: an observable result's error bar is the
+    spread of the per-segment values / √n_segments). `grad_stderr` (same
     structure as `grad`) is the standard error of the mean of the per-segment gradients
     u_i = ∂L/∂O · ∂o_i/∂θ − β n/(n−1) (s_i − s̄)(g_i − ḡ) of the *linearised* loss (a
     loss of an average is not an average of losses; mean_i u_i is exactly the returned
@@ -234,6 +265,7 @@ class Truncated(AbstractGradient):
     decorrelation_steps: int = eqx.field(static=True)
     initial_ensemble: bool = eqx.field(static=True)
     remove_com: bool | None = eqx.field(static=True)
+    fresh_velocities: bool = eqx.field(static=True)
     checkpoint: AbstractCheckpoint | AdjointSegments
 
     def __init__(
@@ -246,6 +278,7 @@ class Truncated(AbstractGradient):
         initial_ensemble: bool = True,
         checkpoint: AbstractCheckpoint | AdjointSegments | None = None,
         remove_com: bool | None = None,
+        fresh_velocities: bool = False,
     ):
         if isinstance(n_segments, bool) or not isinstance(n_segments, int | np.integer):
             raise ValueError(f"n_segments must be a positive integer, got {n_segments!r}")
@@ -263,6 +296,9 @@ class Truncated(AbstractGradient):
         if remove_com is not None and not isinstance(remove_com, bool):
             raise TypeError(f"remove_com must be True, False or None, got {remove_com!r}")
         self.remove_com = remove_com
+        if not isinstance(fresh_velocities, bool):
+            raise TypeError(f"fresh_velocities must be True or False, got {fresh_velocities!r}")
+        self.fresh_velocities = fresh_velocities
         checkpoint = SqrtCheckpoint() if checkpoint is None else checkpoint
         if not isinstance(checkpoint, AbstractCheckpoint | AdjointSegments):
             raise TypeError(
@@ -325,6 +361,10 @@ class Truncated(AbstractGradient):
         # calls (a fit) keep the same array shapes and reuse the compiled segment run.
         capacity = None if state.neighbors is None else state.neighbor_capacity
         velocities = jax.lax.stop_gradient(traj.velocities)
+        if self.fresh_velocities:
+            velocities = maxwell_boltzmann(
+                jax.random.fold_in(key, 2), velocities, system.masses, temperature
+            )
         if self._removes_com(system):
             velocities = remove_com_velocity(velocities, system.masses)
         starts = self.segment_backend(backend).init(
