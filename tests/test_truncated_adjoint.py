@@ -95,6 +95,7 @@ def _check_same_gradient(setup, leaves):
     assert float(a.loss) == pytest.approx(float(b.loss), rel=1e-12)
     for leaf in leaves:
         get = attrgetter(leaf)
+        print(f"\n{leaf}: BPTT {float(get(b.grad)):.15g}, adjoint {float(get(a.grad)):.15g}")
         assert float(get(a.grad)) == pytest.approx(float(get(b.grad)), rel=1e-6), leaf
         se_a, se_b = (float(get(r.diagnostics["grad_stderr"])) for r in (a, b))
         assert se_a == pytest.approx(se_b, rel=1e-6), leaf
