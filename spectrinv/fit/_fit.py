@@ -69,7 +69,8 @@ def default_optimizer(
 class FitResult(eqx.Module):
     """What `fit` returns: the fitted potential and the record of the fit.
 
-    - `potential`: the potential with the final parameters;
+    - `potential`: the potential with the final parameters (the fit's answer: the average
+      of the iterates when `averaging` is on);
     - `history`: list of per-step dicts (as in `history.jsonl`), the final evaluation last
       (`"final": true`);
     - `initial`, `final`: `{target name: observed}` — the observables before the first
@@ -78,6 +79,8 @@ class FitResult(eqx.Module):
     - `uncertainty`: the `ParameterUncertainty` at the final parameters (standard errors,
       correlations, stiff and sloppy combinations), or None when it was switched off or
       could not be computed (the reason is in `fit.json`).
+
+    `steps_run` and `stopped_early` tell whether the stopping rule (`StopWhen`) ended it.
     """
 
     potential: AbstractPotential
