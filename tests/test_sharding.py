@@ -5,10 +5,14 @@ The main pytest process has already initialised JAX with one CPU device, so the 
 checks run in child processes started from this file (`python tests/test_sharding.py
 SCENARIO ...`) with `XLA_FLAGS=--xla_force_host_platform_device_count=N`:
 
-- `four-devices`: 4 fake CPU devices in one process. Sharded `sample` (Langevin: forces and
-  noise), sharded `run` and its gradient w.r.t. ε, compared with the batched run on one
-  device and with `jax.vmap` over replicas on one device; the compiled chunk is inspected
-  for the collectives it contains; an overflow on one device is recovered.
+- `two-devices` (default suite): 2 fake CPU devices; the sharded `run` of 2 replicas × 32
+  LJ atoms and its gradient w.r.t. ε equal the batched run on one device; a replica count
+  that does not divide is refused.
+- `four-devices` (marked slow): 4 fake CPU devices in one process. Sharded `sample`
+  (Langevin: forces and noise), sharded `run` and its gradient w.r.t. ε, compared with the
+  batched run on one device and with `jax.vmap` over replicas on one device; the compiled
+  chunk is inspected for the collectives it contains; an overflow on one device is
+  recovered.
 - `four-devices-strategies` (marked slow): BPTT, Adjoint, Truncated and Reweighting with
   their replicas on 4 fake CPU devices, compared with one device.
 - `multi-host` (marked slow): 2 processes × 2 CPU devices joined by
@@ -82,6 +86,35 @@ def vv_state(backend, lj, system, pos, n_replicas=4):
         temperature=Quantity(120, "K"),
         key=jax.random.key(2),
     )
+
+
+def small_run(parallel=None) -> tuple[dict, dict]:
+    """Value, gradient w.r.t. ε and trajectory of the kinetic loss through 20 velocity
+    Verlet steps of 2 replicas × 32 LJ atoms on the backend's devices (`parallel`), the
+    central finite difference of the same compiled function, and the message for 3
+    replicas. Returns `(results, meta)`."""
+    pos, system, lj = argon(n=2, cutoff=0.55)
+    backend = JaxMDBackend(VelocityVerlet(Quantity(4, "fs")), parallel=parallel)
+    state = vv_state(backend, lj, system, pos, n_replicas=2)
+    vg = jax.jit(jax.value_and_grad(kinetic_loss(backend, lj, system, n_steps=20), has_aux=True))
+    (value, (positions, overflowed)), grad = vg(lj.epsilon, state)
+    h = 1e-6
+    fd = (vg(lj.epsilon + h, state)[0][0] - vg(lj.epsilon - h, state)[0][0]) / (2 * h)
+    results = dict(
+        loss=np.asarray(value),
+        grad=np.asarray(grad),
+        fd_grad=np.asarray(fd),
+        positions=np.asarray(positions),
+        overflowed=np.asarray(overflowed),
+    )
+    sharding = positions.sharding
+    meta = dict(devices=len(sharding.device_set), spec=str(getattr(sharding, "spec", None)))
+    try:
+        backend.init(lj, system, Quantity(np.stack([pos] * 3), "nm"))
+        meta["error"] = None
+    except ValueError as err:
+        meta["error"] = str(err)
+    return results, meta
 
 
 def strategy_gradients(parallel=None) -> tuple[dict, dict]:
@@ -255,6 +288,15 @@ def _four_devices(out: Path) -> None:
     (out / "meta.json").write_text(json.dumps(meta))
 
 
+def _two_devices(out: Path) -> None:
+    """Child: 2 fake CPU devices; the small sharded run and its gradient."""
+    _child_setup()
+    assert jax.device_count() == 2, jax.devices()
+    results, meta = small_run(Sharded())
+    np.savez(out / "results.npz", **results)
+    (out / "meta.json").write_text(json.dumps(meta))
+
+
 def _four_devices_strategies(out: Path) -> None:
     """Child: every gradient strategy with its replicas sharded over 4 fake CPU devices."""
     _child_setup()
@@ -375,6 +417,30 @@ def one_device_sample():
     )
 
 
+def test_two_devices_run_and_gradient_equal_one_device(tmp_path):
+    """2 replicas × 32 LJ atoms split over 2 fake CPU devices: the loss, dL/dε and
+    trajectory through 20 velocity Verlet steps equal the batched run on one device (this
+    process), the gradient matches a central finite difference, and 3 replicas are refused
+    with the reason. (The 4-device checks with Langevin noise, a neighbour-list overflow on
+    one device and every gradient strategy are marked slow.)"""
+    procs = _start_children([("two-devices", tmp_path)], n_devices=2)
+    try:
+        one, one_meta = small_run()
+    finally:
+        _wait_children(procs)
+    res = dict(np.load(tmp_path / "results.npz"))
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta["devices"] == 2 and one_meta["devices"] == 1
+    assert meta["spec"] == "P('replica',)"
+    assert not res["overflowed"] and not one["overflowed"]
+    assert abs(float(one["grad"])) > 1e-3  # a gradient that can be wrong
+    for name in ("loss", "grad", "positions"):
+        np.testing.assert_allclose(res[name], one[name], rtol=RTOL, atol=0, err_msg=name)
+    np.testing.assert_allclose(res["grad"], res["fd_grad"], rtol=1e-6)
+    assert "3 replicas cannot be split evenly over 2 devices" in meta["error"]
+    assert one_meta["error"] is None  # one device takes any replica count
+
+
 @pytest.fixture(scope="module")
 def four(tmp_path_factory):
     """Runs the 4-device child; meanwhile computes the one-device references here."""
@@ -403,6 +469,7 @@ def four(tmp_path_factory):
     return res, json.loads((out / "meta.json").read_text()), ref
 
 
+@pytest.mark.slow
 def test_sharded_sample_equals_one_device(four):
     """Langevin, 4 replicas × 108 atoms, 300 steps on 4 devices (one replica each), with a
     neighbour-list overflow on device 2 in the first chunk: the sharded `sample`
@@ -430,6 +497,7 @@ def test_sharded_sample_equals_one_device(four):
     np.testing.assert_allclose(res["sample_final_energy"], fresh, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_sharded_run_and_gradient_equal_one_device_and_vmap(four):
     """Gradient of a kinetic-energy loss through 40 NVE steps w.r.t. ε: the sharded `run`
     (4 devices) gives the one-device batched value, gradient and trajectory; the gradient
@@ -447,6 +515,7 @@ def test_sharded_run_and_gradient_equal_one_device_and_vmap(four):
     np.testing.assert_allclose(res["run_positions"], ref["vmap_positions"], rtol=RTOL, atol=0)
 
 
+@pytest.mark.slow
 def test_sharded_chunk_communicates_only_the_rebuild_decision(four):
     """Each device integrates only its replicas: the compiled, partitioned chunk contains
     all-reduces (the scalar rebuild decision) but no all-gather / all-to-all / permute."""
@@ -493,6 +562,7 @@ def test_every_strategy_gives_the_one_device_gradient_with_sharded_replicas(
         np.testing.assert_allclose(res[key], one[key], rtol=rtol, atol=0, err_msg=key)
 
 
+@pytest.mark.slow
 def test_bad_replica_counts_are_explained(four):
     _, meta, _ = four
     at_init, at_run = meta["errors"]
@@ -556,7 +626,9 @@ def test_multi_host_two_processes_match_one_device(tmp_path):
 
 if __name__ == "__main__":
     scenario, *rest = sys.argv[1:]
-    if scenario == "four-devices":
+    if scenario == "two-devices":
+        _two_devices(Path(rest[0]))
+    elif scenario == "four-devices":
         _four_devices(Path(rest[0]))
     elif scenario == "four-devices-strategies":
         _four_devices_strategies(Path(rest[0]))
