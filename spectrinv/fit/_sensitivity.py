@@ -164,7 +164,8 @@ def _curve_values(loss: Any, ref: Reference, observed: Any, observable: Any, lab
         raise TypeError(f"{label}: the prediction has no curve to compare")
     xm, ym = np.asarray(curve[0], dtype=float), np.asarray(curve[1], dtype=float)
     x = np.asarray(ref.x, dtype=float)
-    keep = (x >= xm[0]) & (x <= xm[-1])
+    tol = 1e-9 * max(abs(xm[-1] - xm[0]), 1e-300)  # rounding of the model grid's ends
+    keep = (x >= xm[0] - tol) & (x <= xm[-1] + tol)
     x = x[keep]
     q = np.interp(x, xm, ym)
     err = getattr(observed, "error_magnitude", None)
