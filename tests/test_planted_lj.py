@@ -1,6 +1,5 @@
 """The planted-truth Lennard-Jones fit (docs/examples/lj_planted): its configuration with a
-pressure target, what the uncertainty analysis compares for a pressure, and (slow) a reduced
-fit that must recover σ and ε within its reported standard errors."""
+pressure target, and what the uncertainty analysis compares for a pressure."""
 
 from __future__ import annotations
 
