@@ -191,14 +191,22 @@ def grid_fits(g: Grid, box: jax.Array) -> jax.Array:
     return jnp.all(jnp.where(jnp.asarray(shape >= 3), edge >= g.r_list, True))
 
 
+def rounded_capacity(size: int) -> int:
+    """`size` rounded up to a coarse ladder (steps of 2^(⌊log₂ size⌋ − 2), at least 4: at
+    most 25 % more): lists allocated for similar configurations then get the same shapes,
+    so the programs compiled for one are reused for the next."""
+    step = max(4, 2 ** (max(int(size), 1).bit_length() - 3))
+    return -(-int(size) // step) * step
+
+
 def neighbor_list_fns(
     box: np.ndarray, r_list: float, capacity_multiplier: float, cell_margin: float = 0.0
 ):
     """`partition.NeighborListFns` (allocate, update) for fractional coordinates in this
     box; `allocate` sizes cells and rows from the configuration times
-    `capacity_multiplier`. `update(frac, nbrs, box=None)` takes another box of the same
-    shape (see the module docstring); `cell_margin` sizes the cells for boxes up to that
-    fraction narrower."""
+    `capacity_multiplier` (with `round_up=True` rounded up by `rounded_capacity`).
+    `update(frac, nbrs, box=None)` takes another box of the same shape (see the module
+    docstring); `cell_margin` sizes the cells for boxes up to that fraction narrower."""
     g = grid(box, r_list, cell_margin)
     n_cells = g.neighbours.shape[0]
 
@@ -221,16 +229,17 @@ def neighbor_list_fns(
     occupancy = jax.jit(lambda f, capacity: _build(f, g, capacity, 1)[1], static_argnums=1)
     update_jit = jax.jit(update)
 
-    def allocate(frac, extra_capacity: int = 0, **unused):
+    def allocate(frac, extra_capacity: int = 0, round_up: bool = False, **unused):
         frac = jnp.asarray(frac)
         n = frac.shape[0]
         if n < 2:
             raise ValueError(f"a neighbour list needs at least 2 atoms, got {n}")
         counts = np.bincount(np.asarray(_cell_index(frac, g)), minlength=n_cells)
-        capacity = int(min(n, np.ceil(counts.max() * capacity_multiplier)))
+        capacity = int(np.ceil(counts.max() * capacity_multiplier))
+        capacity = min(n, rounded_capacity(capacity) if round_up else capacity)
         count = occupancy(frac, capacity)
         width = int(int(np.asarray(count).max()) * capacity_multiplier + extra_capacity)
-        width = max(1, min(n - 1, width))
+        width = max(1, min(n - 1, rounded_capacity(width) if round_up else width))
         template = partition.NeighborList(
             idx=jnp.zeros((n, width), jnp.int32),
             reference_position=frac,

@@ -24,7 +24,7 @@ from jaxtyping import Array, Bool, Float
 
 from ..potentials import AbstractPotential, System, perpendicular_widths
 from ._barostat import box_volume
-from ._cell_list import PEC, grid, grid_fits, neighbor_list_fns
+from ._cell_list import PEC, grid, grid_fits, neighbor_list_fns, rounded_capacity
 
 __all__ = ["frame_neighbors"]
 
@@ -269,7 +269,8 @@ def frame_neighbors(
     )
     frac = fractional(positions, jnp.asarray(box))
     with jaxmd_context():
-        template = fns.allocate(frac[0])
+        # capacities on a coarse ladder: references of similar frames share compiled programs
+        template = fns.allocate(frac[0], round_up=True)
     n_atoms = positions.shape[1]
     for _ in range(12):
         with jaxmd_context():
@@ -280,8 +281,8 @@ def frame_neighbors(
         caps = template.cell_list_capacity
         template = dataclasses.replace(
             template,
-            max_occupancy=min(n_atoms, int(np.ceil(template.max_occupancy * 1.5)) + 1),
-            cell_list_capacity=None if caps is None else int(np.ceil(caps * 1.5)) + 1,
+            max_occupancy=min(n_atoms, rounded_capacity(np.ceil(template.max_occupancy * 1.5))),
+            cell_list_capacity=None if caps is None else rounded_capacity(np.ceil(caps * 1.5)),
         )
     raise RuntimeError(
         "could not build neighbour lists for the frames (the capacity kept overflowing after "
