@@ -27,11 +27,12 @@ from spectrinv.backends import (
 from spectrinv.potentials import ForceShifted, LennardJones, System
 
 
+@pytest.mark.slow
 def test_nve_energy_conservation_float64():
     """Velocity Verlet, force-shifted LJ, 108 atoms, Δt = 4 fs, 8 ps after 4 ps equilibration.
 
     An 8 ps run cannot resolve a drift of 1e-5/ns (that is an energy change of 1e-7 of |E|
-    against fluctuations of ~1e-5), so this fast test asserts that the measured drift is
+    against fluctuations of ~1e-5), so this test asserts that the measured drift is
     consistent with |drift| < 1e-5/ns within 3 standard errors, and that the fluctuations
     are small. `test_nve_drift_long` (slow, 200 ps) resolves the drift itself.
     """

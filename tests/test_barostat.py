@@ -127,8 +127,9 @@ def jaxmd_lj_npt():
     return lj_liquid_npt(JaxMDBackend, chunk_steps=2000)
 
 
+@pytest.mark.slow
 def test_short_lj_liquid_run_holds_the_set_pressure():
-    """A 24 ps version of the test below for the default suite (2000 steps discarded, 4000
+    """A 24 ps version of the test below (2000 steps discarded, 4000
     sampled): ⟨P_inst⟩ = 800 bar within 4 block errors of ~20 bar, a liquid density. A
     barostat that ignored ΔU, mixed up pressure units or flipped the sign of PΔV moves the
     pressure by far more than that."""
@@ -170,6 +171,7 @@ def test_openmm_samples_the_same_npt_volume(jaxmd_lj_npt):
     assert abs(ours.mean() - theirs.mean()) < 4 * combined, (ours.mean(), theirs.mean())
 
 
+@pytest.mark.slow
 def test_lists_follow_a_box_that_shrinks_past_the_cell_margin():
     """A dilute gas under high pressure: the box shrinks by far more than the cells'
     margin; the lists are reallocated and the energies stay exact (vs all pairs)."""

@@ -103,6 +103,7 @@ def _spectrinv(*args, cache: Path | None = None, **kw):
     )
 
 
+@pytest.mark.slow
 def test_sigkill_midway_then_resume_matches_uninterrupted_run(tmp_path):
     config = _write(tmp_path)
     # the uninterrupted reference runs in this process (same code and CPU as the CLI)

@@ -293,6 +293,7 @@ def lj32_pairs():
     return lj_liquid(2, all_pairs=True)
 
 
+@pytest.mark.slow
 def test_reweighting_rdf(lj32_pairs):
     row = _reweighting_lj(
         lj32_pairs, _rdf_objective(), "Reweighting, RDF", 40, 8, name="inner.epsilon"

@@ -116,6 +116,7 @@ def rel_diff(a, b):
     return float(tree_norm(diff) / tree_norm(b))
 
 
+@pytest.mark.slow
 def test_matches_bptt_lj_1000_steps(lj_setup):
     """VACF loss through 1000 steps (4 ps ≈ 1.9 τ), 10 anchors: adjoint = BPTT to ≤ 1e-6
     relative (measured ~1e-15), same loss, reconstruction error at rounding level."""
