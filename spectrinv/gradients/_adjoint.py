@@ -35,6 +35,7 @@ from ._base import (
     Objective,
     check_gradient,
     gradient_spread,
+    quiet_unit_observe,
     tree_mean,
     unit_mean,
 )
@@ -429,7 +430,7 @@ def _loss_and_cotangent(objective, backend, system, signals, stride, batched):
     def objective_of(sig):
         traj = backend.build_trajectory(sig, system, stride, batched=batched)
         if batched:
-            per_replica = jax.vmap(objective.observe)(traj)
+            per_replica = jax.vmap(lambda t: quiet_unit_observe(objective.observe, t))(traj)
             obs = unit_mean(per_replica)
         else:
             per_replica, obs = None, objective.observe(traj)

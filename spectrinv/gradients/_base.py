@@ -48,7 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, PRNGKeyArray, PyTree, Scalar
 
-from observables import AbstractResult, Trajectory
+from observables import AbstractResult, ErrorBarWarning, Trajectory
 
 from ..backends import AbstractBackend, AbstractRecorder, MDState, Positions, Velocities
 from ..potentials import System
@@ -241,6 +241,15 @@ def zero_errors(tree: PyTree) -> PyTree:
         return eqx.tree_at(lambda x: x.error_magnitude, r, jnp.zeros_like(r.error_magnitude))
 
     return _map_results(zero, tree)
+
+
+def quiet_unit_observe(observe: Callable, trajectory: Any) -> Any:
+    """`observe(trajectory)` for one unit of several (a replica, a segment) without
+    `ErrorBarWarning`: a unit may be too short for its own block error, and the error of
+    the units' mean comes from their spread (`unit_mean`)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ErrorBarWarning)
+        return observe(trajectory)
 
 
 def gradient_spread(per_unit: PyTree, grad: PyTree) -> dict:

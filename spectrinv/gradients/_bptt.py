@@ -47,6 +47,7 @@ from ._base import (
     Objective,
     check_gradient,
     gradient_spread,
+    quiet_unit_observe,
     require_fixed_box,
     tree_mean,
     unit_mean,
@@ -225,7 +226,7 @@ def unit_run(objective, static, backend, system, n_steps, stride, blocks):
             record=objective.record,
             checkpoint_blocks=blocks,
         )
-        return objective.observe(traj), (final, overflowed)
+        return quiet_unit_observe(objective.observe, traj), (final, overflowed)
 
     return one
 
