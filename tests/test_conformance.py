@@ -66,6 +66,7 @@ OBSERVABLES = {
         ob.EinsteinHelfand(ob.ShearViscosity(T, n_blocks=2)),
         "stress",
     ),
+    "Pressure": (ob.Pressure(n_blocks=2), "stress"),
     "RDF": (ob.RDF(Q(0.7, "nm"), bins=20), "positions"),
     "RDF-smooth": (
         ob.RDF(Q(0.7, "nm"), bins=20, kernel=ob.GaussianKernel(Q(0.02, "nm"))),

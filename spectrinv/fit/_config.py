@@ -36,7 +36,7 @@ alpha = "2.0 1/nm"             # damped-shifted-force damping (water)
 [[targets]]
 name = "ir"
 dataset = "water_segelstein_298K"
-observable = "ir"              # ir | rdf | self_diffusion | shear_viscosity
+observable = "ir"              # ir | rdf | pressure | self_diffusion | shear_viscosity
 loss = "peak_position"         # mse | chi2 | wasserstein | peak_position | relative_error
 windows = [["1450 1/cm", "1850 1/cm"], ["2900 1/cm", "3800 1/cm"]]   # peak_position
 # x_range = [["1000 1/cm", "4000 1/cm"]]   # mse | chi2 | wasserstein: compare only there
