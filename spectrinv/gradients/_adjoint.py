@@ -53,6 +53,17 @@ class ReconstructionError(GradientError):
     more than `Adjoint.max_reconstruction_error`: the gradient would be unreliable."""
 
 
+def reconstruction_tolerance(value) -> float | None:
+    """`max_reconstruction_error` (a length; a bare number is nm) in nm, or `None` (no
+    check); a negative or NaN tolerance raises `ValueError`."""
+    if value is None:
+        return None
+    tol = float(to_internal(value, "length", "max_reconstruction_error"))
+    if not tol >= 0:
+        raise ValueError(f"max_reconstruction_error must be >= 0, got {value}")
+    return tol
+
+
 class Adjoint(AbstractGradient):
     r"""Discrete adjoint of velocity Verlet (NVE) with time-reversed state reconstruction.
 
@@ -187,15 +198,7 @@ class Adjoint(AbstractGradient):
             if anchor_every < 1:
                 raise ValueError(f"anchor_every must be >= 1, got {anchor_every}")
             self.anchor_every = self._round(anchor_every)
-        if max_reconstruction_error is None:
-            self.max_reconstruction_error = None
-        else:
-            tol = float(to_internal(max_reconstruction_error, "length", "max_reconstruction_error"))
-            if not tol >= 0:
-                raise ValueError(
-                    f"max_reconstruction_error must be >= 0, got {max_reconstruction_error}"
-                )
-            self.max_reconstruction_error = tol
+        self.max_reconstruction_error = reconstruction_tolerance(max_reconstruction_error)
 
     def _round(self, steps: int) -> int:
         return max(self.stride, (steps // self.stride) * self.stride)

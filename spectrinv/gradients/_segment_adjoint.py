@@ -13,9 +13,9 @@ from __future__ import annotations
 import equinox as eqx
 import numpy as np
 
-from observables import Quantity, to_internal
+from observables import Quantity
 
-from ._adjoint import _DEFAULT_TOLERANCE, Adjoint, adjoint_shares
+from ._adjoint import _DEFAULT_TOLERANCE, Adjoint, adjoint_shares, reconstruction_tolerance
 
 __all__ = ["AdjointSegments"]
 
@@ -67,15 +67,7 @@ class AdjointSegments(eqx.Module):
         ):
             raise ValueError(f"anchor_every must be a positive integer, got {anchor_every!r}")
         self.anchor_every = None if anchor_every is None else int(anchor_every)
-        if max_reconstruction_error is None:
-            self.max_reconstruction_error = None
-        else:
-            tol = float(to_internal(max_reconstruction_error, "length", "max_reconstruction_error"))
-            if not tol >= 0:
-                raise ValueError(
-                    f"max_reconstruction_error must be >= 0, got {max_reconstruction_error}"
-                )
-            self.max_reconstruction_error = tol
+        self.max_reconstruction_error = reconstruction_tolerance(max_reconstruction_error)
 
     def adjoint(self, segment_steps: int, stride: int) -> Adjoint:
         """The `Adjoint` that differentiates one batch of segments."""
