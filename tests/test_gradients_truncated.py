@@ -423,3 +423,33 @@ def test_lennard_jones_pathwise_part_matches_finite_differences():
         term = -beta * np.sum((s - s.mean()) * (g - g.mean())) / (n_seg - 1)
         on, off = float(getattr(res_on.grad, name)), float(getattr(res.grad, name))
         assert on - off == pytest.approx(term, rel=1e-8, abs=1e-12 * abs(off)), name
+
+
+def test_observe_is_the_forward_part_of_the_call():
+    """`Truncated.observe` (forward only, for finite-difference sensitivities) returns the
+    observation `__call__` returns with the same state and key — same start states, same
+    segments — and a different key gives another one."""
+    system = System(box=None, species=jnp.zeros(N_ATOMS, jnp.int32), masses=jnp.ones(N_ATOMS))
+    trap = HarmonicTrap(jnp.asarray(K_TRAP))
+    backend = JaxMDBackend(
+        Langevin(Quantity(DT, "ps"), Quantity(TEMPERATURE, "K"), Quantity(2 * OMEGA, "1/ps"))
+    )
+    pos = 0.1 * jax.random.normal(jax.random.key(0), (N_ATOMS, 3))
+    state = backend.init(
+        trap,
+        system,
+        Quantity(pos, "nm"),
+        temperature=Quantity(TEMPERATURE, "K"),
+        key=jax.random.key(1),
+    )
+    objective = Objective(
+        lambda t: {"x2": jnp.mean(t.positions**2, axis=(0, 1))}, lambda o: jnp.sum(o["x2"])
+    )
+    params, static = eqx.partition(trap, eqx.is_inexact_array)
+    strategy = Truncated(4, SEG, decorrelation_steps=20)
+    kw = dict(backend=backend, system=system, state=state)
+    full = strategy(objective, params, static, key=jax.random.key(5), **kw)
+    forward = strategy.observe(objective, params, static, key=jax.random.key(5), **kw)
+    np.testing.assert_allclose(forward["x2"], full.observed["x2"], rtol=1e-10)
+    other = strategy.observe(objective, params, static, key=jax.random.key(6), **kw)
+    assert np.max(np.abs(np.asarray(other["x2"]) - np.asarray(full.observed["x2"]))) > 1e-6

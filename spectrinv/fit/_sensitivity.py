@@ -18,7 +18,9 @@ random numbers: every evaluation of a target runs its gradient strategy from the
 starting state with the same random key (and the same `Reweighting` reference), at
 $\theta \pm h_j e_j$ with $h_j$ = `rel_step` $\cdot|\theta_j|$. The MD noise then largely
 cancels in the difference, and $J$ is the slope of the same estimate the fit follows
-($2p$ strategy evaluations per target for $p$ parameters).
+($2p$ evaluations per target for $p$ parameters). An evaluation needs only the
+observation, not the gradient: `AbstractGradient.observe` (forward-only for `Truncated`,
+about a third of a gradient step's cost).
 
 **Errors** (1σ per compared value, combined in quadrature):
 
@@ -234,7 +236,7 @@ class _Evaluator:
         params = self.unravel(jnp.asarray(theta, self.dtype))
         potential = eqx.combine(params, self.static)
         state = init_state(t, potential, self.cfg)
-        res = t.gradient(
+        observed = t.gradient.observe(
             t.objective,
             params,
             self.static,
@@ -244,7 +246,7 @@ class _Evaluator:
             key=key,
             cache=self.cache,
         )
-        return _stack(t, res.observed)
+        return _stack(t, observed)
 
 
 def _stack(target: Target, observed) -> list[Compared]:
@@ -293,8 +295,8 @@ def fit_uncertainty(
     with one more evaluation per target; `observed`: the predictions at `params` with that
     key, when already computed (saves one evaluation per target).
 
-    **Cost:** 2p + 1 strategy evaluations per target for p parameters (2p + 2 without
-    `observed`, 2p without `noise`).
+    **Cost:** 2p + 1 observations (`AbstractGradient.observe`) per target for p
+    parameters (2p + 2 without `observed`, 2p without `noise`).
     """
     if not 0 < rel_step < 1:
         raise ValueError(f"rel_step must be in (0, 1), got {rel_step}")

@@ -143,6 +143,33 @@ class AbstractGradient(eqx.Module):
         cache: Any = None,
     ) -> GradientResult: ...
 
+    def observe(
+        self,
+        objective: Objective,
+        params: PyTree,
+        static: PyTree,
+        *,
+        backend: AbstractBackend,
+        system: System,
+        state: MDState,
+        key: PRNGKeyArray,
+        cache: Any = None,
+    ) -> PyTree:
+        """The observation `__call__` estimates with these arguments (its `observed`),
+        where the gradient is not needed (sensitivities by finite differences). This
+        default calls `__call__`; strategies override it with a cheaper forward-only
+        run that draws the same random numbers."""
+        return self(
+            objective,
+            params,
+            static,
+            backend=backend,
+            system=system,
+            state=state,
+            key=key,
+            cache=cache,
+        ).observed
+
 
 # ----------------------------------------------------------------------------- helpers
 def tree_norm(tree: PyTree) -> Scalar:

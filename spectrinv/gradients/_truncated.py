@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jaxtyping import PRNGKeyArray, PyTree
 
@@ -49,8 +48,6 @@ from ._base import (
     gradient_spread,
     tree_mean,
     tree_norm,
-    unit_mean,
-    zero_errors,
 )
 from ._bptt import (
     AbstractCheckpoint,
@@ -58,90 +55,17 @@ from ._bptt import (
     _check_steps,
     redo_on_overflow,
     require_differentiable,
-    unit_run,
 )
 from ._segment_adjoint import AdjointSegments
+from ._truncated_kernels import (
+    _ensemble_term,
+    _forward,
+    _pathwise,
+    maxwell_boltzmann,
+    remove_com_velocity,
+)
 
 __all__ = ["Truncated"]
-
-
-def _vdot_tree(a, b):
-    """Σ over leaves of ⟨a, b⟩ (real arrays)."""
-    leaves = [
-        jnp.sum(x * y)
-        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
-        if eqx.is_array(x)
-    ]
-    return sum(leaves) if leaves else jnp.zeros(())
-
-
-@jax.jit
-def remove_com_velocity(velocities, masses):
-    """Velocities `[(replica,) atom, 3]` (nm/ps) minus each replica's mass-weighted
-    centre-of-mass velocity V = Σ_i m_i v_i / Σ_i m_i (masses in Da): zero total momentum."""
-    m = masses.astype(velocities.dtype)[:, None]
-    com = jnp.sum(m * velocities, axis=-2, keepdims=True) / jnp.sum(m)
-    return velocities - com
-
-
-def maxwell_boltzmann(key, like, masses, temperature):
-    """Velocities (nm/ps) of the shape and dtype of `like` drawn from the Maxwell–Boltzmann
-    distribution at `temperature` (K): each component Gaussian with variance k_BT/m_i."""
-    sd = jnp.sqrt(BOLTZMANN * temperature / masses).astype(like.dtype)[:, None]
-    return sd * jax.random.normal(key, like.shape, like.dtype)
-
-
-@eqx.filter_jit
-def _pathwise(objective, params, static, backend, system, starts, key, n_steps, stride, blocks):
-    """Per-segment pathwise gradients: every segment gets its own copy of the parameters
-    (stacked along a leading segment axis), so the gradient w.r.t. the stack holds each
-    segment's contribution (1/n)·∂L/∂O·∂o_i/∂θ; their sum is the pathwise gradient."""
-    n = starts.positions.shape[0]
-    stacked = jax.tree.map(lambda x: jnp.broadcast_to(x, (n,) + x.shape), params)
-    starts = eqx.tree_at(lambda s: s.step, starts, jnp.broadcast_to(starts.step, (n,)))
-
-    one = unit_run(objective, static, backend, system, n_steps, stride, blocks)
-
-    def value(ps):
-        per_segment, aux = jax.vmap(one, in_axes=(0, 0, None))(ps, starts, key)
-        observed = unit_mean(per_segment)
-        return objective.loss(observed), (observed, per_segment, aux)
-
-    (loss, (observed, per_segment, (final, overflowed))), grads = eqx.filter_value_and_grad(
-        value, has_aux=True
-    )(stacked)
-    return loss, observed, per_segment, final.positions, overflowed, grads
-
-
-@eqx.filter_jit
-def _ensemble_term(objective, params, static, system, starts, observed, per_segment, beta):
-    """Per-segment shares e_i = −β n/(n−1) (s_i − s̄)(g_i − ḡ), `[segment, ...]` per leaf,
-    s_i = ⟨∂L/∂O, o_i⟩, g_i = ∂U(x_i)/∂θ; their mean is the initial-ensemble term
-    −β n/(n−1) [mean(s g) − mean(s) mean(g)]."""
-    value, vjp = jax.vjp(objective.loss, observed)
-    (cotangent,) = vjp(jnp.ones_like(value))
-    # errors are not differentiated (`unit_mean`): they take no part in the linearisation
-    s = jax.vmap(lambda o: _vdot_tree(cotangent, o))(zero_errors(per_segment))
-
-    def energy(p, x, nb):
-        return eqx.combine(p, static).energy(x, system, nb)
-
-    grad_u = eqx.filter_grad(energy)
-    if starts.neighbors is None:
-        g = jax.vmap(lambda x: grad_u(params, x, None))(starts.positions)
-    else:
-        g = jax.vmap(lambda x, nb: grad_u(params, x, nb))(starts.positions, starts.neighbors)
-    n = s.shape[0]
-    s = s - jnp.mean(s)
-    scale = -beta * n / (n - 1)
-
-    def cov(gl):
-        if gl is None:
-            return None
-        w = s.astype(gl.dtype).reshape((n,) + (1,) * (gl.ndim - 1))
-        return scale * w * (gl - jnp.mean(gl, axis=0))
-
-    return jax.tree.map(cov, g)
 
 
 class Truncated(AbstractGradient):
@@ -410,6 +334,45 @@ class Truncated(AbstractGradient):
             nve, potential, system, starts, attempt, "Truncated"
         )
         return loss, observed, per_segment, shares, starts, {}
+
+    def observe(
+        self,
+        objective: Objective,
+        params: PyTree,
+        static: PyTree,
+        *,
+        backend: AbstractDifferentiableBackend,
+        system: System,
+        state: MDState,
+        key: PRNGKeyArray,
+        cache: None = None,
+    ) -> PyTree:
+        """The segments' mean observation that `__call__` returns with the same arguments
+        (same start states and segments), from a forward-only run: about a third of the
+        cost of the gradient. Used for finite-difference sensitivities."""
+        backend = require_differentiable(backend, "Truncated")
+        potential = eqx.combine(params, static)
+        starts, _ = self.start_states(
+            potential, backend=backend, system=system, state=state, key=key
+        )
+        nve = self.segment_backend(backend)
+        run_key = jax.random.fold_in(key, 1)
+
+        def attempt(st):
+            return _forward(
+                objective,
+                params,
+                static,
+                nve,
+                system,
+                st,
+                run_key,
+                self.segment_steps,
+                self.stride,
+            )
+
+        observed, _ = redo_on_overflow(nve, potential, system, starts, attempt, "Truncated")
+        return observed
 
     # ------------------------------------------------------------------------- call
     def __call__(
