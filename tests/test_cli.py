@@ -220,3 +220,22 @@ def test_python_dash_m_runs_the_command_line():
         [sys.executable, "-m", "spectrinv.cli", "datasets", "nope"], capture_output=True, text=True
     )
     assert run.returncode == 2 and "no dataset named 'nope'" in run.stderr
+
+
+def test_warnings_are_one_line_without_source_location(water_like, capsys):
+    """A correlation time so long that no block error fits (0.5 ps of 0.8 ps): the
+    `ErrorBarWarning` is printed as one line naming its category, not with the package's
+    source line; the warning machinery is restored afterwards."""
+    import warnings
+
+    before = warnings.showwarning
+    path, _ = water_like
+    argv = ["spectrum", str(path), "--kind", "vdos", "--max-lag", "0.5 ps"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert main(argv) == 0
+    err = capsys.readouterr().err
+    lines = [x for x in err.splitlines() if "ErrorBarWarning" in x]
+    assert lines and all(x.startswith("warning (ErrorBarWarning): ") for x in lines), err
+    assert ".py:" not in err, err
+    assert warnings.showwarning is before

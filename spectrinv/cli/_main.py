@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 from . import _fit, _inspect, _observables
@@ -33,7 +34,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for an error in the input)."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning  # restored when the command ends
+            return int(args.func(args) or 0)
     except USER_ERRORS as err:
         print(f"spectrinv {args.command}: error: {err}", file=sys.stderr)
         return 2
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings on the command line as one line, `warning (Category): message`, without
+    the source location inside the package that a user cannot act on."""
+    print(f"warning ({category.__name__}): {message}", file=file or sys.stderr)
