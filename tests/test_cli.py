@@ -222,7 +222,7 @@ def test_python_dash_m_runs_the_command_line():
     assert run.returncode == 2 and "no dataset named 'nope'" in run.stderr
 
 
-def test_warnings_are_one_line_without_source_location(water_like, capsys):
+def test_warnings_are_one_line_without_source_location(water_like, tmp_path, capsys):
     """A correlation time so long that no block error fits (0.5 ps of 0.8 ps): the
     `ErrorBarWarning` is printed as one line naming its category, not with the package's
     source line; the warning machinery is restored afterwards."""
@@ -231,6 +231,7 @@ def test_warnings_are_one_line_without_source_location(water_like, capsys):
     before = warnings.showwarning
     path, _ = water_like
     argv = ["spectrum", str(path), "--kind", "vdos", "--max-lag", "0.5 ps"]
+    argv += ["--out", str(tmp_path / "vdos")]
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         assert main(argv) == 0
