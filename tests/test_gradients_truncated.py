@@ -36,11 +36,9 @@ DT, SEG = 0.005, 20  # ω Δt = 0.05; a segment spans ω t = 1 rad
 WEIGHTS = np.array([1.0, 2.0, 3.0])
 
 
-def _trap_runs(n_segments):
-    """Trap at 300 K; `n_segments` segments of 20 NVE steps, 100 Langevin steps apart
-    (ω·100Δt = 5 at critical damping γ = 2ω: successive starts are practically
-    independent). Observable: ⟨x_a²⟩ per Cartesian axis a over the segment's frames and
-    atoms; loss Σ_a w_a ⟨x_a²⟩. Runs Truncated with and without the ensemble term."""
+def _trap():
+    """`(system, trap, backend, state)`: 16 unit-mass atoms in the trap, critically damped
+    Langevin at 300 K, random start positions and Maxwell–Boltzmann velocities."""
     system = System(box=None, species=jnp.zeros(N_ATOMS, jnp.int32), masses=jnp.ones(N_ATOMS))
     trap = HarmonicTrap(jnp.asarray(K_TRAP))
     backend = JaxMDBackend(
@@ -54,6 +52,15 @@ def _trap_runs(n_segments):
         temperature=Quantity(TEMPERATURE, "K"),
         key=jax.random.key(1),
     )
+    return system, trap, backend, state
+
+
+def _trap_runs(n_segments):
+    """Trap at 300 K; `n_segments` segments of 20 NVE steps, 100 Langevin steps apart
+    (ω·100Δt = 5 at critical damping γ = 2ω: successive starts are practically
+    independent). Observable: ⟨x_a²⟩ per Cartesian axis a over the segment's frames and
+    atoms; loss Σ_a w_a ⟨x_a²⟩. Runs Truncated with and without the ensemble term."""
+    system, trap, backend, state = _trap()
     _, state = backend.sample(trap, system, state, jax.random.key(2), 400)  # equilibrate
     w = jnp.asarray(WEIGHTS)
     objective = Objective(
@@ -203,19 +210,7 @@ def test_grad_stderr_is_calibrated_across_independent_keys():
     chains from the same state), the spread of the returned gradient matches the
     `grad_stderr` each call reports (ratio within a generous 0.6–1.6: with 12 keys the
     spread itself is known to ≈ ±20 %)."""
-    system = System(box=None, species=jnp.zeros(N_ATOMS, jnp.int32), masses=jnp.ones(N_ATOMS))
-    trap = HarmonicTrap(jnp.asarray(K_TRAP))
-    backend = JaxMDBackend(
-        Langevin(Quantity(DT, "ps"), Quantity(TEMPERATURE, "K"), Quantity(2 * OMEGA, "1/ps"))
-    )
-    pos = 0.1 * jax.random.normal(jax.random.key(0), (N_ATOMS, 3))
-    state = backend.init(
-        trap,
-        system,
-        Quantity(pos, "nm"),
-        temperature=Quantity(TEMPERATURE, "K"),
-        key=jax.random.key(1),
-    )
+    system, trap, backend, state = _trap()
     _, state = backend.sample(trap, system, state, jax.random.key(2), 400)
     w = jnp.asarray(WEIGHTS)
     objective = Objective(
@@ -429,19 +424,7 @@ def test_observe_is_the_forward_part_of_the_call():
     """`Truncated.observe` (forward only, for finite-difference sensitivities) returns the
     observation `__call__` returns with the same state and key — same start states, same
     segments — and a different key gives another one."""
-    system = System(box=None, species=jnp.zeros(N_ATOMS, jnp.int32), masses=jnp.ones(N_ATOMS))
-    trap = HarmonicTrap(jnp.asarray(K_TRAP))
-    backend = JaxMDBackend(
-        Langevin(Quantity(DT, "ps"), Quantity(TEMPERATURE, "K"), Quantity(2 * OMEGA, "1/ps"))
-    )
-    pos = 0.1 * jax.random.normal(jax.random.key(0), (N_ATOMS, 3))
-    state = backend.init(
-        trap,
-        system,
-        Quantity(pos, "nm"),
-        temperature=Quantity(TEMPERATURE, "K"),
-        key=jax.random.key(1),
-    )
+    system, trap, backend, state = _trap()
     objective = Objective(
         lambda t: {"x2": jnp.mean(t.positions**2, axis=(0, 1))}, lambda o: jnp.sum(o["x2"])
     )
