@@ -37,6 +37,7 @@ component is not resolved: use more units.
 from __future__ import annotations
 
 import abc
+import contextlib
 import math
 import warnings
 from collections.abc import Callable
@@ -270,12 +271,20 @@ def zero_errors(tree: PyTree) -> PyTree:
     return _map_results(zero, tree)
 
 
+@contextlib.contextmanager
+def error_bar_warnings_off():
+    """Context without `ErrorBarWarning`, for observations that cannot carry their own
+    error bar by design (one frame, one replica or segment of several)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ErrorBarWarning)
+        yield
+
+
 def quiet_unit_observe(observe: Callable, trajectory: Any) -> Any:
     """`observe(trajectory)` for one unit of several (a replica, a segment) without
     `ErrorBarWarning`: a unit may be too short for its own block error, and the error of
     the units' mean comes from their spread (`unit_mean`)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ErrorBarWarning)
+    with error_bar_warnings_off():
         return observe(trajectory)
 
 

@@ -3,8 +3,6 @@ average (`observe(traj) == mean_i observe(traj[i])`), which reweighting needs.""
 
 from __future__ import annotations
 
-import contextlib
-import warnings
 from collections.abc import Callable
 
 import equinox as eqx
@@ -13,11 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import PyTree
 
-from observables import PER_FRAME_FIELDS, ErrorBarWarning, Trajectory
+from observables import PER_FRAME_FIELDS, Trajectory
 
 from ..backends import pad_frames, unpad_frames
+from ._base import error_bar_warnings_off
 
-__all__ = ["per_frame_observables", "single_frame_warnings_off", "TRACE_ERRORS"]
+__all__ = ["per_frame_observables", "TRACE_ERRORS"]
 
 
 # ---------------------------------------------------------------- per-frame observables
@@ -36,16 +35,8 @@ def per_frame_observables(
     """`observe(trajectory[i])` for every frame, stacked on a leading axis, after checking
     that `observe` works on one frame and is a frame average. A one-frame result has no
     error bar, which is expected here: `ErrorBarWarning`s are not shown."""
-    with single_frame_warnings_off():
+    with error_bar_warnings_off():
         return _per_frame_observables(observe, trajectory, batch_size)
-
-
-@contextlib.contextmanager
-def single_frame_warnings_off():
-    """Context without `ErrorBarWarning` (one-frame results cannot carry error bars)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ErrorBarWarning)
-        yield
 
 
 def _per_frame_observables(observe, trajectory, batch_size):

@@ -114,9 +114,10 @@ from ._base import (
     Objective,
     backend_temperature,
     check_gradient,
+    error_bar_warnings_off,
     require_fixed_box,
 )
-from ._frames import TRACE_ERRORS, per_frame_observables, single_frame_warnings_off
+from ._frames import TRACE_ERRORS, per_frame_observables
 from ._reweighting_frames import (
     check_recomputable,
     energies_jit,
@@ -366,7 +367,7 @@ class Reweighting(AbstractGradient):
         check_recomputable(recorders, cache.trajectory)
         beta = 1.0 / (BOLTZMANN * cache.temperature)
         try:
-            with single_frame_warnings_off():  # observe sees one frame at a time
+            with error_bar_warnings_off():  # observe sees one frame at a time
                 loss, grad, observed, ess = estimate_jit(
                     params,
                     static,
