@@ -22,7 +22,7 @@ uncertainty = true             # parameter standard errors after the fit (2p + 1
 # averaging = "polyak"         # none | polyak | ema (ema_decay); averaging_start = step
 # stop_rtol = 1e-3             # stop when the parameters change by less, relative,
 # stop_patience = 3            #   for this many consecutive steps
-# target_snr = 3.0             # grow segments / frames while the gradient SNR is below;
+# target_snr = 3.0             # grow Truncated segments while the gradient SNR is below;
 # max_growth = 8               #   at most this factor over the configured count
 
 [fit.bounds]                   # projections after each update
