@@ -104,6 +104,7 @@ def test_neighbor_overflow_recovered_under_compression():
     np.testing.assert_allclose(final.potential_energy, fresh, rtol=1e-12)
 
 
+@pytest.mark.slow  # statistical; canonical sampling is checked by default on the harmonic trap
 def test_langevin_reaches_target_temperature():
     pos, system, lj = argon()
     target = 120.0

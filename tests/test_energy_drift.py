@@ -69,6 +69,7 @@ def test_shadow_energy_of_harmonic_oscillator_is_the_exact_discrete_invariant():
     np.testing.assert_allclose(kinetic.m, kin.sum(axis=(1, 2)), rtol=1e-12)
 
 
+@pytest.mark.slow  # the exact discrete invariant (harmonic oscillator) runs by default
 def test_shadow_energy_fluctuates_less_on_lennard_jones():
     """108 argon atoms, force-shifted LJ, Δt = 4 fs, float64: the shadow energy fluctuates
     at least 10× less than the total energy and both estimates of the drift agree.

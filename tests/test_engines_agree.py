@@ -8,7 +8,8 @@ every 50 fs. Both engines start from the same liquid configuration (last frame o
 `data/examples/lj_argon.npz`, equilibrated at 90 K) and equilibrate with their own Langevin
 thermostats (OpenMM `LangevinMiddleIntegrator`, our BAOAB) with independent noise.
 
-- `test_engines_agree_langevin` (default suite, < 20 s): NVT Langevin (γ = 2 ps⁻¹) for
+- `test_engines_agree_langevin` (slow; the default suite checks the engines' energies and
+  forces against each other in test_backend.py): NVT Langevin (γ = 2 ps⁻¹) for
   1 ps + 9 ps; the first 1 ps is discarded. Both engines sample the same ensemble with the
   same stochastic dynamics, so D (Langevin-damped) must agree too.
 - `test_engines_agree_nve` (slow): Langevin equilibration (γ = 5 ps⁻¹, 2 ps), then both
@@ -172,6 +173,7 @@ def _print(label, res):
         print(f"  {k} = {v}")
 
 
+@pytest.mark.slow
 def test_engines_agree_langevin():
     """Short NVT Langevin run in both engines: g(r), VACF and D agree within block errors."""
     system, lj, pos, vel = _setup()

@@ -71,6 +71,7 @@ def _forward_loss(objective, static, backend, system, state, key, n_steps, strid
 
 
 # ------------------------------------------------------------------------------ tests
+@pytest.mark.slow  # BPTT vs finite differences on LJ runs by default in test_gradient_fd_crn
 def test_lennard_jones_gradient_matches_finite_differences():
     """32 LJ atoms, 300 NVE steps of 4 fs (≈0.56 τ), a smooth VACF loss: d loss/dσ and
     d loss/dε from BPTT (√T checkpointing) equal central differences of the same run."""

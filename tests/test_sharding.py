@@ -172,7 +172,8 @@ def strategy_gradients(parallel=None) -> tuple[dict, dict]:
 def _child_env(n_devices: int) -> dict:
     env = dict(os.environ)
     env["JAX_PLATFORMS"] = "cpu"
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={n_devices}"
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={n_devices}"
+    env["XLA_FLAGS"] = flags.strip()  # keeps the suite's fast-compile flags (conftest)
     env.pop("JAX_ENABLE_X64", None)
     return env
 
