@@ -32,6 +32,8 @@ from spectrinv.backends import (
     Velocities,
 )
 from spectrinv.gradients import Objective, Reweighting
+from spectrinv.gradients._reweighting_frames import estimate_jit, potential_recorders
+from spectrinv.gradients._reweighting_grad_error import reweighted_gradient_error
 from spectrinv.potentials import ForceShifted, LennardJones, System
 
 T_K = 120.0  # ≈ ε/k_B of argon: T* ≈ 1
@@ -225,6 +227,29 @@ def test_epsilon_gradient_closed_form_and_old_estimator_is_wrong(frames):
     np.testing.assert_allclose(got["P", "epsilon"], dP, rtol=1e-9)
     covariance_only = -BETA * cov_pu / e0
     assert abs(covariance_only - dP) > 0.2 * abs(dP)
+
+
+def test_gradient_error_terms_carry_the_explicit_term(frames):
+    """The standard error of a Reweighting gradient comes from per-frame terms h_i whose
+    weighted mean is the gradient (`spectrinv.gradients._reweighting_grad_error`). With a
+    θ-dependent signal (the virial) h_i includes ∂(c·o_i)/∂θ, and Σ w_i h_i still equals
+    the autodiff gradient at θ₁ ≠ θ₀, for both parameters."""
+    p0, static, cache = frames["params"], frames["static"], frames["cache"]
+    system = frames["system"]
+    at = eqx.tree_at(lambda p: (p.sigma, p.epsilon), p0, (p0.sigma * 0.996, p0.epsilon * 1.03))
+    recorders = potential_recorders(RECORD)
+    args = (cache.trajectory, cache.energies, cache.neighbors, system, BETA, 8, 10)
+    _, grad, _, _, per_frame, w = estimate_jit(
+        at, static, observe, P_ONLY, recorders, cache.observed, *args
+    )
+    stderr, h = reweighted_gradient_error(
+        at, static, system, observe, P_ONLY, recorders, per_frame, w, cache.trajectory,
+        cache.neighbors, BETA, 8, 10,
+    )  # fmt: skip
+    for name in ("sigma", "epsilon"):
+        g = float(getattr(grad, name))
+        np.testing.assert_allclose(float(jnp.dot(w, getattr(h, name))), g, rtol=1e-10)
+        assert 0 < float(getattr(stderr, name)) < abs(g)
 
 
 def test_reference_recomputes_signals_of_a_file_trajectory(frames):

@@ -66,6 +66,7 @@ __all__ = [
     "check_gradient",
     "backend_temperature",
     "gradient_spread",
+    "gradient_snr",
 ]
 
 
@@ -303,13 +304,18 @@ def gradient_spread(per_unit: PyTree, grad: PyTree) -> dict:
         return jnp.std(u, axis=0, ddof=1) / np.sqrt(u.shape[0])
 
     se = jax.tree.map(stderr, per_unit)
+    return {"grad_stderr": se, "grad_snr": gradient_snr(grad, se)}
+
+
+def gradient_snr(grad: PyTree, stderr: PyTree) -> PyTree:
+    """|grad| / stderr element-wise (inf where stderr is 0; `None` leaves kept)."""
 
     def snr(g, e):
         if not eqx.is_array(g):
             return g
         return jnp.where(e > 0, jnp.abs(g) / jnp.where(e > 0, e, 1.0), jnp.inf)
 
-    return {"grad_stderr": se, "grad_snr": jax.tree.map(snr, grad, se)}
+    return jax.tree.map(snr, grad, stderr)
 
 
 def check_gradient(loss: Scalar, grad: PyTree, *, what: str, explode_norm: float = 1e8) -> float:

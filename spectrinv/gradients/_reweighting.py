@@ -115,6 +115,7 @@ from ._base import (
     backend_temperature,
     check_gradient,
     error_bar_warnings_off,
+    gradient_snr,
     require_fixed_box,
 )
 from ._frames import TRACE_ERRORS, per_frame_observables
@@ -127,6 +128,7 @@ from ._reweighting_frames import (
     recorded_signals_jit,
     with_signals,
 )
+from ._reweighting_grad_error import reweighted_gradient_error
 
 __all__ = ["Reweighting", "ReweightingCache"]
 
@@ -207,7 +209,9 @@ class Reweighting(AbstractGradient):
     **Diagnostics:** `grad_norm`; `ess` ($N_\mathrm{eff}/F$ at the current parameters, for
     the reference actually used); `ess_previous` (that of the cached reference before it was
     replaced, `nan` if there was none); `resampled` (bool); `n_frames` (frames in the
-    reference).
+    reference); with `n_blocks` set, `grad_stderr` (block error of the gradient as a
+    weighted mean of per-frame terms: `spectrinv.gradients._reweighting_grad_error`) and
+    `grad_snr` = |grad| / `grad_stderr`.
 
     Also usable piecewise: `reference(...)` builds a `ReweightingCache` from any trajectory
     (e.g. one read from a file) and `estimate(...)` evaluates loss and gradient on a fixed
@@ -337,7 +341,8 @@ class Reweighting(AbstractGradient):
         """Loss, gradient and reweighted average at `params` from a fixed `cache` (no MD).
 
         **Returns:** a `GradientResult` with `state=None`, the same `cache`, and
-        diagnostics `grad_norm`, `ess`, `n_frames`, `resampled=False`.
+        diagnostics `grad_norm`, `ess`, `n_frames`, `resampled=False`, and with `n_blocks`
+        set `grad_stderr` / `grad_snr` (class docstring).
         """
         _check_objective(objective)
         if not isinstance(cache, ReweightingCache):
@@ -366,23 +371,19 @@ class Reweighting(AbstractGradient):
         recorders = potential_recorders(objective.record)
         check_recomputable(recorders, cache.trajectory)
         beta = 1.0 / (BOLTZMANN * cache.temperature)
+        frames = (cache.trajectory, cache.neighbors)
         try:
             with error_bar_warnings_off():  # observe sees one frame at a time
-                loss, grad, observed, ess = estimate_jit(
-                    params,
-                    static,
-                    objective.observe if recorders else None,
-                    objective.loss,
-                    recorders,
-                    cache.observed,
-                    cache.trajectory,
-                    cache.energies,
-                    cache.neighbors,
-                    system,
-                    beta,
-                    self.batch_size,
-                    self.n_blocks,
-                )
+                observe, traj, nbrs = objective.observe if recorders else None, *frames
+                loss, grad, observed, ess, per_frame, w = estimate_jit(
+                    params, static, observe, objective.loss, recorders, cache.observed, traj,
+                    cache.energies, nbrs, system, beta, self.batch_size, self.n_blocks,
+                )  # fmt: skip
+                if self.n_blocks is not None:
+                    stderr, _ = reweighted_gradient_error(
+                        params, static, system, observe, objective.loss, recorders, per_frame,
+                        w, traj, nbrs, beta, self.batch_size, self.n_blocks,
+                    )  # fmt: skip
         except TRACE_ERRORS as err:
             raise ValueError(
                 f"observe must be traceable by JAX when it reads a parameter-dependent signal "
@@ -391,6 +392,8 @@ class Reweighting(AbstractGradient):
             ) from err
         norm = check_gradient(loss, grad, what="Reweighting")
         diagnostics = dict(grad_norm=norm, ess=float(ess), n_frames=cache.n_frames, resampled=False)
+        if self.n_blocks is not None:
+            diagnostics.update(grad_stderr=stderr, grad_snr=gradient_snr(grad, stderr))
         return GradientResult(
             loss=loss,
             grad=grad,
@@ -431,10 +434,12 @@ class Reweighting(AbstractGradient):
                     f"cache must be None or the ReweightingCache returned by a previous "
                     f"Reweighting call, got {type(cache).__name__}"
                 )
+            replicas = state.positions.shape[0] if getattr(state, "batched", False) else 1
             usable = (
                 cache.temperature == temperature
                 and cache.trajectory.n_atoms == system.n_atoms
                 and cache.cutoff == _cutoff_of(potential, system)
+                and cache.n_frames >= self.n_frames * replicas  # n_frames may have grown
             )
             if usable:
                 result = self.estimate(objective, params, static, system=system, cache=cache)

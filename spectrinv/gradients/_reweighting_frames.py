@@ -50,8 +50,10 @@ __all__ = [
     "recorded_signals_jit",
     "with_signals",
     "estimate_jit",
+    "frame_observation_fn",
     "merge_replicas",
     "weighted_block_error",
+    "weighted_mean",
     "with_reweighted_errors",
 ]
 
@@ -99,20 +101,16 @@ def frame_energies(potential, system, positions, neighbors, batch_size: int):
     return unpad_frames(u, n)
 
 
-def frame_energies_and_observations(
-    potential, system, observe, recorders, trajectory, neighbors, batch_size: int
-):
-    """`[frame]` energies U_θ(x_i) and `observe` of every frame with the signals of
-    `recorders` recomputed by `potential` (θ), `batch_size` frames at a time (vmapped,
-    checkpointed under `lax.map`)."""
-    n = trajectory.n_frames
-    size = min(batch_size, n)
+def frame_observation_fn(system, observe, recorders, trajectory):
+    """`(one, cached)`: `one(potential, fields, nbrs) -> (U(x), observe(frame))` for one
+    frame whose signals of `recorders` are recomputed by `potential`, and the cached
+    per-frame fields (`[frame]` leading axis) it is mapped over."""
     recomputed = tuple(r.field for r in recorders)
     names = _frame_names(trajectory)
     out_names = _frame_names(trajectory, recomputed)
     cached = {f: getattr(trajectory, f) for f in names if f not in recomputed}
 
-    def one(fields, nbrs):
+    def one(potential, fields, nbrs):
         pos, vel = fields["positions"], fields["velocities"]
         energy, grad = jax.value_and_grad(lambda x: potential.energy(x, system, nbrs))(pos)
         frame = Frame(pos, vel, -grad, energy, nbrs, system)
@@ -125,11 +123,24 @@ def frame_energies_and_observations(
         )
         return energy, observe(one_frame)
 
+    return one, cached
+
+
+def frame_energies_and_observations(
+    potential, system, observe, recorders, trajectory, neighbors, batch_size: int
+):
+    """`[frame]` energies U_θ(x_i) and `observe` of every frame with the signals of
+    `recorders` recomputed by `potential` (θ), `batch_size` frames at a time (vmapped,
+    checkpointed under `lax.map`)."""
+    n = trajectory.n_frames
+    size = min(batch_size, n)
+    one, cached = frame_observation_fn(system, observe, recorders, trajectory)
+
     def batch(args):
         fields, nbrs = args
         if nbrs is None:
-            return jax.vmap(lambda f: one(f, None))(fields)
-        return jax.vmap(one)(fields, nbrs)
+            return jax.vmap(lambda f: one(potential, f, None))(fields)
+        return jax.vmap(lambda f, nb: one(potential, f, nb))(fields, nbrs)
 
     out = jax.lax.map(jax.checkpoint(batch), pad_frames((cached, neighbors), n, size))
     return unpad_frames(out, n)
@@ -191,7 +202,8 @@ def estimate_jit(
     batch_size,
     n_blocks=None,
 ):
-    """Loss, its gradient, the reweighted average and N_eff/F at `params`.
+    """Loss, its gradient, the reweighted average, N_eff/F, the per-frame observations
+    and the normalised weights at `params`.
 
     Without `recorders` the cached per-frame `observed` values are reweighted; with them the
     observations are recomputed at `params` (see the module docstring)."""
@@ -213,10 +225,11 @@ def estimate_jit(
         if n_blocks is not None:
             average = with_reweighted_errors(average, obs, w, n_blocks)
         ess = 1.0 / (jnp.sum(w * w) * n)
-        return loss_fn(average), (average, ess)
+        return loss_fn(average), (average, ess, obs, w)
 
-    (loss, (average, ess)), grad = eqx.filter_value_and_grad(total, has_aux=True)(params)
-    return loss, grad, average, ess
+    (loss, aux), grad = eqx.filter_value_and_grad(total, has_aux=True)(params)
+    average, ess, obs, w = aux
+    return loss, grad, average, ess, obs, w
 
 
 def weighted_mean(o, w):
