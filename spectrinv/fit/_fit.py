@@ -12,7 +12,7 @@ Randomness: the key of step k is `fold_in(PRNGKey(seed), k)` and target i uses
 one.
 
 Output folder (`output_dir`):
-- `checkpoint.pkl` — full state after the last completed step (see `_checkpoint`);
+- `checkpoint.npz` — full state after the last completed step (see `_checkpoint`);
 - `history.jsonl` — one JSON object per step: total loss, per-target loss terms,
   parameters, gradients, gradient norms, strategy diagnostics (ESS, reconstruction error,
   ...), wall time;
@@ -168,7 +168,7 @@ def fit(
       u = θ/|θ₀| (θ₀: the starting values); `optimizer_id` names it in the checkpoint
       fingerprint (a checkpoint of another optimiser is refused);
     - `seed`: all randomness derives from it;
-    - `resume`: continue from `output_dir/checkpoint.pkl` if present (else start afresh,
+    - `resume`: continue from `output_dir/checkpoint.npz` if present (else start afresh,
       overwriting);
     - `progress`: print one line per step (True), stay silent (False) or call a function
       with each history row;

@@ -95,7 +95,7 @@ def evaluate(targets, params, static, configs, caches, key_step):
 
 def _portable(cache):
     """A gradient cache as it is checkpointed: `cache.portable()` when the strategy defines
-    it (e.g. `ReweightingCache` drops its unpicklable neighbour lists), on the host."""
+    it (e.g. `ReweightingCache` drops its neighbour lists), on the host."""
     portable = getattr(cache, "portable", None)
     return to_numpy_tree(portable() if callable(portable) else cache)
 

@@ -164,8 +164,8 @@ class ReweightingCache(eqx.Module):
         return int(self.energies.shape[0])
 
     def portable(self) -> ReweightingCache:
-        """This cache without its neighbour lists (which hold jax-md closures and cannot be
-        pickled), as a fit checkpoint stores it; `Reweighting` rebuilds the lists from the
+        """This cache without its neighbour lists (which hold jax-md closures, not data), as
+        a fit checkpoint stores it; `Reweighting` rebuilds the lists from the
         frames on first use, deterministically (the same lists, bit for bit)."""
         return eqx.tree_at(lambda c: c.neighbors, self, None, is_leaf=lambda x: x is None)
 

@@ -82,8 +82,8 @@ class CorrectedTable(AbstractPairPotential):
 
 
 class PicklableReweighting(AbstractGradient):
-    """`Reweighting` whose cache keeps only the neighbour lists' arrays, so that `fit` can
-    checkpoint it (see `../lj_rdf/run_config.py`)."""
+    """`Reweighting` whose cache keeps only the neighbour lists' arrays (`fit` checkpoints
+    `ReweightingCache.portable()`, without lists, in any case)."""
 
     inner: Reweighting
 
