@@ -119,6 +119,30 @@ def test_resume_after_crash_is_bitwise_identical(tmp_path):
     assert summary["final_parameters"]["epsilon"] == float(res.potential.epsilon)
 
 
+def test_resume_with_another_state_point_or_start_is_refused(tmp_path):
+    """A checkpoint records what its fit simulated: resuming it with the thermostat and
+    temperature changed (85 K -> 95 K), or from other start positions, is refused instead of
+    continuing the 85 K fit at 95 K."""
+    lj, target = _setup()
+    _fit(lj, target, tmp_path, steps=1, seed=1)
+    hotter = Target(
+        target.name,
+        target.objective,
+        target.system,
+        Quantity(np.asarray(target.positions), "nm"),
+        JaxMDBackend(Langevin(Quantity(5, "fs"), Quantity(95, "K"), Quantity(5, "1/ps"))),
+        target.gradient,
+        Quantity(95, "K"),
+        equilibration_steps=target.equilibration_steps,
+    )
+    shifted = eqx.tree_at(lambda t: t.positions, target, target.positions * 1.001)
+    for other in (hotter, shifted):
+        with pytest.raises(CheckpointError, match="different fit .*state points, data"):
+            _fit(lj, other, tmp_path, steps=1, seed=1)
+    again = _fit(lj, target, tmp_path, steps=1, seed=1)  # the same fit is still resumable
+    assert len(again.history) == 2
+
+
 def test_extending_a_finished_fit_continues_it(tmp_path):
     lj, target = _setup()
     ref = _fit(lj, target, tmp_path / "a", steps=3, seed=1)

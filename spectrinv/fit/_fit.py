@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,6 +37,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jaxtyping import PRNGKeyArray, PyTree
 
@@ -115,7 +117,8 @@ def _fingerprint(targets, trainable_names, seed, optimizer_id, convergence) -> s
     `target_snr` grows, do not enter."""
     parts = {
         "targets": [
-            (t.name, type(t.gradient).__name__, t.system.n_atoms, _loss_weights(t)) for t in targets
+            (t.name, type(t.gradient).__name__, t.system.n_atoms, _loss_weights(t), _digest(t))
+            for t in targets
         ],
         "trainable": trainable_names,
         "seed": seed,
@@ -125,6 +128,26 @@ def _fingerprint(targets, trainable_names, seed, optimizer_id, convergence) -> s
         parts["convergence"] = convergence
     text = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _digest(target: Target) -> str:
+    """A hash of what a target simulates and compares with, for the fingerprint: the state
+    point, the system and start positions, the backend (integrator, time step, thermostat),
+    the objective with its data (every array's bytes, every number, the structure with the
+    static settings; memory addresses in reprs are dropped). The gradient strategy is left
+    out: `target_snr` grows its sample count during a fit."""
+    parts = (target.temperature, target.equilibration_steps, target.objective, target.system)
+    leaves, treedef = jax.tree.flatten((parts, target.positions, target.backend, target.dataset))
+    h = hashlib.sha256(re.sub(r" at 0x[0-9a-f]+", "", str(treedef)).encode())
+    for leaf in leaves:
+        if eqx.is_array(leaf) or isinstance(leaf, np.ndarray):
+            arr = np.asarray(leaf)
+            h.update(f"{arr.dtype}{arr.shape}".encode() + arr.tobytes())
+        elif leaf is None or isinstance(leaf, bool | int | float | str):
+            h.update(repr(leaf).encode())
+        else:
+            h.update(type(leaf).__qualname__.encode())
+    return h.hexdigest()[:16]
 
 
 def _loss_weights(target: Target) -> float | list[float]:
@@ -273,7 +296,8 @@ class _FitRun:
             if checkpoint["fingerprint"] != self.fingerprint:
                 raise CheckpointError(
                     f"{self.output_dir} holds a checkpoint of a different fit (other targets, "
-                    "parameters, seed or optimiser); use another output folder or start afresh "
+                    "state points, data, parameters, seed or optimiser); use another output "
+                    "folder or start afresh "
                     "(--restart / resume=False)"
                 )
             start = int(checkpoint["step"])
