@@ -46,16 +46,70 @@ def _check_file(path: str | os.PathLike) -> Path:
     return p
 
 
-def _compact_box(cells: np.ndarray) -> Quantity:
-    """Cell matrices [frame, 3, 3] (Å) -> the most compact box: one box if constant, edge
-    lengths if orthorhombic."""
+def _compact_box(cells: np.ndarray, unit: str = "angstrom") -> Quantity:
+    """Cell matrices [frame, 3, 3] (in `unit`) -> the most compact box: one box if
+    constant, edge lengths if orthorhombic."""
     cells = np.asarray(cells, dtype=np.float64)
     if np.allclose(cells, cells[0], rtol=1e-12, atol=0):
         cells = cells[0]
     diagonal = np.diagonal(cells, axis1=-2, axis2=-1)
     if np.all(cells == diagonal[..., :, None] * np.eye(3)):
-        return Quantity(diagonal.copy(), "angstrom")
-    return Quantity(cells, "angstrom")
+        return Quantity(diagonal.copy(), unit)
+    return Quantity(cells, unit)
+
+
+#: LAMMPS unit styles (the `units` command): the length and velocity units of a dump's
+#: columns (LAMMPS manual, "units"). `lj` (reduced units) has no conversion.
+LAMMPS_UNITS = {
+    "real": ("angstrom", "angstrom/fs"),
+    "metal": ("angstrom", "angstrom/ps"),
+    "si": ("m", "m/s"),
+    "cgs": ("cm", "cm/s"),
+    "electron": ("bohr", "bohr/atomic_unit_of_time"),
+    "micro": ("micrometer", "micrometer/microsecond"),
+    "nano": ("nm", "nm/ns"),
+}
+DUMP_SUFFIXES = (".lammpstrj", ".dump")
+
+
+def _lammps_dump_units(is_dump: bool, lammps_units: str | None, name: str) -> tuple[str, str]:
+    """(length, velocity) units of the coordinates MDAnalysis hands over: a LAMMPS dump's
+    own units (which the file does not record, so they must be given), else MDAnalysis's
+    Å and Å/ps."""
+    if not is_dump:
+        if lammps_units is not None:
+            raise TrajectoryError(f"{name}: lammps_units applies to LAMMPS dump files only")
+        return "angstrom", "angstrom/ps"
+    if lammps_units not in LAMMPS_UNITS:
+        raise TrajectoryError(
+            f"{name} is a LAMMPS dump, which does not record its unit style: pass "
+            f"lammps_units= the `units` of the LAMMPS input ({', '.join(LAMMPS_UNITS)}); "
+            f"got {lammps_units!r} ('lj' reduced units cannot be converted)"
+        )
+    return LAMMPS_UNITS[lammps_units]
+
+
+def _species_and_masses(atoms, is_dump: bool, masses: Any, type_names: Any, name: str):
+    """Species names (types renamed by `type_names`) and masses: given, or the topology's,
+    but never MDAnalysis's placeholder for a LAMMPS dump read without a data file."""
+    names = [str(n) for n in (atoms.types if hasattr(atoms, "types") else atoms.names)]
+    if type_names is not None:
+        missing = sorted(set(names) - set(map(str, type_names)))
+        if missing:
+            raise TrajectoryError(f"{name}: type_names has no name for atom type(s) {missing}")
+        names = [str(type_names[n]) for n in names]
+    if masses is not None:
+        if isinstance(masses, dict):
+            unknown = sorted(set(names) - set(masses))
+            if unknown:
+                raise TrajectoryError(f"{name}: masses has no mass for species {unknown}")
+            masses = Quantity(
+                np.array([to_internal(masses[n], "mass", f"mass of {n}") for n in names]), "Da"
+            )
+        return names, masses
+    if is_dump or not hasattr(atoms, "masses") or not np.all(atoms.masses > 0):
+        return names, None  # a dump has no masses: MDAnalysis's 1.0 would be a silent guess
+    return names, Quantity(atoms.masses.astype(np.float64), "dalton")
 
 
 def read_npz(path: str | os.PathLike) -> Trajectory:
@@ -168,6 +222,9 @@ def read_mdanalysis(
     start: int | None = None,
     stop: int | None = None,
     step: int | None = None,
+    lammps_units: str | None = None,
+    masses: Any = None,
+    type_names: dict | None = None,
 ) -> Trajectory:
     """Read any trajectory MDAnalysis reads (LAMMPS dump, DCD, XTC, TRR, NetCDF, …).
 
@@ -175,9 +232,16 @@ def read_mdanalysis(
     formats that carry their own atoms (LAMMPS dump), the trajectory itself with
     `trajectory=None`. `select`: MDAnalysis selection string. `start/stop/step`: frames.
     `timestep`: overrides the file's time between frames (DCD files often store a wrong one).
+    For a LAMMPS dump: `lammps_units` (required: the dump does not record it) is the input's
+    `units` style (`real`: Å and Å/fs, `metal`: Å and Å/ps, also `si`, `cgs`, `electron`,
+    `micro`, `nano`); `type_names` maps the numeric atom types to species names
+    (`{"1": "O", "2": "H"}`). `masses`: per-atom masses (a mass quantity `[atom]`) or one
+    per species name (`{"O": Quantity(15.999, "Da"), ...}`); without it, masses come from
+    the topology when it has them — a LAMMPS dump alone has none, and observables that need
+    masses then say so.
 
-    Positions Å → nm; box from `dimensions` (a, b, c, α, β, γ) → cell vectors as rows;
-    velocities (Å/ps) when the format has them; masses and charges when the topology has them.
+    Positions → nm; box from `dimensions` (a, b, c, α, β, γ) → cell vectors as rows;
+    velocities when the format has them; charges when the topology has them.
     """
     try:
         import MDAnalysis as mda
@@ -193,6 +257,8 @@ def read_mdanalysis(
         kw["format"] = format
     if topology_format is not None:
         kw["topology_format"] = topology_format
+    is_dump = format == "LAMMPSDUMP" or Path(args[-1]).suffix.lower() in DUMP_SUFFIXES
+    length_unit, velocity_unit = _lammps_dump_units(is_dump, lammps_units, Path(args[-1]).name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # MDAnalysis warns about guessed attributes
@@ -216,7 +282,7 @@ def read_mdanalysis(
         raise TrajectoryError("no frames selected")
     box = None
     if all(b is not None for b in boxes):
-        box = _compact_box(np.stack(boxes))
+        box = _compact_box(np.stack(boxes), length_unit)
     n_sel = len(universe.trajectory[start:stop:step])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -225,17 +291,17 @@ def read_mdanalysis(
         stored_dt = None  # MDAnalysis invents 1 ps when the file has no time; do not trust it
     kwargs: dict[str, Any] = {}
     if has_vel and velocities:
-        kwargs["velocities"] = Quantity(np.stack(velocities), "angstrom/ps")
-    if hasattr(atoms, "masses") and np.all(atoms.masses > 0):
-        kwargs["masses"] = Quantity(atoms.masses.astype(np.float64), "dalton")
+        kwargs["velocities"] = Quantity(np.stack(velocities), velocity_unit)
+    names, kwargs["masses"] = _species_and_masses(
+        atoms, is_dump, masses, type_names, Path(args[-1]).name
+    )
     if hasattr(atoms, "charges"):
         kwargs["charges"] = Quantity(atoms.charges.astype(np.float64), "elementary_charge")
-    names = atoms.types if hasattr(atoms, "types") else atoms.names
     return Trajectory(
-        Quantity(np.stack(positions), "angstrom"),
+        Quantity(np.stack(positions), length_unit),
         box=box,
         timestep=_timestep(timestep, stored_dt, top),
-        species=[str(n) for n in names],
+        species=names,
         **kwargs,
     )
 

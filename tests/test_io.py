@@ -98,8 +98,9 @@ def test_mdanalysis_formats(tmp_path, rng, fmt):
         read_trajectory(traj)
 
 
-def test_lammps_dump(tmp_path, rng):
-    pos = rng.uniform(0, 10, size=(3, 4, 3))
+def _write_dump(path, pos, vel=None):
+    """A LAMMPS dump (`dump custom ... id type x y z [vx vy vz]`) of 4 atoms, types 1 and 2,
+    in a 10-unit cubic box."""
     lines = []
     for step, p in enumerate(pos):
         lines += [
@@ -111,16 +112,60 @@ def test_lammps_dump(tmp_path, rng):
             "0.0 10.0",
             "0.0 10.0",
             "0.0 10.0",
-            "ITEM: ATOMS id type x y z",
+            "ITEM: ATOMS id type x y z" + ("" if vel is None else " vx vy vz"),
         ]
-        lines += [f"{i + 1} {1 + i % 2} {x:.6f} {y:.6f} {z:.6f}" for i, (x, y, z) in enumerate(p)]
-    path = tmp_path / "run.lammpstrj"
+        for i, r in enumerate(p):
+            cols = list(r) + ([] if vel is None else list(vel[step, i]))
+            lines.append(f"{i + 1} {1 + i % 2} " + " ".join(f"{c:.6f}" for c in cols))
     path.write_text("\n".join(lines) + "\n")
-    t = read_trajectory(path, timestep=Q(10, "fs"))
+    return path
+
+
+def test_lammps_dump(tmp_path, rng):
+    pos = rng.uniform(0, 10, size=(3, 4, 3))
+    path = _write_dump(tmp_path / "run.lammpstrj", pos)
+    t = read_trajectory(path, timestep=Q(10, "fs"), lammps_units="metal")
     assert t.n_frames == 3 and t.n_atoms == 4
     np.testing.assert_allclose(t.positions, pos / 10, atol=1e-6)
     np.testing.assert_allclose(t.box, [1.0, 1.0, 1.0])
     assert t.species_names == ("1", "2")
     # The dump has no time information: MDAnalysis would invent 1 ps; we ask instead.
     with pytest.raises(ob.TrajectoryError, match="does not record the time"):
-        read_trajectory(path)
+        read_trajectory(path, lammps_units="metal")
+
+
+def test_lammps_dump_units_masses_and_type_names(tmp_path, rng):
+    """`units real` dumps hold Å/fs velocities (1000× the Å/ps of `metal`); the unit style
+    must be given; masses are never MDAnalysis's silent 1 Da: without `masses=` there are
+    none, and the VDOS, which weights by mass, says so."""
+    pos = rng.uniform(0, 10, size=(4, 4, 3))
+    vel = rng.normal(0, 0.005, size=(4, 4, 3))  # Å/fs, as `units real` writes them
+    path = _write_dump(tmp_path / "run.dump", pos, vel)
+    pos, vel = np.round(pos, 6), np.round(vel, 6)  # as written
+    dt = Q(2, "fs")
+    real = read_trajectory(path, timestep=dt, lammps_units="real")
+    np.testing.assert_allclose(real.velocities, vel * 100, rtol=1e-6)  # Å/fs -> nm/ps
+    metal = read_trajectory(path, timestep=dt, lammps_units="metal")
+    np.testing.assert_allclose(metal.velocities, vel / 10, rtol=1e-6)  # Å/ps -> nm/ps
+    si = read_trajectory(path, timestep=dt, lammps_units="si")
+    np.testing.assert_allclose(si.positions, pos * 1e9, rtol=1e-6)  # m -> nm
+    assert real.masses is None
+    with pytest.raises(ob.TrajectoryError, match="masses"):
+        ob.VDOS(max_lag=2)(real)
+    named = read_trajectory(
+        path,
+        timestep=dt,
+        lammps_units="real",
+        type_names={"1": "O", "2": "H"},
+        masses={"O": Q(15.999, "Da"), "H": Q(1.008, "Da")},
+    )
+    assert named.species_names == ("O", "H")
+    np.testing.assert_allclose(named.masses, [15.999, 1.008, 15.999, 1.008])
+    for kwargs, message in [
+        ({}, "does not record its unit style.*real, metal"),
+        ({"lammps_units": "lj"}, "'lj' reduced units cannot be converted"),
+        ({"lammps_units": "real", "type_names": {"1": "O"}}, r"no name for atom type\(s\) \['2'\]"),
+        ({"lammps_units": "real", "masses": {"1": Q(1, "Da")}}, r"no mass for species \['2'\]"),
+    ]:
+        with pytest.raises(ob.TrajectoryError, match=message):
+            read_trajectory(path, timestep=dt, **kwargs)
