@@ -33,7 +33,7 @@ import pint
 from jaxtyping import Array, Float
 
 from ._result import AbstractResult, view
-from ._units import Quantity, UnitError, ureg
+from ._units import Quantity, UnitError, to_magnitude, ureg
 
 __all__ = ["Spectrum", "SpectrumError", "axis_scale", "axis_label"]
 
@@ -339,20 +339,55 @@ class Spectrum(AbstractResult):
         """(x label, y label): the axis kind and the quantity, with their units."""
         return self.x_label, self.y_label
 
-    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+    def plot(self, ax: Any = None, *, x_range: Any = None, **kwargs: Any) -> Any:
         """Line plot on a matplotlib `Axes` (a new figure if `ax` is None); returns the Axes.
 
-        Axis labels name the quantity and its unit; `kwargs` go to `Axes.plot`.
+        Axis labels name the quantity and its unit; `kwargs` go to `Axes.plot`. The x axis
+        ends where the spectrum does, not at the Nyquist frequency of the frames: at 1.2 ×
+        the last point where |y| exceeds 1 % of its maximum (never beyond the data).
+        `x_range=(low, high)` (quantities in any spectral unit: 1/cm, THz, meV, …) shows
+        another window,
+        `x_range="all"` everything. A standard error, when present, is drawn as a ±1σ band.
         """
+        x, y = np.asarray(self.x_magnitude, float), np.asarray(self.y_magnitude, float)
+        low, high = self._plot_window(x, y, x_range)
+        shown = (x >= low) & (x <= high)
         if ax is None:
             import matplotlib.pyplot as plt
 
             _, ax = plt.subplots()
         kwargs.setdefault("label", self.metadata.get("label", self.metadata.get("quantity")))
-        ax.plot(np.asarray(self.x_magnitude), np.asarray(self.y_magnitude), **kwargs)
+        (line,) = ax.plot(x[shown], y[shown], **kwargs)
+        if self.error_magnitude is not None:
+            err = np.asarray(self.error_magnitude, float)[shown]
+            band = (y[shown] - err, y[shown] + err)
+            ax.fill_between(x[shown], *band, color=line.get_color(), alpha=0.25, lw=0)
         ax.set_xlabel(self.x_label)
         ax.set_ylabel(self.y_label)
         return ax
+
+    def _plot_window(self, x: np.ndarray, y: np.ndarray, x_range: Any) -> tuple[float, float]:
+        """(low, high) x magnitudes to plot (see `plot`)."""
+        if isinstance(x_range, str):
+            if x_range != "all":
+                raise ValueError(f"x_range must be (low, high) or 'all', got {x_range!r}")
+            return -np.inf, np.inf
+        if x_range is not None:
+            if len(x_range) != 2:
+                raise ValueError(f"x_range must be (low, high) quantities, got {x_range!r}")
+            scale = axis_scale(self.x_unit)
+            low, high = sorted(
+                float(scale / axis_scale(q.units, "x_range") * q.magnitude)
+                if isinstance(q, pint.Quantity)
+                else to_magnitude(q, self.x_unit, "x_range")  # raises: no units
+                for q in x_range
+            )
+            return low, high
+        size = np.abs(np.nan_to_num(y))
+        if x.size < 2 or size.max() <= 0 or np.any(np.diff(x) <= 0):
+            return -np.inf, np.inf
+        end = x[np.nonzero(size > 0.01 * size.max())[0][-1]]
+        return -np.inf, min(x[-1], x[0] + 1.2 * (end - x[0]))
 
     def to_csv(self, path: str | os.PathLike) -> None:
         """Write a CSV file: `#` header lines (units, density flag, metadata as JSON), a column

@@ -497,6 +497,37 @@ def make_spectrum(density=True):
     )
 
 
+def test_spectrum_plot_ends_where_the_spectrum_does():
+    """A band at 1600 cm⁻¹ on a grid to Nyquist (8333 cm⁻¹ for 2 fs frames): the default
+    window stops at 1.2 × the last point above 1 % of the peak (2000 cm⁻¹), not at Nyquist;
+    "all" and explicit windows (any spectral unit) override it; the standard error is drawn
+    as a band."""
+    import matplotlib.pyplot as plt
+
+    x = np.linspace(0.0, 8333.0, 2000)
+    y = 1.0 / (1.0 + ((x - 1600.0) / 40.0) ** 2)
+    band = Spectrum(Quantity(jnp.asarray(x), "1/cm"), Quantity(jnp.asarray(y), "cm"), density=True)
+    shown = band.plot().get_lines()[0].get_xdata()
+    assert 2300 < shown.max() < 2500
+    assert band.plot(x_range="all").get_lines()[0].get_xdata().max() == x[-1]
+    window = band.plot(x_range=(Quantity(1000, "1/cm"), Quantity(60, "THz"))).get_lines()[0]
+    assert window.get_xdata().min() >= 1000 and window.get_xdata().max() <= 60 * 33.35641 + 1e-6
+    with pytest.raises(UnitError, match="x_range"):
+        band.plot(x_range=(Quantity(1, "nm"), Quantity(2, "nm")))
+    with pytest.raises(UnitError, match="x_range"):
+        band.plot(x_range=(1000, 2000))
+    with pytest.raises(ValueError, match="'all'"):
+        band.plot(x_range="some")
+    errored = Spectrum(
+        Quantity(jnp.asarray(x), "1/cm"),
+        Quantity(jnp.asarray(y), "cm"),
+        error=Quantity(jnp.full(x.size, 0.01), "cm"),
+        density=True,
+    )
+    assert len(errored.plot().collections) == 1  # the ±1σ band
+    plt.close("all")
+
+
 def test_spectrum_csv_round_trip(tmp_path):
     s = make_spectrum()
     path = tmp_path / "s.csv"
