@@ -96,6 +96,9 @@ def test_mdanalysis_formats(tmp_path, rng, fmt):
         np.testing.assert_allclose(t.velocities, vel / 10, rtol=1e-5)
     with pytest.raises(ob.TrajectoryError, match="topology="):
         read_trajectory(traj)
+    if fmt == "DCD":  # MDAnalysis wrote its default 1 ps, not the 0.5 ps of the universe
+        with pytest.warns(UserWarning, match="1 ps .*MDAnalysis's DCD writer"):
+            assert float(read_trajectory(traj, topology=top).timestep) == pytest.approx(1.0)
 
 
 def _write_dump(path, pos, vel=None):
