@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 
 import equinox as eqx
 import jax
@@ -141,6 +142,15 @@ def test_resume_with_another_state_point_or_start_is_refused(tmp_path):
             _fit(lj, other, tmp_path, steps=1, seed=1)
     again = _fit(lj, target, tmp_path, steps=1, seed=1)  # the same fit is still resumable
     assert len(again.history) == 2
+
+
+def test_progress_lines_give_the_parameters_with_units(tmp_path, capsys):
+    lj, target = _setup()
+    _fit(lj, target, tmp_path, steps=1, seed=4, progress=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("step    0") and lines[1].startswith("final")
+    for line in lines:
+        assert re.search(r"  epsilon=[0-9.e+-]+ kJ/mol  \(", line), line
 
 
 def test_extending_a_finished_fit_continues_it(tmp_path):

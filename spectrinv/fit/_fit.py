@@ -26,6 +26,7 @@ Output folder (`output_dir`):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import re
@@ -48,7 +49,7 @@ from ._convergence import Convergence, IterateAverage, StopWhen
 from ._loop import evaluate, float_dict, payload, print_row, read_history
 from ._md import equilibrate
 from ._params import Interval, apply_bounds, flat_parameters, select
-from ._sensitivity import final_uncertainty
+from ._sensitivity import final_uncertainty, parameter_units
 from ._target import Target
 
 __all__ = ["fit", "FitResult", "default_optimizer"]
@@ -237,6 +238,8 @@ def fit(
     conv = dataclasses.replace(conv, scale=scale)
     with jax.numpy_dtype_promotion("standard"):
         opt_state = optimizer.init(jax.tree.map(jnp.divide, params, scale))
+    units = dict(zip(trainable_names, parameter_units(potential, trainable_names), strict=True))
+    printer = functools.partial(print_row, units=units)
     run = _FitRun(
         targets=targets,
         static=static,
@@ -247,7 +250,7 @@ def fit(
         fingerprint=_fingerprint(targets, trainable_names, seed, optimizer_id, conv.fingerprint()),
         base_key=jax.random.key(seed),
         conv=conv,
-        report=progress if callable(progress) else (print_row if progress else None),
+        report=progress if callable(progress) else (printer if progress else None),
     )
     st = run.start(params, opt_state, steps, resume)
     for step in range(st["start"], steps + 1):

@@ -132,12 +132,23 @@ def read_history(path: Path, n_rows: int) -> list[dict]:
     return rows
 
 
-def print_row(row: dict) -> None:
+def _with_units(values: dict, units: dict[str, str]) -> str:
+    """`name=value unit, ...` for the scalar parameters (internal units)."""
+    return ", ".join(
+        f"{k}={v:.6g}" + (f" {units[k]}" if units.get(k) else "")
+        for k, v in values.items()
+        if np.isscalar(v)
+    )
+
+
+def print_row(row: dict, units: dict[str, str] | None = None) -> None:
+    """One line per step: loss, gradient norm, each target's loss and terms, and the
+    parameters with their (internal) units where `units` (`{name: unit}`) knows them."""
+    units = units or {}
     tag = "final" if row.get("final") else f"step {row['step']:4d}"
-    params = ", ".join(f"{k}={v:.6g}" for k, v in row["params"].items() if np.isscalar(v))
+    params = _with_units(row["params"], units)
     if "params_avg" in row and not row.get("final"):
-        avg = ", ".join(f"{k}={v:.6g}" for k, v in row["params_avg"].items() if np.isscalar(v))
-        params += f"  (average: {avg})"
+        params += f"  (average: {_with_units(row['params_avg'], units)})"
     if row.get("stopped_early"):
         tag += " (stopped early)"
     parts = []
