@@ -95,6 +95,13 @@ def _is_tracer(x: Any) -> bool:
     return isinstance(x, jax.core.Tracer)
 
 
+#: Relative slack of the `r_max` <= half-width check: `r_max` and the box may each have been
+#: rounded to float32 (JAX without x64), so `r_max` set to exactly the limit can land a few
+#: float32 ulps (~1e-7 relative) above the limit computed here; pairs that far beyond the
+#: limit are negligible.
+_R_MAX_RTOL = 1e-6
+
+
 # ------------------------------------------------------------------------------- observable
 class RDF(AbstractObservable):
     r"""Radial distribution function $g(r)$ of a periodic trajectory (see module docstring).
@@ -261,7 +268,7 @@ class RDF(AbstractObservable):
             boxes = np.broadcast_to(box, (trajectory.n_frames, 3, 3))
             lim = 0.5 * np.min(perpendicular_widths(boxes), axis=-1)
             frame = int(np.argmin(lim))
-            if self.r_max > lim[frame] * (1 + 1e-10):
+            if self.r_max > lim[frame] * (1 + _R_MAX_RTOL):
                 raise ValueError(
                     f"r_max = {self.r_max:.6g} nm exceeds the limit of half the shortest "
                     f"perpendicular width of the periodic cell, {lim[frame]:.6g} nm "
@@ -274,7 +281,7 @@ class RDF(AbstractObservable):
         limit = 0.5 * jnp.min(perpendicular_widths(boxes), axis=-1)
         positions = eqx.error_if(
             positions,
-            jnp.any(self.r_max > limit * (1 + 1e-10)),
+            jnp.any(self.r_max > limit * (1 + _R_MAX_RTOL)),
             "RDF: r_max exceeds the limit of half the shortest perpendicular width of the "
             "periodic cell in some frame; use a smaller r_max or a larger box.",
         )

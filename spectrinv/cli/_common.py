@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from observables import Quantity, Trajectory, TrajectoryError, UnitError
@@ -11,6 +12,7 @@ __all__ = [
     "USER_ERRORS",
     "CLIError",
     "add_trajectory_args",
+    "check_output_folder",
     "parse_quantity",
     "progress",
     "read_trajectory_args",
@@ -51,20 +53,53 @@ def add_trajectory_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--timestep",
         type=parse_quantity,
-        help="time between stored frames, e.g. '2 fs' (if the file lacks it)",
+        help="time between stored frames, e.g. '2 fs': needed where the file lacks it "
+        "(.extxyz, .traj), overrides the file's value otherwise (.dcd, .xtc, ...); refused "
+        "for .npz, which always records its own",
     )
 
 
 def read_trajectory_args(args: argparse.Namespace) -> Trajectory:
     """Read the trajectory named by the arguments `add_trajectory_args` declared."""
-    from observables.io import read_trajectory
+    from observables.io import ASE_SUFFIXES, read_trajectory
 
+    suffix = Path(args.trajectory).suffix.lower()
+    topology = getattr(args, "topology", None)
+    if suffix == ".npz" and getattr(args, "timestep", None) is not None:
+        stored = _npz_timestep(args.trajectory)
+        raise CLIError(
+            f"--timestep {args.timestep:~P} is not accepted for {args.trajectory}: an .npz "
+            f"trajectory records its own time between frames ({stored})"
+        )
+    if topology is not None and (suffix == ".npz" or suffix in ASE_SUFFIXES):
+        raise CLIError(
+            f"--topology is not accepted for {args.trajectory}: "
+            f"{suffix} files carry their own atoms"
+        )
     kwargs: dict[str, Any] = {}
     if getattr(args, "timestep", None) is not None:
         kwargs["timestep"] = args.timestep
     if getattr(args, "topology", None) is not None:
         kwargs["topology"] = args.topology
     return read_trajectory(args.trajectory, **kwargs)
+
+
+def _npz_timestep(path: str) -> str:
+    """The time between frames an .npz trajectory records, as text like '2 fs' (an
+    unreadable file raises the reader's own error)."""
+    from observables.io import read_npz
+
+    return f"{read_npz(path).quantity('timestep').to('fs'):.4g~P}"
+
+
+def check_output_folder(path: Path, what: str) -> None:
+    """Refuse, before any work, an output folder that is (or lies below) an existing file
+    (`what`: the option and value that named it, for the message)."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise CLIError(f"{what}: {folder} is a file, not a folder")
+            return
 
 
 def progress(message: str):

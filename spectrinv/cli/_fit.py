@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._common import CLIError
+from ._common import CLIError, check_output_folder
 
 __all__ = ["QUICKSTART", "add_commands"]
 
@@ -20,6 +20,8 @@ QUICKSTART = Path(__file__).resolve().parents[1] / "fit" / "quickstart.toml"
 
 
 def _run(config_path: Path, args: argparse.Namespace, label: str) -> int:
+    if args.out:  # before the config builds anything (a water box is minimised)
+        check_output_folder(Path(args.out), f"--out {args.out}")
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -38,6 +40,7 @@ def _run(config_path: Path, args: argparse.Namespace, label: str) -> int:
     if getattr(args, "check", False):
         return _check(config, label)
     out = Path(args.out or config.output)
+    check_output_folder(out, f"--out {out}" if args.out else f"[fit] output {out}")
     names = ", ".join(t.name for t in config.targets)
     print(
         f"{label}: {len(config.targets)} target(s) ({names}), {config.steps} steps, "

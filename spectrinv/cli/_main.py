@@ -24,22 +24,47 @@ def build_parser() -> argparse.ArgumentParser:
         description="Spectra, transport coefficients and structure from MD trajectories; "
         "fits of interatomic potentials to experiment.",
     )
+    parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in SUBCOMMAND_MODULES:
         module.add_commands(sub)
+    for command in sub.choices.values():  # `--debug` also after the subcommand
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP
+        )
     return parser
 
 
+_DEBUG_HELP = "show the full traceback of an unexpected error instead of a one-line summary"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (2 for an error in the input)."""
+    """Run the command line; returns the exit status: 0 on success, 2 for an error in the
+    input, 1 for an unexpected (internal) error, 130 when interrupted (Ctrl-C). Each error
+    is one line on stderr; with `--debug` an unexpected error propagates with its traceback.
+    """
     args = build_parser().parse_args(argv)
+    where = f"spectrinv {args.command}"
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning  # restored when the command ends
             return int(args.func(args) or 0)
     except USER_ERRORS as err:
-        print(f"spectrinv {args.command}: error: {err}", file=sys.stderr)
+        print(f"{where}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"{where}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if args.debug:
+            raise
+        message = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        what = f"{type(err).__name__}: {message}" if message else type(err).__name__
+        print(
+            f"{where}: internal error: {what} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):

@@ -22,6 +22,7 @@ from observables import Quantity, axis_scale
 from ._common import (
     CLIError,
     add_trajectory_args,
+    check_output_folder,
     parse_quantity,
     progress,
     read_trajectory_args,
@@ -92,6 +93,12 @@ def _spectral_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kw
 
 
+def _check_output(args: argparse.Namespace) -> None:
+    """Refuse, before any work, an `--out` prefix whose folder is an existing file."""
+    if args.out:
+        check_output_folder(Path(args.out).parent, f"--out {args.out}")
+
+
 def _output(args: argparse.Namespace, default: str) -> Path:
     out = Path(args.out or default)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -124,6 +131,7 @@ def _cmd_spectrum(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    _check_output(args)
     reference = None
     if args.compare:  # check before any work is done
         if args.kind != "ir":
@@ -210,6 +218,7 @@ def _cmd_transport(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    _check_output(args)
     with progress(f"reading {args.trajectory}"):
         traj = read_trajectory_args(args)
     kw: dict[str, Any] = {"n_blocks": args.blocks}
@@ -264,6 +273,7 @@ def _cmd_rdf(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    _check_output(args)
     with progress(f"reading {args.trajectory}"):
         traj = read_trajectory_args(args)
     pair = None
@@ -273,15 +283,11 @@ def _cmd_rdf(args: argparse.Namespace) -> int:
             raise CLIError(f"--pair takes two species joined by '-', e.g. O-H, got {args.pair!r}")
         pair = (a, b)
     r_max = args.r_max
-    if r_max is None:
-        widths = (
-            ob.perpendicular_widths(np.asarray(traj.box_matrix).min(axis=0))
-            if traj.box is not None
-            else None
-        )
-        if widths is None:
+    if r_max is None:  # the largest allowed: half the shortest width in any frame
+        if traj.box is None:
             raise CLIError("the trajectory has no box; an RDF needs periodic boundaries")
-        r_max = Quantity(0.5 * float(np.min(widths)) * (1 - 1e-9), "nm")
+        widths = ob.perpendicular_widths(np.asarray(traj.box_matrix, dtype=np.float64))
+        r_max = Quantity(0.5 * float(np.min(widths)), "nm")
     rdf = ob.RDF(r_max, bins=args.bins, pair=pair)
     with progress(f"computing g(r) over {traj.n_frames} frames"):
         res = rdf(traj)

@@ -46,11 +46,10 @@ def build_target(
     temperature = quantity(
         require(t, "temperature", where), "[temperature]", f"{where} temperature"
     )
-    timestep = quantity(
-        t.get("timestep", "1 fs" if model_kind == "water" else "5 fs"),
-        "[time]",
-        f"{where} timestep",
-    )
+    timestep_text = t.get("timestep", "1 fs" if model_kind == "water" else "5 fs")
+    timestep = quantity(timestep_text, "[time]", f"{where} timestep")
+    if not timestep.m > 0:  # also refuses NaN
+        raise ConfigError(f"{where} timestep = {timestep_text!r}: a time step must be > 0")
     friction = quantity(t.get("friction", "5 1/ps"), "1/[time]", f"{where} friction")
     dataset = load_target_dataset(
         require(t, "dataset", where), t.get("dataset_column"), base, where
