@@ -20,12 +20,17 @@ import tempfile
 
 #: Fast compilation for the tests (set before JAX starts, inherited by the subprocesses that
 #: tests start): LLVM's own optimisation passes are off (`--xla_backend_optimization_level=0`,
-#: no expensive passes). XLA's graph-level passes (fusion, simplification) still run and no
-#: fast-math is enabled: results agree with the optimised build to rounding (400 Langevin steps
-#: of 108 argon atoms: positions differ by at most 9e-16 nm, from a different operation order),
-#: and compile time, most of this suite's time, drops by about a fifth.
+#: no expensive passes) and fused kernels are emitted by XLA's older, cheaper CPU emitters
+#: (`--xla_cpu_use_fusion_emitters=false`). XLA's graph-level passes (fusion, simplification)
+#: still run and no fast-math is enabled: results agree with the default build to rounding
+#: (400 Langevin steps of 108 argon atoms: positions differ by at most 9e-16 nm, from a
+#: different operation order), and compile time, most of this suite's time, drops by about
+#: a third.
 #: `SPECTRINV_TEST_FULL_OPTIMIZATION=1` turns it off.
-FAST_COMPILE_FLAGS = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+FAST_COMPILE_FLAGS = (
+    "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true "
+    "--xla_cpu_use_fusion_emitters=false"
+)
 if os.environ.get("SPECTRINV_TEST_FULL_OPTIMIZATION") != "1" and (
     FAST_COMPILE_FLAGS not in os.environ.get("XLA_FLAGS", "")
 ):
