@@ -289,15 +289,8 @@ def read_mdanalysis(
         stored_dt = universe.trajectory.dt * (step or 1) if n_sel > 1 else None
     if any("no dt information" in str(w.message) for w in caught):
         stored_dt = None  # MDAnalysis invents 1 ps when the file has no time; do not trust it
-    name = Path(args[-1]).name
-    if timestep is None and name.lower().endswith(".dcd") and stored_dt is not None:
-        if abs(stored_dt - (step or 1)) < 1e-6 * (step or 1):
-            warnings.warn(
-                f"{name} says 1 ps between frames, which is also what MDAnalysis's DCD writer "
-                "stores when it is not given the time step; pass timestep= if that is not "
-                "the time between stored frames",
-                stacklevel=2,
-            )
+    if timestep is None:
+        _warn_default_dcd_dt(Path(args[-1]).name, stored_dt, step or 1)
     kwargs: dict[str, Any] = {}
     if has_vel and velocities:
         kwargs["velocities"] = Quantity(np.stack(velocities), velocity_unit)
@@ -313,6 +306,19 @@ def read_mdanalysis(
         species=names,
         **kwargs,
     )
+
+
+def _warn_default_dcd_dt(name: str, stored_dt: float | None, step: int) -> None:
+    """Warn when a DCD says exactly 1 ps per stored frame: MDAnalysis's DCD writer stores
+    that default when it is not given the time step."""
+    if name.lower().endswith(".dcd") and stored_dt is not None:
+        if abs(stored_dt - step) < 1e-6 * step:
+            warnings.warn(
+                f"{name} says 1 ps between frames, which is also what MDAnalysis's DCD writer "
+                "stores when it is not given the time step; pass timestep= if that is not "
+                "the time between stored frames",
+                stacklevel=3,
+            )
 
 
 def _iterate(universe, start, stop, step):

@@ -238,8 +238,6 @@ def fit(
     conv = dataclasses.replace(conv, scale=scale)
     with jax.numpy_dtype_promotion("standard"):
         opt_state = optimizer.init(jax.tree.map(jnp.divide, params, scale))
-    units = dict(zip(trainable_names, parameter_units(potential, trainable_names), strict=True))
-    printer = functools.partial(print_row, units=units)
     run = _FitRun(
         targets=targets,
         static=static,
@@ -250,7 +248,7 @@ def fit(
         fingerprint=_fingerprint(targets, trainable_names, seed, optimizer_id, conv.fingerprint()),
         base_key=jax.random.key(seed),
         conv=conv,
-        report=progress if callable(progress) else (printer if progress else None),
+        report=_reporter(progress, potential, trainable_names),
     )
     st = run.start(params, opt_state, steps, resume)
     for step in range(st["start"], steps + 1):
@@ -259,6 +257,17 @@ def fit(
         run.step(st, step, steps)
 
     return run.finish(st, steps, trainable_names, seed, plots=plots, uncertainty=uncertainty)
+
+
+def _reporter(progress: Any, potential: Any, names: list[str]) -> Callable | None:
+    """What receives each history row: the user's callable, or (`progress=True`) a printer
+    of one line per step with the parameters in their units."""
+    if callable(progress):
+        return progress
+    if not progress:
+        return None
+    units = dict(zip(names, parameter_units(potential, names), strict=True))
+    return functools.partial(print_row, units=units)
 
 
 def _checked_targets(targets: Sequence[Target]) -> list[Target]:
