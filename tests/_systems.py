@@ -130,3 +130,27 @@ def benchmark_module(name):
         sys.modules["benchmarks"] = package
         spec.loader.exec_module(package)
     return importlib.import_module(f"benchmarks.{name}")
+
+
+# ------------------------------------------------------------------------ files
+def write_lammps_dump(path, pos, vel=None):
+    """A LAMMPS dump (`dump custom ... id type x y z [vx vy vz]`) of 4 atoms, types 1 and 2,
+    in a 10-unit cubic box."""
+    lines = []
+    for step, p in enumerate(pos):
+        lines += [
+            "ITEM: TIMESTEP",
+            str(step * 10),
+            "ITEM: NUMBER OF ATOMS",
+            "4",
+            "ITEM: BOX BOUNDS pp pp pp",
+            "0.0 10.0",
+            "0.0 10.0",
+            "0.0 10.0",
+            "ITEM: ATOMS id type x y z" + ("" if vel is None else " vx vy vz"),
+        ]
+        for i, r in enumerate(p):
+            cols = list(r) + ([] if vel is None else list(vel[step, i]))
+            lines.append(f"{i + 1} {1 + i % 2} " + " ".join(f"{c:.6f}" for c in cols))
+    path.write_text("\n".join(lines) + "\n")
+    return path

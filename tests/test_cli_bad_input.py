@@ -8,6 +8,7 @@ import time
 import jax
 import numpy as np
 import pytest
+from _systems import write_lammps_dump
 
 import observables as ob
 from observables import Quantity as Q
@@ -203,3 +204,20 @@ def test_rdf_default_r_max_is_accepted(tmp_path, capsys, box, x64):
 def test_rdf_r_max_clearly_beyond_the_limit_is_still_refused(npz, capsys):
     assert main(["rdf", str(npz), "--r-max", "0.651 nm"]) == 2
     assert "exceeds the limit" in _one_line(capsys.readouterr().err)
+
+
+def test_lammps_dump_needs_its_unit_style_on_the_command_line(tmp_path, capsys):
+    """A LAMMPS dump does not record `units`: without --lammps-units the command stops with
+    one line naming the option; with it (and the types named) it runs."""
+    pos = np.random.default_rng(0).uniform(0, 10, size=(6, 4, 3))
+    dump = write_lammps_dump(tmp_path / "run.lammpstrj", pos)
+    base = ["rdf", str(dump), "--timestep", "10 fs", "--bins", "10"]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 2
+    assert "lammps_units" in _one_line(capsys.readouterr().err)
+    named = ["--lammps-units", "real", "--type-names", "1=Ar,2=Ar", "--masses", "Ar=39.948"]
+    assert main([*base, *named, "--out", str(tmp_path / "g")]) == 0
+    assert (tmp_path / "g.csv").is_file()
+    with pytest.raises(SystemExit) as exit_info:  # argparse refuses the malformed option
+        main([*base, "--masses", "Ar:40", "--out", str(tmp_path / "c")])
+    assert exit_info.value.code == 2
+    assert "NAME=VALUE" in capsys.readouterr().err

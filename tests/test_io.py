@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from _systems import write_lammps_dump
 
 import observables as ob
 from observables import Quantity as Q
@@ -101,32 +102,9 @@ def test_mdanalysis_formats(tmp_path, rng, fmt):
             assert float(read_trajectory(traj, topology=top).timestep) == pytest.approx(1.0)
 
 
-def _write_dump(path, pos, vel=None):
-    """A LAMMPS dump (`dump custom ... id type x y z [vx vy vz]`) of 4 atoms, types 1 and 2,
-    in a 10-unit cubic box."""
-    lines = []
-    for step, p in enumerate(pos):
-        lines += [
-            "ITEM: TIMESTEP",
-            str(step * 10),
-            "ITEM: NUMBER OF ATOMS",
-            "4",
-            "ITEM: BOX BOUNDS pp pp pp",
-            "0.0 10.0",
-            "0.0 10.0",
-            "0.0 10.0",
-            "ITEM: ATOMS id type x y z" + ("" if vel is None else " vx vy vz"),
-        ]
-        for i, r in enumerate(p):
-            cols = list(r) + ([] if vel is None else list(vel[step, i]))
-            lines.append(f"{i + 1} {1 + i % 2} " + " ".join(f"{c:.6f}" for c in cols))
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 def test_lammps_dump(tmp_path, rng):
     pos = rng.uniform(0, 10, size=(3, 4, 3))
-    path = _write_dump(tmp_path / "run.lammpstrj", pos)
+    path = write_lammps_dump(tmp_path / "run.lammpstrj", pos)
     t = read_trajectory(path, timestep=Q(10, "fs"), lammps_units="metal")
     assert t.n_frames == 3 and t.n_atoms == 4
     np.testing.assert_allclose(t.positions, pos / 10, atol=1e-6)
@@ -143,7 +121,7 @@ def test_lammps_dump_units_masses_and_type_names(tmp_path, rng):
     none, and the VDOS, which weights by mass, says so."""
     pos = rng.uniform(0, 10, size=(4, 4, 3))
     vel = rng.normal(0, 0.005, size=(4, 4, 3))  # Å/fs, as `units real` writes them
-    path = _write_dump(tmp_path / "run.dump", pos, vel)
+    path = write_lammps_dump(tmp_path / "run.dump", pos, vel)
     pos, vel = np.round(pos, 6), np.round(vel, 6)  # as written
     dt = Q(2, "fs")
     real = read_trajectory(path, timestep=dt, lammps_units="real")

@@ -57,6 +57,31 @@ def add_trajectory_args(p: argparse.ArgumentParser) -> None:
         "(.extxyz, .traj), overrides the file's value otherwise (.dcd, .xtc, ...); refused "
         "for .npz, which always records its own",
     )
+    p.add_argument(
+        "--lammps-units",
+        choices=("real", "metal", "si", "cgs", "electron", "micro", "nano"),
+        help="for a LAMMPS dump (required there): the `units` style of the LAMMPS input "
+        "(real: Å and Å/fs, metal: Å and Å/ps, ...)",
+    )
+    p.add_argument(
+        "--type-names",
+        type=_mapping,
+        help="LAMMPS dump: species names of the numeric atom types, e.g. '1=O,2=H'",
+    )
+    p.add_argument(
+        "--masses",
+        type=_mapping,
+        help="masses per species in Da, e.g. 'O=15.999,H=1.008' (a LAMMPS dump has none; "
+        "the VDOS needs them)",
+    )
+
+
+def _mapping(text: str) -> dict[str, str]:
+    """`'a=1,b=2'` -> `{'a': '1', 'b': '2'}` (an argparse type)."""
+    pairs = [item.partition("=") for item in text.split(",") if item.strip()]
+    if not pairs or any(not sep or not k.strip() or not v.strip() for k, sep, v in pairs):
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE pairs separated by commas: {text!r}")
+    return {k.strip(): v.strip() for k, _, v in pairs}
 
 
 def read_trajectory_args(args: argparse.Namespace) -> Trajectory:
@@ -81,6 +106,14 @@ def read_trajectory_args(args: argparse.Namespace) -> Trajectory:
         kwargs["timestep"] = args.timestep
     if getattr(args, "topology", None) is not None:
         kwargs["topology"] = args.topology
+    for option in ("lammps_units", "type_names"):
+        if getattr(args, option, None) is not None:
+            kwargs[option] = getattr(args, option)
+    if getattr(args, "masses", None) is not None:
+        try:
+            kwargs["masses"] = {k: Quantity(float(v), "Da") for k, v in args.masses.items()}
+        except ValueError as err:
+            raise CLIError(f"--masses takes numbers (Da): {err}") from err
     return read_trajectory(args.trajectory, **kwargs)
 
 
