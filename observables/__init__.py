@@ -3,9 +3,9 @@
 Knows nothing about MD engines: it takes `Trajectory` objects (from any engine, through the
 readers in `observables.io`). Every observable is called the same way,
 `observable(trajectory)`, and returns an `AbstractResult` (`Spectrum`, `RamanSpectra`,
-`RDFResult`, `TransportResult`, `PressureResult`) with its axis, values, units and, where
-estimated, standard errors; `observable.x_unit` / `observable.y_unit` declare those units
-in advance.
+`RDFResult`, `TransportResult`, `PressureResult`, `ValueResult`) with its axis, values,
+units and, where estimated, standard errors; `observable.x_unit` / `observable.y_unit`
+declare those units in advance.
 """
 
 from ._base import AbstractObservable as AbstractObservable
@@ -14,6 +14,12 @@ from ._correlation import (
     block_average as block_average,
     correlate as correlate,
     correlate_direct as correlate_direct,
+)
+from ._density import Density as Density
+from ._dielectric import DielectricConstant as DielectricConstant
+from ._energy import (
+    EnthalpyOfVaporization as EnthalpyOfVaporization,
+    PotentialEnergy as PotentialEnergy,
 )
 from ._fourier import SpectralTransform as SpectralTransform
 from ._ir import (
@@ -98,6 +104,7 @@ from ._units import (
     to_magnitude as to_magnitude,
     ureg as ureg,
 )
+from ._value import ValueResult as ValueResult
 from ._vdos import VDOS as VDOS
 from ._windows import (
     AbstractWindow as AbstractWindow,

@@ -72,6 +72,7 @@ class Trajectory(eqx.Module):
     - `heat_flux`: `[frame, 3]`, kJ mol⁻¹ · nm ps⁻¹ — the energy current J = Σᵢ eᵢvᵢ + ...
       (extensive: *not* divided by the volume).
     - `charge_current`: `[frame, 3]`, e nm ps⁻¹ — J = Σᵢ qᵢ vᵢ (extensive).
+    - `potential_energy`: `[frame]`, kJ mol⁻¹ — total potential energy of the cell.
 
     Construction validates shapes, dtypes, finiteness (when the values are concrete, i.e.
     outside `jit`) and units; every error names the field and the problem.
@@ -101,6 +102,7 @@ class Trajectory(eqx.Module):
     stress: Float[Array, "frame 3 3"] | None = None
     heat_flux: Float[Array, "frame 3"] | None = None
     charge_current: Float[Array, "frame 3"] | None = None
+    potential_energy: Float[Array, " frame"] | None = None
     species_names: tuple[str, ...] | None = eqx.field(static=True, default=None)
 
     _unit_fields: ClassVar[dict[str, tuple[str, str]]] = _FIELDS
@@ -121,6 +123,7 @@ class Trajectory(eqx.Module):
         stress: Any = None,
         heat_flux: Any = None,
         charge_current: Any = None,
+        potential_energy: Any = None,
     ):
         """Build from pint quantities (converted to internal units here).
 
@@ -144,6 +147,7 @@ class Trajectory(eqx.Module):
             stress=stress,
             heat_flux=heat_flux,
             charge_current=charge_current,
+            potential_energy=potential_energy,
         )
         for name, value in given.items():
             if value is None:
@@ -200,6 +204,7 @@ class Trajectory(eqx.Module):
             "stress": (n_frames, 3, 3),
             "heat_flux": (n_frames, 3),
             "charge_current": (n_frames, 3),
+            "potential_energy": (n_frames,),
         }
         for name, shape in expected.items():
             value = getattr(self, name)

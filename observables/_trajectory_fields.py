@@ -19,6 +19,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "stress": ("pressure", "frame 3 3"),
     "heat_flux": ("heat_flux", "frame 3"),
     "charge_current": ("charge_current", "frame 3"),
+    "potential_energy": ("energy", "frame"),
 }
 #: The `Trajectory` fields that carry one value per frame (leading axis = frame).
 PER_FRAME_FIELDS: tuple[str, ...] = tuple(
@@ -27,4 +28,11 @@ PER_FRAME_FIELDS: tuple[str, ...] = tuple(
 #: Fields with an atom axis (they fix the number of atoms).
 PER_ATOM_FIELDS: tuple[str, ...] = ("positions", "velocities", "masses", "charges", "species")
 #: Per-frame signals of the whole cell (no atom axis).
-SIGNALS: tuple[str, ...] = ("dipole", "polarizability", "stress", "heat_flux", "charge_current")
+SIGNALS: tuple[str, ...] = (
+    "dipole",
+    "polarizability",
+    "stress",
+    "heat_flux",
+    "charge_current",
+    "potential_energy",
+)

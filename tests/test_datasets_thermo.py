@@ -7,14 +7,46 @@ test is marked `datagen`). A missing package is a failure, never a skip.
 
 from __future__ import annotations
 
+import importlib.util
+import tomllib
+from pathlib import Path
+
 import numpy as np
 import pytest
-from test_datasets_fluids import _regenerates, _require
 
 from observables import Quantity
 from spectrinv.datasets import load_dataset
 
 R = 8.314462618e-3  # kJ/(mol K), CODATA
+REPO = Path(__file__).resolve().parents[1]
+FLUIDS = REPO / "data" / "fluids"
+
+
+def _require(module: str, extra: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        pytest.fail(
+            f"{module} is not installed, so the shipped data/fluids files cannot be "
+            f"regenerated; install the '{extra}' extra (pip install '.[{extra}]')"
+        )
+
+
+def _regenerates(tmp_path, script: str, stems: list[str]) -> None:
+    """Run data/scripts/`script`.py into `tmp_path` with the shipped date; compare bytes."""
+    meta = tomllib.loads((FLUIDS / f"{stems[0]}.toml").read_text())
+    spec = importlib.util.spec_from_file_location(
+        script, REPO / "data" / "scripts" / f"{script}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.generate(tmp_path, date=meta["generation"]["date"])
+    for stem in stems:
+        for suffix in (".csv", ".toml"):
+            assert (tmp_path / f"{stem}{suffix}").read_bytes() == (
+                FLUIDS / f"{stem}{suffix}"
+            ).read_bytes(), (
+                f"data/fluids/{stem}{suffix} differs from a fresh run of {script}.py; if that is "
+                f"intended, rerun 'python data/scripts/{script}.py' and review the diff"
+            )
 
 
 def test_water_vaporization_at_25C():

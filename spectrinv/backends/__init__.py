@@ -21,6 +21,7 @@ from ._energy import (
     shadow_energy as shadow_energy,
     total_energy as total_energy,
 )
+from ._energy_recorder import Energy as Energy
 from ._initial import maxwell_boltzmann as maxwell_boltzmann
 from ._integrators import (
     AbstractIntegrator as AbstractIntegrator,
