@@ -52,6 +52,7 @@ def test_registry_lists_every_csv_toml_pair():
         "fluids/water_self_diffusion_holz2000",
         "solids/silicon_elastic_mcskimin1953",
         "solids/diamond_elastic_mcskimin1972",
+        "solids/silicon_phonons_nilsson1972",
         "structure/water_goo_first_peak_skinner2013",
     ):
         assert expected in NAMES

@@ -18,6 +18,7 @@ NAMES = [
     "solids/silicon_elastic_mcskimin1953",
     "solids/diamond_elastic_mcskimin1972",
     "structure/water_goo_first_peak_skinner2013",
+    "solids/silicon_phonons_nilsson1972",
 ]
 
 
@@ -38,6 +39,15 @@ NAMES = [
         # water g_OO first maximum (Skinner et al. 2013 abstract): 2.80(1) A, 2.57(5)
         ("structure/water_goo_first_peak_skinner2013", "r_max", 0.280, "nm"),
         ("structure/water_goo_first_peak_skinner2013", "g_max", 2.57, "dimensionless"),
+        # Si phonons (Nilsson & Nelin 1972, as commonly quoted), THz
+        ("solids/silicon_phonons_nilsson1972", "Gamma_LTO", 15.53, "THz"),
+        ("solids/silicon_phonons_nilsson1972", "X_TA", 4.49, "THz"),
+        ("solids/silicon_phonons_nilsson1972", "X_LA", 12.32, "THz"),
+        ("solids/silicon_phonons_nilsson1972", "X_TO", 13.90, "THz"),
+        ("solids/silicon_phonons_nilsson1972", "L_TA", 3.43, "THz"),
+        ("solids/silicon_phonons_nilsson1972", "L_LA", 11.35, "THz"),
+        ("solids/silicon_phonons_nilsson1972", "L_LO", 12.60, "THz"),
+        ("solids/silicon_phonons_nilsson1972", "L_TO", 14.68, "THz"),
     ],
 )
 def test_transcribed_values(name, label, value, unit):
@@ -58,6 +68,14 @@ def test_born_stability_of_cubic_constants():
         ds = load_dataset(name)
         c11, c12, c44 = (ds.value(k)[0].m for k in ("C11", "C12", "C44"))
         assert c11 - c12 > 0 and c11 + 2 * c12 > 0 and c44 > 0
+
+
+def test_silicon_phonon_branches_are_ordered():
+    """TA < LA < TO at X, TA < LA < LO < TO at L, all below the zone-centre optical mode."""
+    ds = load_dataset("solids/silicon_phonons_nilsson1972")
+    nu = {k: ds.value(k)[0].m_as("THz") for k in ds.labels}
+    assert nu["X_TA"] < nu["X_LA"] < nu["X_TO"] < nu["Gamma_LTO"]
+    assert nu["L_TA"] < nu["L_LA"] < nu["L_LO"] < nu["L_TO"] < nu["Gamma_LTO"]
 
 
 @pytest.mark.parametrize("name", NAMES)

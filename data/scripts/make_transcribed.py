@@ -11,6 +11,8 @@ CSV has one header line and one row; the TOML says ``layout = "labelled"``.
 - ``solids/diamond_elastic_mcskimin1972``: C11, C12, C44 of diamond, and its density.
 - ``structure/water_goo_first_peak_skinner2013``: position and height of the first maximum
   of the O-O pair distribution function of ambient water from X-ray diffraction.
+- ``solids/silicon_phonons_nilsson1972``: phonon frequencies of crystalline Si at Gamma, X
+  and L from inelastic neutron scattering.
 
 Run from the repository root::
 
@@ -233,8 +235,88 @@ def water_goo_peak(date: str) -> tuple[dict, dict]:
     return {k: [v] for k, v in values.items()}, meta
 
 
+def silicon_phonons(date: str) -> tuple[dict, dict]:
+    values = {
+        "Gamma_LTO": 15.53,
+        "X_TA": 4.49,
+        "X_LA": 12.32,
+        "X_TO": 13.90,
+        "L_TA": 3.43,
+        "L_LA": 11.35,
+        "L_LO": 12.60,
+        "L_TO": 14.68,
+    }
+    point = {
+        "Gamma": "Gamma = (0, 0, 0)",
+        "X": "X = (2 pi / a)(1, 0, 0)",
+        "L": "L = (pi / a)(1, 1, 1)",
+    }
+    degeneracy = {
+        "Gamma_LTO": "threefold (LO and TO coincide at Gamma in a non-polar crystal)",
+        "X_TA": "twofold",
+        "X_LA": "twofold (LA and LO coincide at X)",
+        "X_TO": "twofold",
+        "L_TA": "twofold",
+        "L_LA": "single",
+        "L_LO": "single",
+        "L_TO": "twofold",
+    }
+    meta = {
+        "name": "silicon_phonons_nilsson1972",
+        "title": "Phonon frequencies of crystalline silicon at Gamma, X and L from inelastic "
+        "neutron scattering (Nilsson & Nelin 1972)",
+        "quantity": "phonon_frequencies",
+        "description": "crystalline Si phonon frequencies (THz) at the zone centre and the X and "
+        "L zone-boundary points, room temperature",
+        "material": "crystalline silicon, diamond structure",
+        "layout": "labelled",
+        "y": list(values),
+        "n_points": len(values),
+        "conditions": "room temperature, zero pressure",
+        "temperature": 296.0,
+        "temperature_unit": "K",
+        "temperature_note": "room temperature (296 K as commonly quoted); not verified",
+        "pressure": "ambient",
+        "columns": {k: "THz" for k in values},
+        "column_quantities": {k: "phonon_frequency" for k in values},
+        "column_descriptions": {
+            k: f"frequency nu = omega / 2 pi of the {k.split('_')[1]} branch at "
+            f"{point[k.split('_')[0]]}; degeneracy {degeneracy[k]}"
+            for k in values
+        },
+        "uncertainty": {
+            "value": "not stated here",
+            "note": "The source's stated uncertainties were not checked (neutron "
+            "frequencies of this period are typically quoted to about 1 %). Measured at room "
+            "temperature: anharmonic shifts from the 0 K harmonic frequencies are a few tenths "
+            "of a percent to about 1 % for silicon.",
+        },
+        "source": {
+            "citation": "G. Nilsson and G. Nelin, 'Study of the homology between silicon and "
+            "germanium by thermal-neutron spectrometry', Phys. Rev. B 6, 3777-3786 (1972).",
+            "doi": "10.1103/PhysRevB.6.3777",
+            "doi_note": "DOI recalled, not checked against the publisher",
+            "url": "",
+            "transcribed_from": "values as commonly quoted from this paper, e.g. in the "
+            "experimental column of the comparison table of P. Giannozzi, S. de Gironcoli, "
+            "P. Pavone and S. Baroni, Phys. Rev. B 43, 7231 (1991), recalled, not re-read",
+            "verified": _NOT_VERIFIED,
+            "see_also": "G. Dolling, in Inelastic Scattering of Neutrons in Solids and Liquids "
+            "(IAEA, Vienna, 1963), Vol. II, p. 37 (earlier neutron measurements of silicon)",
+        },
+        "license": _LICENSE_FACTS,
+        "generation": _generation(date),
+    }
+    return {k: [v] for k, v in values.items()}, meta
+
+
 #: (sub-folder, maker) of every transcribed dataset.
-MAKERS = [("solids", silicon), ("solids", diamond), ("structure", water_goo_peak)]
+MAKERS = [
+    ("solids", silicon),
+    ("solids", diamond),
+    ("structure", water_goo_peak),
+    ("solids", silicon_phonons),
+]
 
 
 def generate(out_root: str | Path, *, date: str | None = None) -> dict[str, tuple[Path, Path]]:
