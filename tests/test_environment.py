@@ -15,6 +15,8 @@ TEST_EXTRA_MODULES = [
     "CoolProp",
     "jcamp",
     "hypothesis",
+    "phonopy",
+    "seekpath",
 ]
 
 
