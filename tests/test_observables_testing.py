@@ -1,0 +1,273 @@
+"""`observables.testing`: its packaging, its strategies, and its checks on planted bugs.
+
+The planted-bug tests take real observables, break each one the way observables are
+commonly broken (a pair normalisation by N² instead of N(N-1), a missing 1/2π, a time step
+read in fs as ps, distances without periodic images, a biased correlation estimator), and
+show that the check named for that property fails on the broken variant, with a report
+naming the property, while the real observable passes the same check on the same input.
+"""
+
+import importlib
+import subprocess
+import sys
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import find, given, settings, strategies as st
+
+import observables as ob
+import observables.testing as ot
+from observables import Quantity as Q
+from observables.testing import strategies as ots
+
+
+# ------------------------------------------------------------------------------ packaging
+def test_without_hypothesis_the_import_error_names_the_extra(monkeypatch):
+    for name in list(sys.modules):
+        if name == "observables.testing" or name.startswith("observables.testing."):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "hypothesis", None)  # what a missing package looks like
+    with pytest.raises(ImportError, match=r'pip install "spectrinv\[testing\]"'):
+        importlib.import_module("observables.testing")
+
+
+def test_importable_without_pytest():
+    """With pytest made unimportable, `observables.testing` still imports (fresh interpreter)."""
+    code = (
+        "import sys; sys.modules['pytest'] = sys.modules['_pytest'] = None; "
+        "import observables.testing; print('imported')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "imported", out.stderr[-2000:]
+
+
+# ----------------------------------------------------------------------------- strategies
+@settings(max_examples=15)
+@given(ots.boxes(triclinic=True), st.data())
+def test_triclinic_boxes_and_their_r_max_are_valid_for_the_rdf(box, data):
+    cell = np.asarray(box.m_as("nm"))
+    assert cell.shape == (3, 3) and np.linalg.det(cell) > 0
+    assert np.allclose(np.triu(cell, 1), 0)  # lower triangular: a along x, b in the xy plane
+    r_max = ots.max_r_max(box)
+    widths = np.asarray(ob.perpendicular_widths(jnp.asarray(cell)))
+    assert r_max.m_as("nm") == pytest.approx(widths.min() / 2, rel=1e-12)
+    traj = data.draw(ots.trajectories(n_frames=1, n_atoms=(2, 4), box=st.just(box)))
+    ob.RDF(r_max, bins=4)(traj)  # the RDF accepts the largest r_max (a larger one raises)
+    with pytest.raises(ValueError):
+        ob.RDF(r_max * 1.01, bins=4)(traj)
+
+
+def test_a_failing_example_shrinks_to_a_small_readable_trajectory():
+    """Any property that fails for 3 or more atoms shrinks to 3 atoms, 2 frames, the atoms
+    at the origin of a cube and at rest: still a valid trajectory."""
+    fields = ("positions", "velocities", "masses")
+    smallest = find(
+        ots.trajectories(fields=fields, n_atoms=(1, 6), n_frames=(2, 8)),
+        lambda t: t.n_atoms >= 3,
+        settings=settings(database=None, max_examples=200),
+    )
+    assert (smallest.n_frames, smallest.n_atoms) == (2, 3)
+    np.testing.assert_array_equal(np.asarray(smallest.positions), 0.0)
+    np.testing.assert_array_equal(np.asarray(smallest.velocities), 0.0)
+    np.testing.assert_allclose(smallest.quantity("masses").m_as("g/mol"), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(smallest.quantity("box").m_as("nm"), 1.0, rtol=1e-12)
+
+
+@settings(max_examples=5)
+@given(ots.ornstein_uhlenbeck(n_atoms=256, n_frames=(200, 300)))
+def test_ornstein_uhlenbeck_velocities_have_the_stated_statistics(ou):
+    """Equipartition ⟨v²⟩ = 3kT/m and the lag-1 correlation e^{-γΔt}, from NumPy directly."""
+    v = np.asarray(ou.trajectory.velocities)
+    c0 = np.mean(np.sum(v * v, axis=-1))
+    c1 = np.mean(np.sum(v[1:] * v[:-1], axis=-1))
+    kt_over_m = ob.BOLTZMANN * ou.temperature / ou.mass
+    assert c0 == pytest.approx(3 * kt_over_m, rel=0.03)
+    dt = float(ou.trajectory.timestep)
+    assert c1 / c0 == pytest.approx(np.exp(-ou.gamma * dt), abs=0.02)
+    assert ou.diffusion().m_as("nm**2/ps") == pytest.approx(kt_over_m / ou.gamma, rel=1e-12)
+
+
+@settings(max_examples=3)
+@given(ots.simple_cubic_lattice())
+def test_lattice_shells_hold_the_stated_neighbours(lattice):
+    """Counting neighbours with `minimum_image` recovers the 6, 12, 8 of the first shells."""
+    x = jnp.asarray(lattice.trajectory.positions[0])
+    d = ob.minimum_image(x[:, None] - x[None], lattice.trajectory.box_matrix[0])
+    r = np.sort(np.linalg.norm(np.asarray(d[0]), axis=-1))[1:]
+    for radius, count in lattice.shells:
+        assert np.sum(np.isclose(r, radius, rtol=1e-9)) == count
+
+
+# ---------------------------------------------------------------------------- the reports
+def test_a_failure_names_the_property_the_deviation_and_the_example():
+    traj = ob.Trajectory(
+        Q(np.zeros((4, 2, 3)), "nm"),
+        box=Q([2.0, 2.0, 2.0], "nm"),
+        timestep=Q(1.0, "fs"),
+        velocities=Q(np.ones((4, 2, 3)), "nm/ps"),
+        masses=Q([1.0, 2.0], "Da"),
+    )
+    with pytest.raises(ot.PropertyError) as info:
+        ot.check_vdos_modes(_VDOSMissingOneOverTwoPi(ob.VDOS(max_lag=2, n_blocks=None)), traj)
+    message = str(info.value)
+    assert message.startswith("VDOS sum rule (3N modes) FAILS for _VDOSMissingOneOverTwoPi")
+    assert "4 frames; 2 atoms" in message and "timestep 0.001 ps" in message
+    assert info.value.report.deviation == pytest.approx(2 * np.pi - 1, rel=1e-9)
+    assert isinstance(info.value, AssertionError)
+
+
+# ------------------------------------------------------------------- planted bugs, caught
+class _RDFOverNSquared(ob.AbstractObservable):
+    """RDF with the pair density N²/V instead of N(N-1)/V."""
+
+    inner: ob.RDF
+    x_unit = "nm"
+    y_unit = "dimensionless"
+
+    def __call__(self, trajectory):
+        res, n = self.inner(trajectory), trajectory.n_atoms
+        return eqx.tree_at(lambda r: r.g, res, res.g * (n - 1) / n)
+
+
+class _VDOSMissingOneOverTwoPi(ob.AbstractObservable):
+    """VDOS per unit of frequency computed per unit of angular frequency × 2π too much."""
+
+    inner: ob.VDOS
+    x_unit = "1/cm"
+    y_unit = "cm"
+
+    def __call__(self, trajectory):
+        res = self.inner(trajectory)
+        return eqx.tree_at(lambda r: r.y_magnitude, res, res.y_magnitude * 2 * np.pi)
+
+
+class _DiffusionTimestepInFs(ob.AbstractObservable):
+    """Self-diffusion that takes the time step (ps) for femtoseconds and converts it again."""
+
+    inner: ob.SelfDiffusion
+    x_unit = None
+    y_unit = "nm**2/ps"
+
+    def __call__(self, trajectory):
+        slipped = ob.Trajectory.from_internal(
+            trajectory.positions,
+            box=trajectory.box,
+            timestep=trajectory.timestep * 1000.0,
+            velocities=trajectory.velocities,
+            masses=trajectory.masses,
+        )
+        return self.inner(slipped)
+
+
+class _RDFWithoutPeriodicImages(ob.AbstractObservable):
+    """RDF from plain distances: the real RDF in a cell 100× larger, renormalised."""
+
+    inner: ob.RDF
+    x_unit = "nm"
+    y_unit = "dimensionless"
+
+    def __call__(self, trajectory):
+        big = ob.Trajectory.from_internal(
+            trajectory.positions, box=trajectory.box * 100.0, timestep=trajectory.timestep
+        )
+        res = self.inner(big)
+        return eqx.tree_at(lambda r: r.g, res, res.g * 100.0**3)
+
+
+class _BiasedSelfDiffusion(ob.SelfDiffusion):
+    """VACF normalised by the number of frames N instead of the N - k origins at lag k."""
+
+    def _correlation(self, trajectory, signal, n_lags):
+        c = super()._correlation(trajectory, signal, n_lags)
+        n = signal.shape[0]
+        lags = jnp.arange(n_lags, dtype=c.dtype)
+        return c * ((n - lags) / n)[:, None]
+
+
+def _caught(check, broken, *args, prop, **kwargs):
+    with pytest.raises(ot.PropertyError) as info:
+        check(broken, *args, **kwargs)
+    report = info.value.report
+    assert report.property.startswith(prop) and not report.passed
+    assert report.observable == type(broken).__name__
+    return report
+
+
+@settings(max_examples=3)
+@given(ots.ideal_gas(n_atoms=8, n_frames=400, box=ots.boxes(min_width=2.0, max_width=2.5)))
+def test_planted_pair_normalisation_by_n_squared(gas):
+    """Triclinic or orthorhombic cells, r_max at its largest valid value."""
+    rdf = ob.RDF(ots.max_r_max(gas.quantity("box")), bins=20, n_blocks=None)
+    assert ot.check_ideal_gas_rdf(rdf, gas).passed
+    report = _caught(ot.check_ideal_gas_rdf, _RDFOverNSquared(rdf), gas, prop="ideal-gas")
+    assert report.deviation > 6  # 1/8 low, with a counting error of 1.2-1.6 %
+
+
+VELOCITIES = ots.ornstein_uhlenbeck(n_atoms=8, n_frames=48)
+
+
+@settings(max_examples=3)
+@given(VELOCITIES)
+def test_planted_missing_one_over_two_pi(ou):
+    vdos = ob.VDOS(max_lag=16, n_blocks=None)
+    assert ot.check_vdos_modes(vdos, ou.trajectory).deviation < 1e-10
+    report = _caught(
+        ot.check_vdos_modes, _VDOSMissingOneOverTwoPi(vdos), ou.trajectory, prop="VDOS sum rule"
+    )
+    assert report.deviation == pytest.approx(2 * np.pi - 1, rel=1e-9)
+
+
+@settings(max_examples=3)
+@given(ots.ornstein_uhlenbeck(n_atoms=32, n_frames=400))
+def test_planted_timestep_unit_slip_fs_for_ps(ou):
+    diffusion = ob.SelfDiffusion(max_lag=20)
+    exact = ou.diffusion(window=20 * ou.trajectory.quantity("timestep"))
+    assert ot.check_value(diffusion, ou.trajectory, exact, rtol=0.01).passed
+    _caught(
+        ot.check_value,
+        _DiffusionTimestepInFs(diffusion),
+        ou.trajectory,
+        exact,
+        rtol=0.01,
+        prop="value = known answer",
+    )
+
+
+@settings(max_examples=5)
+@given(
+    ots.ideal_gas(n_atoms=8, n_frames=2, box=ots.boxes(min_width=1.5)),
+    st.tuples(*[st.floats(0.25, 0.75)] * 3),
+)
+def test_planted_distance_without_periodic_images(gas, fraction):
+    """Shifting by a quarter to three quarters of the cell and wrapping moves some atoms
+    across the cell; plain distances then change, minimum-image distances do not."""
+    rdf = ob.RDF(Q(0.7, "nm"), bins=10, kernel=ob.GaussianKernel(Q(0.05, "nm")), n_blocks=None)
+    shift = Q(np.asarray(fraction) @ np.asarray(gas.box_matrix[0]), "nm")
+    assert ot.check_translation_invariance(rdf, gas, shift).passed
+    broken = _RDFWithoutPeriodicImages(rdf)
+    # the variant is a translation-invariant function of plain distances ...
+    assert ot.check_translation_invariance(broken, gas, shift, wrap=False).passed
+    # ... which wrapping the atoms back into the cell exposes
+    _caught(ot.check_translation_invariance, broken, gas, shift, prop="translation invariance")
+
+
+@settings(max_examples=3)
+@given(ots.ornstein_uhlenbeck(n_atoms=2048, n_frames=40, gamma=(4.0, 6.0)))
+def test_planted_biased_correlation_estimator(ou):
+    real = ob.SelfDiffusion(max_lag=16, n_blocks=2)
+    assert ot.check_correlation_function(real, ou.trajectory, ou.vacf).passed
+    _caught(
+        ot.check_correlation_function,
+        _BiasedSelfDiffusion(max_lag=16, n_blocks=2),
+        ou.trajectory,
+        ou.vacf,
+        prop="correlation function = exact",
+    )
+
+
+def test_detailed_balance_holds_for_quantum_corrections_and_fails_classically():
+    for correction in (ob.Harmonic(), ob.Standard(), ob.Schofield()):
+        assert ot.check_detailed_balance(correction, 250.0).passed
+    _caught(ot.check_detailed_balance, ob.Classical(), 250.0, prop="detailed balance")
