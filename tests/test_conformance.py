@@ -7,7 +7,12 @@ For every concrete observable exported by `observables`:
 - eager == jit == jit∘vmap (same numbers, same pytree structure);
 - the gradient of a linear functional of the values with respect to the input the
   observable is differentiable in matches a central finite difference;
-- `max_lag` as an int number of frames and as the same time give the same numbers.
+- `max_lag` as an int number of frames and as the same time give the same numbers;
+- the symmetries every observable has: time reversal, relabelling of atoms, a rotation of
+  the whole system, and a change of the unit system of the input.
+
+The property checks come from `observables.testing`, the module users test their own
+observables with.
 """
 
 import inspect
@@ -21,6 +26,7 @@ import numpy as np
 import pytest
 
 import observables as ob
+import observables.testing as ot
 from observables import Quantity as Q
 
 N_FRAMES, N_ATOMS = 64, 6
@@ -116,41 +122,38 @@ def test_result_protocol_and_declared_units(name):
 def test_eager_equals_jit_of_vmap(name):
     """jit(vmap(obs)) over a batch of two trajectories equals obs on each, eagerly."""
     obs, _ = OBSERVABLES[name]
-    t0, t1 = make_traj(0), make_traj(1)
-    batch = jax.tree.map(lambda a, b: jnp.stack([a, b]), t0, t1)
-    out = eqx.filter_jit(eqx.filter_vmap(lambda o, t: o(t), in_axes=(None, 0)))(obs, batch)
-    for i, t in enumerate((t0, t1)):
-        eager_result = obs(t)
-        eager, batched = leaves(eager_result), leaves(out)
-        assert len(eager) == len(batched) > 0
-        assert np.all(np.isfinite(eager_result.y_magnitude))
-        for a, b in zip(eager, batched, strict=True):
-            tol = dict(rtol=1e-9, atol=1e-12 * (1 + np.nanmax(np.abs(a))))
-            np.testing.assert_allclose(b[i], a, **tol)
+    ot.check_transforms(obs, make_traj(0), make_traj(1), rtol=1e-9)
 
 
 @pytest.mark.parametrize("name", sorted(OBSERVABLES))
 def test_gradient_matches_central_finite_difference(name):
     """d/dh of sum(w * y(x + h d)) at h = 0: autodiff vs (L(h) - L(-h)) / 2h."""
     obs, field = OBSERVABLES[name]
-    traj = make_traj(0)
-    rng = np.random.default_rng(7)
-    x0 = getattr(traj, field)
-    direction = jnp.asarray(rng.normal(size=x0.shape))
-    w = jnp.asarray(rng.normal(size=np.shape(obs(traj).y_magnitude)))
-
-    def loss(h):
-        t = eqx.tree_at(lambda t: getattr(t, field), traj, x0 + h * direction)
-        return jnp.sum(w * obs(t).y_magnitude)
-
-    grad = float(jax.grad(loss)(0.0))
-    h = 1e-6 * float(jnp.max(jnp.abs(x0)))
-    fd = (float(loss(h)) - float(loss(-h))) / (2 * h)
-    if name == "RDF":  # the histogram is piecewise constant in the positions
-        assert grad == 0.0 and fd == 0.0
+    report = ot.check_gradient(obs, make_traj(0), field, seed=7, rtol=1e-5)
+    if name in ("RDF", "ADF"):  # histograms are piecewise constant in the positions
+        assert report.values == {"autodiff": 0.0, "fd": 0.0}
         return
-    assert grad != 0.0, f"{name}: gradient is identically zero"
-    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-9 * abs(fd))
+    assert report.values["autodiff"] != 0.0, f"{name}: gradient is identically zero"
+
+
+#: A proper rotation (about the axis (1, 2, 2)/3 by 0.7 rad), from Rodrigues' formula.
+_AXIS = np.array([1.0, 2.0, 2.0]) / 3.0
+_K = np.array([[0, -_AXIS[2], _AXIS[1]], [_AXIS[2], 0, -_AXIS[0]], [-_AXIS[1], _AXIS[0], 0]])
+ROTATION = np.eye(3) + np.sin(0.7) * _K + (1 - np.cos(0.7)) * _K @ _K
+
+
+@pytest.mark.parametrize("name", sorted(OBSERVABLES))
+def test_symmetries_and_unit_covariance(name):
+    """Time reversal, a relabelling of the atoms that keeps species, masses and charges, a
+    rotation of the whole system (box included), and the same trajectory written in Å, fs
+    and kg/mol leave every observable unchanged, error bars included. (60 frames: whole
+    numbers of blocks for 2, 3, 4 and 5 blocks, so that reversed time drops no other frames.)"""
+    obs, _ = OBSERVABLES[name]
+    traj = make_traj(0)[:60]
+    ot.check_time_reversal(obs, traj, rtol=1e-9)
+    ot.check_permutation_invariance(obs, traj, [3, 5, 4, 0, 2, 1], rtol=1e-9)
+    ot.check_rotation_invariance(obs, traj, ROTATION, rtol=1e-9)
+    ot.check_unit_covariance(obs, traj, length="angstrom", time="fs", mass="kg/mol", rtol=1e-9)
 
 
 @pytest.mark.parametrize("name", sorted(OBSERVABLES))

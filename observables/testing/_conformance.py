@@ -126,6 +126,7 @@ def check_gradient(
             rtol,
             f"|autodiff - fd| / |fd| (autodiff {grad:.6g}, fd {fd:.6g})",
             describe(trajectory),
+            {"autodiff": grad, "fd": fd},
         )
     )
 

@@ -25,6 +25,8 @@ class CheckReport:
     - `tolerance`: the largest `deviation` accepted.
     - `measure`: what `deviation` measures.
     - `example`: a short description of the input (sizes, box, time step, fields).
+    - `values`: the numbers behind the deviation, by name (e.g. `{"autodiff": ..., "fd": ...}`
+      for a gradient check); may be empty.
     - `passed`: `deviation <= tolerance`.
     """
 
@@ -34,6 +36,7 @@ class CheckReport:
     tolerance: float
     measure: str
     example: str
+    values: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
