@@ -8,6 +8,9 @@ units and, where estimated, standard errors; `observable.x_unit` / `observable.y
 declare those units in advance.
 """
 
+from ._adf import ADF as ADF
+from ._adf_kernels import AngularGaussianKernel as AngularGaussianKernel
+from ._adf_result import ADFResult as ADFResult
 from ._base import AbstractObservable as AbstractObservable
 from ._blocks import ErrorBarWarning as ErrorBarWarning
 from ._correlation import (

@@ -78,6 +78,11 @@ OBSERVABLES = {
         ob.RDF(Q(0.7, "nm"), bins=20, kernel=ob.GaussianKernel(Q(0.02, "nm"))),
         "positions",
     ),
+    "ADF": (ob.ADF(Q(0.35, "nm"), bins=18), "positions"),
+    "ADF-smooth": (
+        ob.ADF(Q(0.35, "nm"), bins=18, kernel=ob.AngularGaussianKernel(Q(10.0, "degree"))),
+        "positions",
+    ),
 }
 
 
