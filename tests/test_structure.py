@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
+import observables.testing as ot
 from observables import (
     RDF,
     GaussianKernel,
@@ -323,25 +324,23 @@ RDF_SMOOTH = RDF(Quantity(L_PROP / 2, NM), 25, kernel=GaussianKernel(Quantity(0.
 @given(configurations())
 def test_permutation_invariance(cfg):
     pos, rng = cfg
-    perm = rng.permutation(N_PROP)
+    perm = rng.permutation(N_PROP)  # each atom keeps its species
     for rdf in (RDF_PROP, RDF_SMOOTH, RDF(Quantity(0.7, NM), 25, pair=("X", "Y"))):
-        g0 = rdf(_prop_traj(pos)).g
-        g1 = rdf(_prop_traj(pos[:, perm], SPECIES_PROP[perm])).g
-        np.testing.assert_allclose(np.asarray(g1), np.asarray(g0), rtol=1e-10, atol=1e-10)
+        ot.check_permutation_invariance(rdf, _prop_traj(pos), perm, rtol=1e-10)
 
 
 @given(configurations(), st.lists(st.floats(-5.0, 5.0), min_size=3, max_size=3))
 def test_translation_and_wrapping_invariance(cfg, shift):
     pos, rng = cfg
+    for rdf in (RDF_SMOOTH, RDF_PROP):  # shift everything, wrap into the box
+        ot.check_translation_invariance(rdf, _prop_traj(pos), Quantity(shift, NM), rtol=1e-8)
     g0 = np.asarray(RDF_SMOOTH(_prop_traj(pos)).g)
     h0 = np.asarray(RDF_PROP(_prop_traj(pos)).g)
-    moved = np.mod(pos + np.asarray(shift), L_PROP)  # shift everything, wrap into the box
     images = pos + L_PROP * rng.integers(-3, 4, size=pos.shape)  # random periodic images
-    for p in (moved, images):
-        np.testing.assert_allclose(
-            np.asarray(RDF_SMOOTH(_prop_traj(p)).g), g0, rtol=1e-8, atol=1e-8
-        )
-        np.testing.assert_allclose(np.asarray(RDF_PROP(_prop_traj(p)).g), h0, rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(
+        np.asarray(RDF_SMOOTH(_prop_traj(images)).g), g0, rtol=1e-8, atol=1e-8
+    )
+    np.testing.assert_allclose(np.asarray(RDF_PROP(_prop_traj(images)).g), h0, rtol=1e-8, atol=1e-8)
 
 
 @given(configurations())

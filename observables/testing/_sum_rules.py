@@ -193,7 +193,8 @@ def check_detailed_balance(
 
     Applies `correction.corrected` to an even classical spectrum (a Lorentzian pair on a
     Gaussian background) on a grid symmetric about 0, `omega_max` rad/ps wide, at
-    `temperature` (K), and measures the largest relative violation.
+    `temperature` (K), and measures the largest relative violation, with
+    $\beta\hbar\omega$ computed here from `HBAR` and `BOLTZMANN`.
 
     **Returns:** a `CheckReport`; raises `PropertyError` beyond `rtol` (the `Classical`
     correction, which is symmetric, fails it by design).
@@ -202,7 +203,7 @@ def check_detailed_balance(
     a = np.abs(np.asarray(omega))
     classical = jnp.asarray(1.0 / (1.0 + ((a - 0.4 * omega_max) / 20.0) ** 2) + 0.3 * np.exp(-a))
     quantum = np.asarray(correction.corrected(omega, classical, temperature), dtype=np.float64)
-    x = np.asarray(ob.beta_hbar_omega(omega, temperature), dtype=np.float64)
+    x = np.asarray(omega, dtype=np.float64) * ob.HBAR / (ob.BOLTZMANN * temperature)
     expected = np.exp(-x) * quantum
     deviation = float(np.max(np.abs(quantum[::-1] - expected) / np.abs(expected)))
     return finish(
