@@ -19,7 +19,7 @@ from spectrinv.mechanics import (
     phonon_frequencies,
     q_mesh,
 )
-from spectrinv.potentials import Morse, StillingerWeber, System
+from spectrinv.potentials import Morse, StillingerWeber, System, diamond_lattice
 
 phonopy = pytest.importorskip("phonopy")
 from phonopy.structure.atoms import PhonopyAtoms  # noqa: E402
@@ -184,3 +184,19 @@ def test_bad_input(silicon):
     with pytest.raises(ValueError, match="mesh must be three positive integers"):
         phonon_dos(fc, Quantity([1.0], "THz"), mesh=(4, 4))
     assert phonon_bands(fc, band_path(pos, system)).check("[frequency]")
+
+
+@pytest.mark.slow
+def test_conventional_cell_folds_the_primitive_bands(silicon):
+    """The 8-atom cubic cell at a wavevector k has the 24 frequencies of the primitive cell
+    at k + G for the four fcc reciprocal vectors G that the cubic cell folds onto k."""
+    sw, _, _, _, fc = silicon
+    cpos, csys = diamond_lattice(1)
+    fc_cubic = force_constants(sw, cpos, csys, (2, 2, 2))
+    cell = FCC_PRIMITIVE * A_SI
+    for q_cubic in ([0.0, 0.0, 0.0], [0.13, 0.07, 0.21], [0.5, 0.25, 0.0]):
+        k = np.asarray(q_cubic) / A_SI  # Cartesian wavevector / 2π, 1/nm
+        folded = [cell @ (k + np.asarray(g) / A_SI) for g in np.r_[[np.zeros(3)], np.eye(3)]]
+        expect = np.sort(phonon_frequencies(fc, folded).m_as("THz").ravel())
+        got = phonon_frequencies(fc_cubic, q_cubic).m_as("THz")
+        np.testing.assert_allclose(got, expect, atol=1e-6)
