@@ -50,6 +50,7 @@ def make_traj(seed: int) -> ob.Trajectory:
         stress=Q(rng.normal(size=(N_FRAMES, 3, 3)), "bar"),
         heat_flux=Q(rng.normal(size=(N_FRAMES, 3)), "kJ/mol*nm/ps"),
         charge_current=Q(rng.normal(size=(N_FRAMES, 3)), "e*nm/ps"),
+        potential_energy=Q(rng.normal(size=N_FRAMES), "kJ/mol"),
     )
 
 
@@ -77,6 +78,17 @@ OBSERVABLES = {
     "RDF-smooth": (
         ob.RDF(Q(0.7, "nm"), bins=20, kernel=ob.GaussianKernel(Q(0.02, "nm"))),
         "positions",
+    ),
+    "PotentialEnergy": (ob.PotentialEnergy(3, n_blocks=2), "potential_energy"),
+    "EnthalpyOfVaporization": (
+        ob.EnthalpyOfVaporization(T, Q(2.0, "kJ/mol"), 3, n_blocks=2),
+        "potential_energy",
+    ),
+    "Density": (ob.Density(n_blocks=2), "masses"),
+    "DielectricConstant": (ob.DielectricConstant(T, n_blocks=2), "dipole"),
+    "DielectricConstant-frame-average": (
+        ob.DielectricConstant(T, subtract_mean=False, n_blocks=2),
+        "dipole",
     ),
     "ADF": (ob.ADF(Q(0.35, "nm"), bins=18), "positions"),
     "ADF-smooth": (

@@ -8,9 +8,12 @@ from typing import Any
 from observables import (
     RDF,
     AbstractObservable,
+    DielectricConstant,
+    EnthalpyOfVaporization,
     GaussianKernel,
     Hann,
     IRSpectrum,
+    PotentialEnergy,
     Pressure,
     Quantity,
     SelfDiffusion,
@@ -18,7 +21,7 @@ from observables import (
     UnitError,
 )
 
-from ..backends import Dipole, Positions, Stress, Velocities
+from ..backends import Dipole, Energy, Positions, Stress, Velocities
 from ..gradients import BPTT, AbstractGradient, Reweighting, Truncated
 from ..losses import (
     Absolute,
@@ -86,6 +89,8 @@ def build_observable(
         check_keys(opts, {"blocks"}, w)
         blocks = integer(opts.get("blocks", 5), f"{w} blocks", 2)
         return Pressure(n_blocks=blocks), (Positions(), Velocities(), Stress())
+    if kind in _THERMO:
+        return _thermo_observable(kind, opts, temperature, model_kind, w)
     # transport observables take max_lag as a time (they convert it with the trajectory's
     # time step, which works under a traced time step too)
     lag_time = quantity(opts["max_lag"], "[time]", f"{w} max_lag") if "max_lag" in opts else None
@@ -94,6 +99,39 @@ def build_observable(
         return SelfDiffusion(max_lag=lag_time), (Positions(), Velocities())
     check_keys(opts, {"max_lag"}, w)
     return ShearViscosity(temperature, max_lag=lag_time), (Positions(), Stress())
+
+
+_THERMO = {"potential_energy", "enthalpy_of_vaporization", "dielectric_constant"}
+
+
+def _thermo_observable(
+    kind: str, opts: dict, temperature: Quantity, model_kind: str, w: str
+) -> tuple[AbstractObservable, tuple]:
+    """Static thermodynamic targets (frame averages, so `Reweighting` reweights them)."""
+    blocks = integer(opts.get("blocks", 5), f"{w} blocks", 2)
+    per_molecule = 3 if model_kind == "water" else 1
+    if kind == "dielectric_constant":
+        check_keys(opts, {"blocks"}, w)
+        if model_kind != "water":
+            raise ConfigError(f"{w}: 'dielectric_constant' needs a model with charges (water)")
+        # the <M> = 0 form: a frame average (the fluctuation form is not reweightable)
+        obs = DielectricConstant(temperature, subtract_mean=False, n_blocks=blocks)
+        return obs, (Positions(), Dipole(PointChargeDipole()))
+    # the energy depends on the parameters: the Energy recorder uses the potential
+    record = (Positions(), Velocities(), Energy())
+    if kind == "potential_energy":
+        check_keys(opts, {"blocks"}, w)
+        return PotentialEnergy(per_molecule, n_blocks=blocks), record
+    check_keys(opts, {"blocks", "gas_energy"}, w)
+    if "gas_energy" not in opts and model_kind == "water":
+        raise ConfigError(
+            f"{w}: 'enthalpy_of_vaporization' of a molecular model needs gas_energy, the mean "
+            "potential energy of one isolated molecule at the target's temperature (e.g. "
+            'gas_energy = "3.7 kJ/mol")'
+        )
+    gas = quantity(opts.get("gas_energy", "0 kJ/mol"), "[energy]/[substance]", f"{w} gas_energy")
+    obs = EnthalpyOfVaporization(temperature, gas, per_molecule, n_blocks=blocks)
+    return obs, record
 
 
 def _ranges(t: dict, key: str, where: str) -> list[tuple[Quantity, Quantity]] | None:

@@ -108,7 +108,16 @@ DATASET_FILE_KEYS = {
     "name",
     "temperature",
 }
-OBSERVABLES = {"ir", "rdf", "pressure", "self_diffusion", "shear_viscosity"}
+OBSERVABLES = {
+    "ir",
+    "rdf",
+    "pressure",
+    "self_diffusion",
+    "shear_viscosity",
+    "potential_energy",
+    "enthalpy_of_vaporization",
+    "dielectric_constant",
+}
 LOSSES = {"mse", "chi2", "wasserstein", "peak_position", "relative_error"}
 CHI2_KEYS = ("relative_uncertainty", "include_simulation_error")
 
