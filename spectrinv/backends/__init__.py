@@ -22,6 +22,7 @@ from ._energy import (
     total_energy as total_energy,
 )
 from ._energy_recorder import Energy as Energy
+from ._gas_phase import gas_phase_energy as gas_phase_energy
 from ._initial import maxwell_boltzmann as maxwell_boltzmann
 from ._integrators import (
     AbstractIntegrator as AbstractIntegrator,
