@@ -8,6 +8,8 @@ naming the property, while the real observable passes the same check on the same
 """
 
 import importlib
+import pathlib
+import runpy
 import subprocess
 import sys
 
@@ -54,9 +56,9 @@ def test_triclinic_boxes_and_their_r_max_are_valid_for_the_rdf(box, data):
     widths = np.asarray(ob.perpendicular_widths(jnp.asarray(cell)))
     assert r_max.m_as("nm") == pytest.approx(widths.min() / 2, rel=1e-12)
     traj = data.draw(ots.trajectories(n_frames=1, n_atoms=(2, 4), box=st.just(box)))
-    ob.RDF(r_max, bins=4)(traj)  # the RDF accepts the largest r_max (a larger one raises)
-    with pytest.raises(ValueError):
-        ob.RDF(r_max * 1.01, bins=4)(traj)
+    ob.RDF(r_max, bins=4, n_blocks=None)(traj)  # the largest r_max is accepted ...
+    with pytest.raises(ValueError, match="exceeds the limit"):  # ... and a larger one refused
+        ob.RDF(r_max * 1.01, bins=4, n_blocks=None)(traj)
 
 
 def test_a_failing_example_shrinks_to_a_small_readable_trajectory():
@@ -271,3 +273,61 @@ def test_detailed_balance_holds_for_quantum_corrections_and_fails_classically():
     for correction in (ob.Harmonic(), ob.Standard(), ob.Schofield()):
         assert ot.check_detailed_balance(correction, 250.0).passed
     _caught(ot.check_detailed_balance, ob.Classical(), 250.0, prop="detailed balance")
+
+
+# ---------------------------------------------------------------- error bars and tutorial
+class _OverconfidentDiffusion(ob.AbstractObservable):
+    """Self-diffusion reporting a fifth of its block standard error."""
+
+    inner: ob.SelfDiffusion
+    x_unit = None
+    y_unit = "nm**2/ps"
+
+    def __call__(self, trajectory):
+        res = self.inner(trajectory)
+        return eqx.tree_at(lambda r: r.error_magnitude, res, res.error_magnitude / 5)
+
+
+def test_error_calibration_of_self_diffusion_on_ornstein_uhlenbeck_replicas():
+    """12 independent replicas: the block error of D is calibrated (rms z within a factor
+    2 of 1; the rms of 12 z-scores scatters by about 20 %); a fifth of it is not."""
+    replicas = [
+        ots.OrnsteinUhlenbeck.sample(
+            seed, n_atoms=16, n_frames=400, gamma=10.0, temperature=300.0, mass=10.0
+        )
+        for seed in range(12)
+    ]
+    exact = replicas[0].diffusion(window=Q(0.2, "ps"))
+    diffusion = ob.SelfDiffusion(max_lag=20, n_blocks=5)
+    trajectories = [r.trajectory for r in replicas]
+    report = ot.check_error_calibration(diffusion, trajectories, exact)
+    assert report.passed
+    _caught(
+        ot.check_error_calibration,
+        _OverconfidentDiffusion(diffusion),
+        trajectories,
+        exact,
+        prop="error bars calibrated",
+    )
+
+
+def test_the_tutorial_example_passes_and_its_biased_variant_fails():
+    path = pathlib.Path(__file__).parents[1] / "docs" / "examples" / "property_testing.py"
+    tutorial = runpy.run_path(str(path))
+    for name in ("test_symmetries", "test_jit_vmap_and_gradient"):
+        tutorial[name]()
+    tutorial["test_exact_vacf_of_ornstein_uhlenbeck_velocities"]()
+
+    @settings(max_examples=2, database=None)
+    @given(ots.ornstein_uhlenbeck(n_atoms=1024, n_frames=40, gamma=(4.0, 6.0)))
+    def biased_fails(ou):
+        biased = tutorial["VACF"](max_lag=16, unbiased=False)
+        _caught(
+            ot.check_correlation_function,
+            biased,
+            ou.trajectory,
+            ou.vacf,
+            prop="correlation function = exact",
+        )
+
+    biased_fails()

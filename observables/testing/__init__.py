@@ -48,3 +48,6 @@ from ._symmetry import (
     check_translation_invariance as check_translation_invariance,
     check_unit_covariance as check_unit_covariance,
 )
+
+# Shown in tracebacks and the reference as observables.testing.PropertyError, not _report.
+CheckReport.__module__ = PropertyError.__module__ = __name__

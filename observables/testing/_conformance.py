@@ -48,6 +48,12 @@ def check_transforms(
         other = jax.tree.map(
             lambda x: x * 1.01 if eqx.is_inexact_array(x) and x.ndim >= 2 else x, trajectory
         )
+    shapes = [jax.tree.map(jnp.shape, t) for t in (trajectory, other)]
+    if shapes[0] != shapes[1]:
+        raise ValueError(
+            "check_transforms: the two replicas must have the same fields and shapes (a vmap "
+            f"batches them); got {shapes[0]} and {shapes[1]}"
+        )
     eager = [observable(t) for t in (trajectory, other)]
     batch = jax.tree.map(lambda a, b: jnp.stack([a, b]), trajectory, other)
     batched = _batched(observable, batch)
@@ -84,7 +90,8 @@ def check_gradient(
 
     Along a random direction `d` (normal, the shape of the field) and for random weights `w`
     (the shape of the values), compares the autodiff derivative of
-    L(h) = Σ w · y(field + h d) at h = 0 with (L(η) - L(-η)) / 2η, η = `step` × max |field|.
+    L(h) = Σ w · y(field + h d) at h = 0 with (L(η) - L(-η)) / 2η, η = `step` × max |field|
+    (`step` itself for a field of zeros, in internal units).
     Needs float64 (`jax.config.update("jax_enable_x64", True)`) for the default tolerance.
 
     **Arguments:**
@@ -112,7 +119,7 @@ def check_gradient(
         return jnp.sum(weights * observable(moved).y_magnitude)
 
     grad = float(jax.grad(loss)(jnp.zeros((), x0.dtype)))
-    eta = step * float(jnp.max(jnp.abs(x0)))
+    eta = step * (float(jnp.max(jnp.abs(x0))) or 1.0)  # an all-zero field: step itself
     fd = float(loss(jnp.asarray(eta, x0.dtype))) - float(loss(jnp.asarray(-eta, x0.dtype)))
     fd /= 2 * eta
     deviation = abs(grad - fd) / abs(fd) if fd != 0 else (0.0 if grad == 0 else float("inf"))

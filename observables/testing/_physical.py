@@ -10,6 +10,7 @@ import numpy as np
 import observables as ob
 
 from ._random import _sizes, boxes
+from ._report import describe
 
 __all__ = [
     "ideal_gas",
@@ -60,13 +61,23 @@ class OrnsteinUhlenbeck:
     (x_{n+1} = x_n + v_n Δt) and are unwrapped.
 
     **Fields:** `trajectory` (velocities nm/ps, positions nm, masses Da, no box);
-    `gamma` (1/ps), `temperature` (K), `mass` (Da).
+    `gamma` (1/ps), `temperature` (K), `mass` (g/mol). `OrnsteinUhlenbeck.sample(seed, ...)`
+    draws one without hypothesis.
     """
 
     trajectory: ob.Trajectory
     gamma: float
     temperature: float
     mass: float
+
+    def __repr__(self) -> str:
+        return (
+            f"OrnsteinUhlenbeck(gamma={self.gamma!r} 1/ps, temperature={self.temperature!r} K, "
+            f"mass={self.mass!r} g/mol, {describe(self.trajectory)})"
+        )
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # how hypothesis prints it
+        printer.text(repr(self))
 
     def vacf(self, time: ob.Quantity) -> ob.Quantity:
         r"""Exact $\langle \mathbf v(0)\cdot\mathbf v(t)\rangle = 3 (k_BT/m)\,e^{-\gamma|t|}$,
@@ -78,6 +89,40 @@ class OrnsteinUhlenbeck:
     def sigma2(self) -> float:
         """$k_BT/m$ per component, nm²/ps²."""
         return ob.BOLTZMANN * self.temperature / self.mass
+
+    @classmethod
+    def sample(
+        cls,
+        seed: int,
+        *,
+        n_atoms: int,
+        n_frames: int,
+        gamma: float,
+        temperature: float,
+        mass: float,
+        timestep: ob.Quantity | None = None,
+    ) -> "OrnsteinUhlenbeck":
+        """One realisation from a NumPy seed, without hypothesis (e.g. independent replicas
+        for `check_error_calibration`). `gamma` in 1/ps, `temperature` in K, `mass` in
+        g/mol, `timestep` a `Quantity` (default 10 fs)."""
+        timestep = ob.Quantity(10.0, "fs") if timestep is None else timestep
+        dt = float(timestep.m_as("ps"))
+        rng = np.random.default_rng(seed)
+        a = np.exp(-gamma * dt)
+        noise = rng.normal(size=(n_frames, n_atoms, 3)) * np.sqrt(ob.BOLTZMANN * temperature / mass)
+        v = np.empty_like(noise)
+        v[0] = noise[0]
+        for n in range(1, n_frames):
+            v[n] = a * v[n - 1] + np.sqrt(1 - a * a) * noise[n]
+        x = np.concatenate([np.zeros((1, n_atoms, 3)), np.cumsum(v[:-1], axis=0) * dt])
+        traj = ob.Trajectory(
+            ob.Quantity(x, "nm"),
+            box=None,
+            timestep=timestep,
+            velocities=ob.Quantity(v, "nm/ps"),
+            masses=ob.Quantity(np.full(n_atoms, mass), "g/mol"),
+        )
+        return cls(traj, gamma, temperature, mass)
 
     def diffusion(self, window: ob.Quantity | None = None) -> ob.Quantity:
         r"""Exact $D = k_BT/(m\gamma)$, or the Green–Kubo integral truncated at `window`,
@@ -102,32 +147,17 @@ def ornstein_uhlenbeck(
     """Ornstein–Uhlenbeck velocities with exact VACF and diffusion coefficient.
 
     **Arguments:** sizes as a value or (min, max) range; `gamma` (1/ps), `temperature` (K)
-    and `mass` (Da) as (min, max) ranges; `timestep` between frames (default 10 fs).
+    and `mass` (g/mol) as (min, max) ranges; `timestep` between frames (default 10 fs).
     Shrinks towards the smallest sizes and the lower ends of the ranges.
 
     **Returns:** an `OrnsteinUhlenbeck` (the trajectory and its exact answers).
     """
     atoms, frames = draw(_sizes(n_atoms)), draw(_sizes(n_frames))
     g, temp, m = (draw(st.floats(*r)) for r in (gamma, temperature, mass))
-    timestep = ob.Quantity(10.0, "fs") if timestep is None else timestep
-    dt = float(timestep.m_as("ps"))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    sigma = np.sqrt(ob.BOLTZMANN * temp / m)
-    a = np.exp(-g * dt)
-    noise = rng.normal(size=(frames, atoms, 3)) * sigma
-    v = np.empty_like(noise)
-    v[0] = noise[0]
-    for n in range(1, frames):
-        v[n] = a * v[n - 1] + np.sqrt(1 - a * a) * noise[n]
-    x = np.concatenate([np.zeros((1, atoms, 3)), np.cumsum(v[:-1], axis=0) * dt])
-    traj = ob.Trajectory(
-        ob.Quantity(x, "nm"),
-        box=None,
-        timestep=timestep,
-        velocities=ob.Quantity(v, "nm/ps"),
-        masses=ob.Quantity(np.full(atoms, m), "g/mol"),
+    seed = draw(st.integers(0, 2**32 - 1))
+    return OrnsteinUhlenbeck.sample(
+        seed, n_atoms=atoms, n_frames=frames, gamma=g, temperature=temp, mass=m, timestep=timestep
     )
-    return OrnsteinUhlenbeck(traj, g, temp, m)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,6 +171,12 @@ class Lattice:
     trajectory: ob.Trajectory
     spacing: float
     shells: tuple[tuple[float, int], ...]
+
+    def __repr__(self) -> str:
+        return f"Lattice(spacing={self.spacing!r} nm, {describe(self.trajectory)})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # how hypothesis prints it
+        printer.text(repr(self))
 
 
 @st.composite

@@ -103,26 +103,32 @@ def check_correlation_function(
     *,
     tolerance: float = 0.1,
 ) -> CheckReport:
-    r"""The time-correlation function a transport observable integrates matches a known one.
+    r"""A time-correlation function matches a known one.
 
-    Compares `result.correlation` with `exact(result.time)` at every lag:
+    The correlation function is the result's `correlation` at lag times `time` (a
+    `TransportResult`, e.g. from `SelfDiffusion`), or else the result itself, a curve whose
+    axis is the lag time. It is compared with `exact(time)` at every lag:
     deviation $= \max_t |C(t) - C_\mathrm{exact}(t)| / |C_\mathrm{exact}(0)|$. With an
     unbiased estimator (normalised by the number of time origins at each lag) only
     sampling noise separates the two; a biased estimator (normalised by the number of
     frames) falls short by the factor $(1 - t/t_\mathrm{total})$.
 
-    **Arguments:** `observable`: one whose result has `time` and `correlation` (a
-    `TransportResult`, e.g. from `SelfDiffusion`); `exact`: lag times (ps `Quantity`) →
-    correlation `Quantity` (any compatible unit); `tolerance`: largest accepted deviation.
+    **Arguments:** `exact`: lag times (a time `Quantity`) → correlation `Quantity` (any
+    compatible unit); `tolerance`: largest accepted deviation (a few times the sampling
+    noise of the estimate, which the caller knows from the system's size).
 
     **Returns:** a `CheckReport`; raises `PropertyError` beyond `tolerance`.
     """
     res = observable(trajectory)
-    measured = np.asarray(res.correlation_magnitude, dtype=np.float64)
-    target = np.asarray(exact(res.time).m_as(res.correlation_unit), dtype=np.float64)
-    target = np.broadcast_to(
-        target.reshape(target.shape + (1,) * (measured.ndim - target.ndim)), measured.shape
-    )
+    if hasattr(res, "correlation_magnitude"):
+        time, unit = res.time, res.correlation_unit
+        measured = np.asarray(res.correlation_magnitude, dtype=np.float64)
+    else:
+        time, unit = res.x, res.y_unit
+        measured = np.asarray(res.y_magnitude, dtype=np.float64)
+    target = np.asarray(exact(time).m_as(unit), dtype=np.float64)
+    target = target.reshape(target.shape + (1,) * (measured.ndim - target.ndim))
+    target = np.broadcast_to(target, measured.shape)
     scale = float(np.max(np.abs(target[0])))
     diff = np.abs(measured - target)
     worst = int(np.argmax(np.max(diff.reshape(len(diff), -1), axis=1)))
@@ -232,7 +238,9 @@ def check_error_calibration(
     a physical strategy with different seeds; at least 10 for a meaningful test, the rms of
     $R$ z-scores scatters by about $1/\sqrt{2R}$); `expected`: the exact value, a `Quantity`
     compatible with `y_unit`; `factor`: the accepted band is $1/\mathrm{factor} \le
-    \mathrm{rms}\,z \le \mathrm{factor}$.
+    \mathrm{rms}\,z \le \mathrm{factor}$. Error bars from $B$ blocks are themselves
+    uncertain: $z$ then follows Student's t with $B-1$ degrees of freedom, whose rms is
+    $\sqrt{(B-1)/(B-3)}$ (1.41 for 5 blocks), inside the default band.
 
     **Returns:** a `CheckReport` with deviation $|\ln \mathrm{rms}\,z|$ and tolerance
     $\ln \mathrm{factor}$; raises `PropertyError` outside the band (error bars too small or
