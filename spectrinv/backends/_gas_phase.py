@@ -10,8 +10,8 @@ $n$ atoms, each contributing $\tfrac12 k_BT$ of potential energy classically (eq
 It is exact for a potential quadratic in Cartesian displacements and close for harmonic bonds
 and angles (curvilinear coordinates: relative corrections of order $k_BT/(k_\theta)$,
 below 1 % for SPC/Fw at 298 K); anharmonic (Morse) bonds add a positive correction of order
-$k_BT/D_e$ per bond. Measured for SPC/Fw at 298.15 K: 3.718 kJ/mol here, against 3.96 ±
-0.23 kJ/mol from a 20 ps Langevin run of one molecule (`tests/test_gas_phase.py`, slow).
+$k_BT/D_e$ per bond. Measured for SPC/Fw at 298.15 K: 3.718 kJ/mol here, against 3.64 ±
+0.24 kJ/mol from a 20 ps Langevin run of one molecule (`tests/test_gas_phase.py`, slow).
 
 Reference: W. L. Jorgensen et al., *J. Chem. Phys.* **79**, 926 (1983); H. W. Horn et al.,
 *J. Chem. Phys.* **120**, 9665 (2004).
