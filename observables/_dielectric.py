@@ -28,8 +28,8 @@ e² mol kJ⁻¹ nm⁻¹, $k_BT$ in kJ/mol: ε is dimensionless.
 
 **Error bar.** The estimator evaluated on $B$ contiguous blocks (each with its own mean for
 `subtract_mean=True`), standard error $s/\sqrt B$ (`observables._blocks`; not
-differentiated). $\mathbf M$ relaxes slowly in water (≈ 10 ps): blocks must be much longer,
-and converging ε of a water model to a few per cent takes nanoseconds.
+differentiated). $\mathbf M$ relaxes on the dielectric (Debye) relaxation time, picoseconds
+in water: blocks must be much longer than that, and ε converges slowly with run length.
 
 References: M. Neumann, *Mol. Phys.* **50**, 841 (1983); M. P. Allen & D. J. Tildesley,
 *Computer Simulation of Liquids*, 2nd ed. (2017), §2.14 and §6.2.
