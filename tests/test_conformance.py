@@ -173,6 +173,15 @@ def test_symmetries_and_unit_covariance(name):
     ot.check_unit_covariance(obs, traj, length="angstrom", time="fs", mass="kg/mol", rtol=1e-9)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(OBSERVABLES))
+def test_float32_agrees_with_float64(name):
+    """The same trajectory in float32 and float64: values agree to 1e-4 relative and float32
+    stays float32 (measured: 1e-8 to 4e-7 on this trajectory)."""
+    obs, _ = OBSERVABLES[name]
+    ot.check_dtypes(obs, make_traj(0), rtol=1e-4)
+
+
 @pytest.mark.parametrize("name", sorted(OBSERVABLES))
 def test_a_missing_input_is_a_trajectory_error_naming_it(name):
     """Without the field it reads, every observable raises `TrajectoryError` naming it."""
