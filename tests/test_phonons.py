@@ -122,7 +122,8 @@ def test_parameter_gradients_match_finite_differences(silicon):
         return jnp.sum((w2[0] - target) ** 2) * 1e-8 + jnp.sum(w2[1:, 3:]) * 1e-4
 
     lam, sigma = jnp.asarray(21.0), jnp.asarray(0.20951)
-    grad = jax.grad(loss, argnums=(0, 1))(lam, sigma)
+    grad = jax.jit(jax.grad(loss, argnums=(0, 1)))(lam, sigma)  # the potential traced in jit
+    loss = jax.jit(loss)
     for k, (x, h) in enumerate(((lam, 1e-3), (sigma, 1e-6))):
         args_p = [lam, sigma]
         args_m = [lam, sigma]
@@ -173,6 +174,8 @@ def test_bad_input(silicon):
         force_constants(sw, pos, system, (1, 1, 1))
     with pytest.raises(ValueError, match="three positive integers"):
         force_constants(sw, pos, system, (3, 0, 3))
+    with pytest.raises(TypeError, match="concrete positions"):
+        jax.jit(lambda p: force_constants(sw, p, system).phi)(jnp.asarray(pos))
     with pytest.raises(ValueError, match=r"shape \[3\] or \[\.\.\., 3\].*\(2,\)"):
         phonon_frequencies(fc, [0.5, 0.5])
     with pytest.raises(ValueError, match="finite"):

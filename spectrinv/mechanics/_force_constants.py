@@ -50,8 +50,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Float, Int
 
+from observables import UnitError, to_magnitude
+
 from ..potentials import AbstractPotential, System, perpendicular_widths
-from ._elastic import _check_images, _positions_nm
+from ._elastic import _check_images
 
 __all__ = ["ForceConstants", "force_constants", "reduced_q"]
 
@@ -137,6 +139,21 @@ def reduced_q(q: Any) -> np.ndarray:
         )
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"q-points must be finite, got {arr.tolist()}")
+    return arr
+
+
+def _positions_nm_numpy(positions: Any) -> np.ndarray:
+    """`[atom, 3]` float64 numpy positions in nm from a length Quantity or a plain array
+    (numpy throughout, so that it also works while a caller's `jit` traces the potential)."""
+    if hasattr(positions, "units") and hasattr(positions, "magnitude"):
+        positions = to_magnitude(positions, "nm", "positions")
+    elif isinstance(positions, (int, float)):
+        raise UnitError(
+            f"positions must be an [atom, 3] array (nm) or a length Quantity, got {positions!r}"
+        )
+    arr = np.asarray(positions, dtype=float)
+    if arr.ndim != 2 or arr.shape[1] != 3:
+        raise ValueError(f"positions must have shape [atom, 3], got {arr.shape}")
     return arr
 
 
@@ -232,17 +249,24 @@ def force_constants(
     size = tuple(int(n) for n in np.ravel(supercell))
     if len(size) != 3 or min(size) < 1 or not np.allclose(np.ravel(supercell), size):
         raise ValueError(f"supercell must be three positive integers, got {supercell!r}")
-    pos = _positions_nm(positions)
+    if isinstance(positions, jax.core.Tracer) or isinstance(system.box, jax.core.Tracer):
+        raise TypeError(
+            "force_constants needs concrete positions and box (the geometry is checked and "
+            "the supercell built in numpy); only the potential may be traced (jit/grad with "
+            "respect to its parameters), so close over the positions"
+        )
+    pos = _positions_nm_numpy(positions)
     n = pos.shape[0]
     if n != system.n_atoms:
         raise ValueError(f"positions have {n} atoms but the system has {system.n_atoms}")
-    cell = np.asarray(system.box_matrix, dtype=float)
+    box = np.asarray(system.box, dtype=float)
+    cell = np.diag(box) if box.ndim == 1 else box
     if not abs(np.linalg.det(cell)) > 0:
         raise ValueError(f"the cell has zero volume: box = {cell.tolist()}")
-    spos, scell = _supercell(np.asarray(pos, dtype=float), cell, size)
+    spos, scell = _supercell(pos, cell, size)
     if potential.cutoff is not None:
         _check_supercell(spos, scell, cell, size, float(potential.cutoff))
-    images, weights = _shortest_images(np.asarray(pos, dtype=float), spos, scell, cell)
+    images, weights = _shortest_images(pos, spos, scell, cell)
     copies = int(np.prod(size))
     ssystem = System(
         box=jnp.asarray(scell),
@@ -251,7 +275,7 @@ def force_constants(
         charges=None if system.charges is None else jnp.tile(system.charges, copies),
         species_names=system.species_names,
     )
-    phi = _phi_rows_jit(potential, jnp.asarray(spos, dtype=pos.dtype), ssystem, n)
+    phi = _phi_rows_jit(potential, jnp.asarray(spos), ssystem, n)
     return ForceConstants(
         phi=phi,
         images=jnp.asarray(images),
