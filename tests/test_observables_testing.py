@@ -102,6 +102,35 @@ def test_lattice_shells_hold_the_stated_neighbours(lattice):
         assert np.sum(np.isclose(r, radius, rtol=1e-9)) == count
 
 
+@settings(max_examples=3)
+@given(ots.damped_harmonic_dipoles(n_frames=8192))
+def test_damped_dipoles_have_the_stated_autocorrelation(osc):
+    """⟨M(0)·M(t)⟩ from the correlation engine against the exact damped-oscillator form, over
+    the first 60 frames (about two periods at the slowest ω0)."""
+    c = np.asarray(ob.correlate(osc.trajectory.dipole, max_lag=60, sum_axes=(1,)))
+    exact = osc.variance * osc.normalised_acf(np.arange(61) * osc.trajectory.quantity("timestep"))
+    assert np.max(np.abs(c - exact)) < 0.1 * osc.variance
+    omega = ob.Quantity(np.linspace(-4000.0, 4000.0, 400001), "1/ps")  # the line is normalised
+    assert np.trapezoid(osc.line_shape(omega).m_as("ps"), omega.m) == pytest.approx(1, abs=2e-3)
+
+
+@settings(max_examples=3)
+@given(ots.damped_harmonic_polarizabilities(n_frames=16384, gamma=(20.0, 40.0)))
+def test_raman_depolarisation_ratio_and_peak_of_damped_polarizabilities(osc):
+    """The classical Raman spectra: ∫VH / ∫VV equals the stated depolarisation ratio to 15 %
+    (32 ps hold a few hundred correlation times of the single isotropic oscillator; 15
+    examples: at most 6 %) and VV peaks within a quarter of the line width γ of the
+    classical line's maximum, √(ω0² - γ²/2) (15 examples: at most 1.8 grid points, 0.1 γ)."""
+    raman = ob.RamanSpectrum(Q(300.0, "K"), quantum_correction=ob.Classical(), max_lag=400)
+    res = raman(osc.trajectory)
+    ratio = float(res.vh.integral().m) / float(res.vv.integral().m)
+    assert ratio == pytest.approx(osc.depolarization_ratio, rel=0.15)
+    omega = res.vv.to("rad/ps").x.m
+    peak = omega[np.argmax(np.asarray(res.vv.y_magnitude))]
+    tolerance = osc.gamma / 4 + (omega[1] - omega[0])  # a quarter of the line width
+    assert abs(peak - np.sqrt(osc.omega0**2 - osc.gamma**2 / 2)) <= tolerance
+
+
 # ---------------------------------------------------------------------------- the reports
 def test_a_failure_names_the_property_the_deviation_and_the_example():
     traj = ob.Trajectory(

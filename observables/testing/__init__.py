@@ -8,7 +8,8 @@ keeps.
 - `observables.testing.strategies`: hypothesis strategies for trajectories with units
   (random boxes, positions, velocities, masses, charges, species, dipole and polarizability
   series) and physically generated trajectories with known answers (ideal gas,
-  Ornstein–Uhlenbeck velocities, simple cubic lattice).
+  Ornstein–Uhlenbeck velocities, simple cubic lattice, damped harmonic dipoles and
+  polarizabilities).
 - `check_*` functions: call them on any observable and a trajectory (typically inside a
   `@given` test). Each returns a `CheckReport` when the property holds and raises a
   `PropertyError` (an `AssertionError`) naming the property, the deviation, the tolerance and

@@ -3,9 +3,15 @@
 Random inputs: `boxes`, `rotations`, `unit_systems`, `trajectories` (any set of fields), and
 `max_r_max` (the largest valid RDF range of a box). Physically generated inputs with known
 answers: `ideal_gas` (g(r) = 1), `ornstein_uhlenbeck` (exact VACF and D),
-`simple_cubic_lattice` (exact neighbour shells).
+`simple_cubic_lattice` (exact neighbour shells), `damped_harmonic_dipoles` and
+`damped_harmonic_polarizabilities` (exact line shapes and depolarisation ratio).
 """
 
+from ._oscillators import (
+    DampedOscillator as DampedOscillator,
+    damped_harmonic_dipoles as damped_harmonic_dipoles,
+    damped_harmonic_polarizabilities as damped_harmonic_polarizabilities,
+)
 from ._physical import (
     Lattice as Lattice,
     OrnsteinUhlenbeck as OrnsteinUhlenbeck,
