@@ -35,6 +35,7 @@ from ._conformance import (
 )
 from ._report import CheckReport as CheckReport, PropertyError as PropertyError
 from ._sum_rules import (
+    check_coordination_numbers as check_coordination_numbers,
     check_correlation_function as check_correlation_function,
     check_detailed_balance as check_detailed_balance,
     check_error_calibration as check_error_calibration,

@@ -165,7 +165,8 @@ class Lattice:
     """A simple cubic crystal and its exact neighbour shells.
 
     **Fields:** `trajectory` (positions nm, cubic box); `spacing` (nm); `shells`: tuples
-    (radius nm, number of neighbours) of the first shells: (a, 6), (a√2, 12), (a√3, 8).
+    (radius nm, number of neighbours) of the first shells: (a, 6), (a√2, 12), (a√3, 8),
+    (2a, 6).
     """
 
     trajectory: ob.Trajectory
@@ -188,8 +189,9 @@ def simple_cubic_lattice(
     n_frames: int = 1,
 ) -> Lattice:
     """A perfect simple cubic lattice of `n_cells`³ atoms (edge `spacing` nm), repeated for
-    `n_frames` frames; its RDF has peaks at a, a√2, a√3 holding 6, 12 and 8 neighbours.
-    Choose `n_cells >= 4` so that a√3 < half the box. Shrinks to the smallest lattice."""
+    `n_frames` frames; its RDF has peaks at a, a√2, a√3, 2a holding 6, 12, 8 and 6
+    neighbours. Choose `n_cells >= 4` so that the range up to 2a (half the box at 4 cells)
+    is valid for an RDF. Shrinks to the smallest lattice."""
     n, a = draw(_sizes(n_cells)), draw(st.floats(*spacing))
     grid = np.stack(np.meshgrid(*[np.arange(n)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
     positions = np.broadcast_to(grid * a, (n_frames, n**3, 3))
@@ -198,4 +200,5 @@ def simple_cubic_lattice(
         box=ob.Quantity(np.full(3, n * a), "nm"),
         timestep=ob.Quantity(1.0, "ps"),
     )
-    return Lattice(traj, a, ((a, 6), (a * np.sqrt(2), 12), (a * np.sqrt(3), 8)))
+    shells = ((a, 6), (a * np.sqrt(2), 12), (a * np.sqrt(3), 8), (2 * a, 6))
+    return Lattice(traj, a, shells)

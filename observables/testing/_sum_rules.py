@@ -13,6 +13,7 @@ from ._report import CheckReport, describe, finish, name_of
 
 __all__ = [
     "check_ideal_gas_rdf",
+    "check_coordination_numbers",
     "check_vdos_modes",
     "check_correlation_function",
     "check_value",
@@ -45,9 +46,7 @@ def check_ideal_gas_rdf(
         raise ValueError("check_ideal_gas_rdf needs the total RDF (pair=None)")
     res = rdf(trajectory)
     g = np.asarray(res.y_magnitude, dtype=np.float64)
-    centers = np.asarray(res.x.m_as("nm"), dtype=np.float64)
-    half = 0.5 * (centers[1] - centers[0]) if len(centers) > 1 else float(centers[0])
-    edges = np.append(centers - half, centers[-1] + half)
+    edges = _edges(res)
     shells = edges[1:] ** 3 - edges[:-1] ** 3
     g_mean = float(np.sum(g * shells) / np.sum(shells))
     n, volume = trajectory.n_atoms, np.asarray(trajectory.volume, dtype=np.float64)
@@ -61,6 +60,60 @@ def check_ideal_gas_rdf(
             abs(g_mean - 1.0) / sigma,
             n_sigma,
             f"|mean g - 1| / sigma (mean g = {g_mean:.5f}, sigma = {sigma:.2g})",
+            describe(trajectory),
+        )
+    )
+
+
+def _edges(res) -> np.ndarray:
+    centers = np.asarray(res.x.m_as("nm"), dtype=np.float64)
+    half = 0.5 * (centers[1] - centers[0]) if len(centers) > 1 else float(centers[0])
+    return np.append(centers - half, centers[-1] + half)
+
+
+def check_coordination_numbers(
+    rdf: ob.AbstractObservable,
+    trajectory: ob.Trajectory,
+    shells: Sequence[tuple[float, int]],
+    *,
+    rtol: float = 1e-6,
+) -> CheckReport:
+    r"""Integrating $g(r)$ counts the neighbours of a known structure, shell by shell.
+
+        The running coordination number $n(r) =
+    ho' \sum_{i} g_i\,\Delta V_i$ (exact shell
+        volumes $\Delta V_i$, partner density $
+    ho' = (N-1)/V$ of a total RDF) is evaluated at
+        the bin edge nearest to the midpoint between consecutive shells and compared with the
+        cumulative neighbour count. Exact for a perfect lattice (`strategies.simple_cubic_lattice`)
+        and a histogram RDF whose range reaches past the midpoint before the last shell given.
+
+        **Arguments:** `shells`: (radius in nm, number of neighbours) of consecutive shells
+        (the last one only bounds the range); `rtol`: largest accepted relative deviation.
+
+        **Returns:** a `CheckReport` with the worst relative deviation over the shells; raises
+        `PropertyError` beyond `rtol`.
+    """
+    res = rdf(trajectory)
+    edges = _edges(res)
+    g = np.asarray(res.y_magnitude, dtype=np.float64)
+    volume = float(np.mean(np.asarray(trajectory.volume, dtype=np.float64)))
+    running = (trajectory.n_atoms - 1) / volume * np.cumsum(g * 4 / 3 * np.pi * np.diff(edges**3))
+    worst, where = 0.0, ""
+    expected = 0
+    for (r_in, count), (r_out, _) in zip(shells[:-1], shells[1:], strict=True):
+        expected += count
+        k = int(np.argmin(np.abs(edges[1:] - 0.5 * (r_in + r_out))))
+        deviation = abs(running[k] - expected) / expected
+        if deviation >= worst:
+            worst, where = deviation, f"n({edges[k + 1]:.4g} nm) = {running[k]:.6g} vs {expected}"
+    return finish(
+        CheckReport(
+            "coordination numbers (sum rule)",
+            name_of(rdf),
+            worst,
+            rtol,
+            f"max |n(r) - count| / count (worst {where})",
             describe(trajectory),
         )
     )
