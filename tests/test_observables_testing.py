@@ -12,8 +12,10 @@ import pathlib
 import runpy
 import subprocess
 import sys
+from typing import ClassVar
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -379,3 +381,100 @@ def test_the_tutorial_example_passes_and_its_biased_variant_fails():
         )
 
     biased_fails()
+
+
+# ------------------------------------------------- every other check fails when it should
+class _ValueResult(ob.AbstractResult):
+    y_magnitude: jax.Array
+    x_magnitude: ClassVar[None] = None
+    x_unit: ClassVar[None] = None
+    y_unit: ClassVar[str] = "nm**2/ps**2"
+    error_magnitude: ClassVar[None] = None
+    density: ClassVar[bool] = False
+
+
+class _MeanSquareVelocity(ob.AbstractObservable):
+    """⟨v(0)v(lag)⟩ per component, optionally broken in one way (`bug`); the lag is one frame
+    or `lag_ps` (eager use only: it reads the time step as a number)."""
+
+    bug: str = eqx.field(static=True, default="")
+    lag_ps: float | None = eqx.field(static=True, default=None)  # None: 1 frame
+    x_unit: ClassVar[None] = None
+    y_unit: ClassVar[str] = "nm**2/ps**2"
+
+    def __call__(self, trajectory):
+        v = trajectory.velocities
+        lag = 1 if self.lag_ps is None else max(1, round(self.lag_ps / float(trajectory.timestep)))
+        y = jnp.mean(v[lag:] * v[:-lag])
+        if self.bug == "trace-time noise":  # a NumPy random number frozen into the trace
+            y = y + np.random.default_rng().normal()
+        elif self.bug == "stop_gradient":
+            y = 0.5 * y + 0.5 * jax.lax.stop_gradient(y)
+        elif self.bug == "float64 inside":
+            y = y.astype(jnp.float64)
+        elif self.bug == "x only":
+            y = jnp.mean(v[lag:, :, 0] * v[:-lag, :, 0])
+        elif self.bug == "first atom weighted":
+            y = y + jnp.mean(v[:, 0] ** 2)
+        elif self.bug == "mean velocity":
+            y = y + jnp.mean(v)
+        return _ValueResult(y)
+
+
+def _lag_read_as_ps(units):
+    """A factory that takes the magnitude of a 2 fs lag in the unit system's time unit as ps
+    (a unit slip in a parameter: right only when the unit system is in ps; in ns the lag
+    becomes 2e-6 ps, rounded up to 1 frame instead of 2)."""
+    return _MeanSquareVelocity(lag_ps=ob.Quantity(0.002, "ps").m_as(units["time"]))
+
+
+CHECK_FAILURES = {
+    "trace-time noise": (lambda o, t: ot.check_transforms(o, t), "eager = jit∘vmap"),
+    "stop_gradient": (lambda o, t: ot.check_gradient(o, t, "velocities"), "gradient"),
+    "float64 inside": (lambda o, t: ot.check_dtypes(o, t), "float32 = float64"),
+    "x only": (lambda o, t: ot.check_rotation_invariance(o, t, ROTATION), "rotation"),
+    "first atom weighted": (
+        lambda o, t: ot.check_permutation_invariance(o, t, [1, 2, 3, 0]),
+        "permutation",
+    ),
+    "mean velocity": (lambda o, t: ot.check_time_reversal(o, t), "time-reversal"),
+}
+ROTATION = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]) @ np.array(
+    [[1.0, 0.0, 0.0], [0.0, 0.6, -0.8], [0.0, 0.8, 0.6]]
+)
+
+
+def _velocity_traj():
+    rng = np.random.default_rng(3)
+    v = rng.normal(size=(16, 4, 3)) + np.array([0.5, -0.2, 0.1])  # a net drift
+    return ob.Trajectory(
+        Q(np.zeros((16, 4, 3)), "nm"),
+        box=Q([2.0, 2.0, 2.0], "nm"),
+        timestep=Q(1.0, "fs"),
+        velocities=Q(v, "nm/ps"),
+        masses=Q([1.0, 2.0, 3.0, 4.0], "g/mol"),
+    )
+
+
+@pytest.mark.parametrize("bug", sorted(CHECK_FAILURES))
+def test_each_check_fails_on_a_variant_that_breaks_its_property(bug):
+    run, prop = CHECK_FAILURES[bug]
+    traj = _velocity_traj()
+    assert run(_MeanSquareVelocity(), traj).passed
+    with pytest.raises(ot.PropertyError, match=prop) as info:
+        run(_MeanSquareVelocity(bug=bug), traj)
+    assert info.value.report.deviation > 10 * info.value.report.tolerance
+
+
+def test_unit_covariance_catches_a_parameter_read_in_the_wrong_unit():
+    traj = _velocity_traj()
+    correct = lambda units: _MeanSquareVelocity(  # noqa: E731
+        lag_ps=ob.Quantity(0.002, "ps").to(units["time"]).to("ps").m
+    )
+    assert ot.check_unit_covariance(correct, traj, length="angstrom", time="ps").passed
+    assert ot.check_unit_covariance(correct, traj, length="angstrom", time="fs").passed
+    assert ot.check_unit_covariance(_lag_read_as_ps, traj, time="ps").passed
+    with pytest.raises(ot.PropertyError, match=r"unit covariance \(nm, ps, g/mol -> angstrom, ns"):
+        ot.check_unit_covariance(_lag_read_as_ps, traj, length="angstrom", time="ns")
+    with pytest.raises(ot.PropertyError, match="unit covariance"):  # 2 ps: past the end, NaN
+        ot.check_unit_covariance(_lag_read_as_ps, traj, length="angstrom", time="fs")
