@@ -130,8 +130,8 @@ def trajectories(
       diagonal; stress symmetric in [-500, 500] bar; heat flux in [-10, 10] kJ mol⁻¹ nm ps⁻¹;
       charge current in [-1, 1] e nm ps⁻¹.
     - `n_frames`, `n_atoms`: a fixed size or an inclusive (min, max) range.
-    - `box`: a strategy for the cell (default `boxes()`); `None`-valued draws are not
-      allowed: pass `st.none()` for a non-periodic system.
+    - `box`: a strategy for the cell (default `boxes()`); `st.none()` for a non-periodic
+      system (positions are then drawn in a 1 nm cube).
     - `timestep`: time between frames, a `Quantity` (default 1 fs).
     """
     unknown = set(fields) - set(FIELD_NAMES)
