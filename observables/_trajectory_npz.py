@@ -61,7 +61,7 @@ def read_npz(path: str | os.PathLike, allowed: set[str]) -> dict[str, Any]:
         for name in data.files:
             if name == "__header__":
                 continue
-            value = data[name]
+            value = _member(data, name, path)
             if name == "species":
                 kwargs[name] = value
                 continue
@@ -73,6 +73,26 @@ def read_npz(path: str | os.PathLike, allowed: set[str]) -> dict[str, Any]:
     return kwargs
 
 
+def _member(data: Any, name: str, path: Any) -> np.ndarray:
+    """Array `name` of the open archive: a damaged member (bad compression, truncated) or
+    a non-numeric array where numbers belong is a `TrajectoryError` naming file and array."""
+    try:
+        value = data[name]
+    except Exception as err:  # zlib.error, zipfile.BadZipFile, EOFError, ValueError, OSError
+        detail = " ".join(str(err).split()) or type(err).__name__
+        raise TrajectoryError(
+            f"{path}: array {name!r} cannot be read ({type(err).__name__}: {detail}); the "
+            "file is damaged: write it again with Trajectory.to_npz"
+        ) from None
+    numeric = np.issubdtype(value.dtype, np.number) or value.dtype == np.bool_
+    if name != "species" and not numeric:
+        raise TrajectoryError(
+            f"{path}: array {name!r} holds {value.dtype} values, not numbers; store numbers "
+            "(e.g. positions as floats) with their unit in the header"
+        )
+    return value
+
+
 def _header(data: Any, path: Any) -> dict[str, Any]:
     if "__header__" not in data.files:
         raise TrajectoryError(
@@ -82,8 +102,9 @@ def _header(data: Any, path: Any) -> dict[str, Any]:
     try:
         header = json.loads(str(data["__header__"]))
         header["units"]
-    except (ValueError, KeyError, TypeError) as err:
-        raise TrajectoryError(f"{path}: malformed '__header__': {err}") from err
+    except Exception as err:  # bad JSON or a damaged member (zlib.error, EOFError, ...)
+        detail = " ".join(str(err).split()) or type(err).__name__
+        raise TrajectoryError(f"{path}: malformed '__header__': {detail}") from None
     if header.get("format") != _NPZ_FORMAT:
         raise TrajectoryError(
             f"{path}: unknown format {header.get('format')!r} (expected {_NPZ_FORMAT!r})"

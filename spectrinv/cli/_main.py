@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import sys
 import warnings
 from collections.abc import Sequence
@@ -44,6 +46,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     is one line on stderr; with `--debug` an unexpected error propagates with its traceback.
     """
     args = build_parser().parse_args(argv)
+    with _quiet_finalizers(args.debug):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command of `args`, its errors reported as one line (see `main`)."""
     where = f"spectrinv {args.command}"
     try:
         with warnings.catch_warnings():
@@ -65,6 +73,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+@contextlib.contextmanager
+def _quiet_finalizers(debug: bool):
+    """Silence errors raised in finalizers of third-party objects (an MDAnalysis reader of a
+    corrupt file fails again in `__del__`, printing "Exception ignored in ..." with a
+    traceback after the one-line error); `--debug` keeps them."""
+    previous = sys.unraisablehook
+    if not debug:
+        sys.unraisablehook = lambda unraisable: None
+    try:
+        yield
+    finally:
+        gc.collect()  # finalize the command's objects while the hook is still installed
+        sys.unraisablehook = previous
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):

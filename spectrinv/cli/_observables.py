@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 from pathlib import Path
 from typing import Any
 
@@ -288,6 +289,7 @@ def _cmd_rdf(args: argparse.Namespace) -> int:
             raise CLIError("the trajectory has no box; an RDF needs periodic boundaries")
         widths = ob.perpendicular_widths(np.asarray(traj.box_matrix, dtype=np.float64))
         r_max = Quantity(0.5 * float(np.min(widths)), "nm")
+    _check_bins(args.bins, traj.n_frames)
     rdf = ob.RDF(r_max, bins=args.bins, pair=pair)
     with progress(f"computing g(r) over {traj.n_frames} frames"):
         res = rdf(traj)
@@ -313,6 +315,31 @@ def _cmd_rdf(args: argparse.Namespace) -> int:
     print(f"  first maximum g = {g[i]:.3f} at r = {r[i]:.3f} Å")
     print(f"  wrote {out.with_suffix('.csv')} and {out.with_suffix('.png')}")
     return 0
+
+
+def _check_bins(bins: int, n_frames: int) -> None:
+    """Refuse, before any computation, a bin count that is not positive or whose per-frame
+    histograms (float64, plus the overflow slot and the outputs) would not fit in memory."""
+    if bins < 1:
+        raise CLIError(f"--bins {bins}: the number of bins must be at least 1 (e.g. 200)")
+    need = 8.0 * (bins + 1) * (n_frames + 8)
+    try:
+        have = float(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        have = 16e9
+    if need > 0.5 * have:
+        raise CLIError(
+            f"--bins {bins} needs about {_bytes(need)} for {n_frames} frames, more than half "
+            f"of this machine's {_bytes(have)} of memory; use fewer bins (e.g. 200 to 2000)"
+        )
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} PB"
 
 
 # ------------------------------------------------------------------------------ parsers

@@ -81,6 +81,11 @@ def _check_is_jcamp(path: Path, text: str) -> None:
         problems.append("it has no '##TITLE=' line")
     if not any(ln.startswith(_DATA_LABELS) for ln in upper):
         problems.append("it has no '##XYDATA=', '##XYPOINTS=' or '##PEAK TABLE=' data block")
+    if not problems and not any(ln.startswith("##END") for ln in upper):
+        raise DatasetError(
+            f"{path} ends before its '##END=' line: the JCAMP-DX file is truncated; export "
+            "or download it again"
+        )
     if problems:
         raise DatasetError(
             f"{path} is not a JCAMP-DX file: {'; '.join(problems)}. For a delimited table use "
@@ -147,6 +152,12 @@ def _points(path: Path, d: dict[str, Any], warnings: str) -> tuple[np.ndarray, n
         raise DatasetError(
             f"{path}: inconsistent data block ({x.size} x values, {y.size} y values)"
             + (f"; jcamp reported: {warnings}" if warnings else "")
+        )
+    declared = d.get("npoints")
+    if isinstance(declared, int | float) and int(declared) != x.size:
+        raise DatasetError(
+            f"{path}: ##NPOINTS={int(declared)} but the data block holds {x.size} points: the "
+            "file is truncated or damaged; export it again"
         )
     if "X-Check failed" in warnings or "Y-Check failed" in warnings:
         raise DatasetError(f"{path}: corrupt JCAMP-DX data lines; jcamp reported: {warnings}")

@@ -22,6 +22,7 @@ from ._errors import DatasetError
 from ._jcamp import write_jcamp
 from ._units import (
     affine,
+    check_spectral_range,
     is_spectral,
     parse_unit,
     spectral_axis,
@@ -107,6 +108,7 @@ class Table(Dataset):
                     f"dataset {name!r}: x must be strictly ascending; {what} at index {i + 1} "
                     f"(x[{i}] = {xc[i]}, x[{i + 1}] = {xc[i + 1]})"
                 )
+            check_spectral_range(np.asarray(xc), self.x_unit, name, self.quantity)
         super()._check()
 
     @property

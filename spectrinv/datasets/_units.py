@@ -17,6 +17,7 @@ from observables import UnitError, ureg
 
 __all__ = [
     "affine",
+    "check_spectral_range",
     "is_spectral",
     "parse_unit",
     "quantity_to_float",
@@ -142,3 +143,35 @@ def quantity_to_float(value: Any, unit: str, what: str) -> float | None:
     except TypeError:
         raise UnitError(f"{what} must be a scalar, got {value}") from None
     return out
+
+
+#: Quantities whose x axis is a spectroscopic one (wavenumber, wavelength, frequency, energy).
+SPECTRAL_QUANTITIES = frozenset(
+    {"spectrum", "n_alpha", "absorbance", "absorption", "ir", "raman", "vdos", "transmittance"}
+)
+#: Wavenumbers (1/cm) a measured spectrum can lie at: microwave (0.3 mm) to hard X-ray.
+_SPECTRAL_WINDOW = (1e-4, 1e9)
+
+
+def check_spectral_range(x: np.ndarray, unit: str, name: str, quantity: str) -> None:
+    """Refuse a spectrum whose x values, in `unit`, lie outside any spectrum (e.g. a
+    wavenumber axis given the unit '1 parsec', read as wavelengths of parsecs): a
+    `UnitError` naming the dataset, the unit and where its points would lie."""
+    if quantity not in SPECTRAL_QUANTITIES or x.size == 0:
+        return
+    u = parse_unit(unit, "x_unit")
+    if not is_spectral(u):
+        return
+    values = np.abs(x[x != 0])
+    if values.size == 0:
+        return
+    with ureg.context("sp"):
+        cm = ureg.Quantity(values, u).m_as("1/cm")
+    lo, hi = float(np.min(cm)), float(np.max(cm))
+    if hi < _SPECTRAL_WINDOW[0] or lo > _SPECTRAL_WINDOW[1]:
+        raise UnitError(
+            f"dataset {name!r}: x_unit {unit!r} puts its {quantity} at {lo:.3g} .. {hi:.3g} "
+            f"1/cm, outside any spectrum ({_SPECTRAL_WINDOW[0]:g} .. {_SPECTRAL_WINDOW[1]:g} "
+            "1/cm); give the unit the file's x column is in, e.g. '1/cm' (wavenumber), 'um' "
+            "(wavelength) or 'THz'"
+        )

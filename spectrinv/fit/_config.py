@@ -73,6 +73,7 @@ import jax.numpy as jnp
 
 from observables import UnitError
 
+from ._config_dimensions import parameter_quantity
 from ._config_model import build_model
 from ._config_schema import FIT_KEYS, ConfigError, check_keys, choice, integer, require
 from ._config_targets import build_target
@@ -253,7 +254,7 @@ def _trainable_and_bounds(
         choice(name, set(trainable or names), where)
         if not isinstance(pair, list) or len(pair) != 2:
             raise ConfigError(f'{where}: give [lower, upper] quantities (or "" for none)')
-        lo, hi = (None if p in ("", None) else p for p in pair)
+        lo, hi = (None if p in ("", None) else parameter_quantity(p, name, where) for p in pair)
         try:
             bounds[name] = Interval(lo, hi, name=name)
         except (UnitError, ValueError) as err:

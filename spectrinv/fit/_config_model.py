@@ -18,6 +18,7 @@ from ..potentials import (
     q_spc_fw,
     spc_fw,
 )
+from ._config_dimensions import parameter_quantity
 from ._config_schema import MODEL_KEYS, ConfigError, check_keys, choice, quantity, require
 from ._params import internal_magnitude, parameter_names
 
@@ -80,7 +81,7 @@ def _override(potential: Any, values: dict, where: str) -> Any:
     for name, text in values.items():
         choice(name, set(names), where)
         try:
-            value = internal_magnitude(text, name)
+            value = internal_magnitude(parameter_quantity(text, name, f"{where} {name!r}"), name)
         except UnitError as err:
             raise ConfigError(f"{where}: {err}") from None
 

@@ -10,11 +10,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from observables import Quantity, UnitError
+from observables import RDF, Quantity, UnitError, perpendicular_widths, ureg
 
 from ..backends import JaxMDBackend, Langevin, fire_minimize
 from ..datasets import Dataset, DatasetError, load_dataset
 from ..gradients import Objective
+from ..losses import observable_units
 from ..potentials import fcc_lattice, water_box
 from ._config_model import cast
 from ._config_objective import build_gradient, build_loss, build_observable
@@ -60,11 +61,13 @@ def build_target(
     observable, record = build_observable(
         obs_kind, dict(t.get("observable_options", {})), temperature, model_kind, frame_time, where
     )
+    check_dataset_kind(dataset, observable, obs_kind, where)
     loss = build_loss(t, dataset, observable, temperature, where)
     # the system last: a water box is minimised, so every check above comes first
     positions, system = _build_system(
         dict(t.get("system", {})), model_kind, potential, f"{where} [system]", dtype
     )
+    _check_r_max(observable, system, f"{where} [observable_options] r_max")
     backend = JaxMDBackend(Langevin(timestep, temperature, friction))
     equil = t.get("equilibration")
     n_equil = 0 if equil is None else steps(equil, timestep, f"{where} equilibration")
@@ -106,6 +109,44 @@ def load_target_dataset(spec: Any, column: Any, base: Path, where: str) -> Datas
         return Dataset.from_csv(path, x=spec["x"], y=spec["y"], **kw)
     except (DatasetError, UnitError) as err:
         raise ConfigError(f"{where}: {err}") from None
+
+
+def check_dataset_kind(dataset: Dataset, observable: Any, obs_kind: str, where: str) -> None:
+    """Refuse a dataset whose x axis is of another dimension than the observable's (an IR
+    spectrum for an RDF target), naming both units, before any grid is compared."""
+    x_unit = observable_units(observable)[0]
+    if x_unit is None or dataset.is_labelled:
+        return
+    ours, theirs = ureg.Unit(x_unit), ureg.Unit(dataset.x_unit)
+    # a spectrum's axis converts between wavelength, wavenumber, frequency and energy;
+    # a distance (an RDF's r) converts only to other lengths
+    spectral = [ureg.Unit(u).dimensionality for u in ("1/m", "Hz", "J")]
+    both_spectral = ours.dimensionality in spectral and theirs.dimensionality in [
+        *spectral,
+        ureg.Unit("m").dimensionality,
+    ]
+    if ours.dimensionality == theirs.dimensionality or both_spectral:
+        return
+    raise ConfigError(
+        f"{where}: dimension mismatch: dataset {dataset.name!r} ({dataset.quantity}) has x in "
+        f"{dataset.x_unit} ({theirs.dimensionality}), observable {obs_kind!r} gives x in "
+        f"{x_unit} ({ours.dimensionality}); give this target a {obs_kind} dataset"
+    )
+
+
+def _check_r_max(observable: Any, system: Any, where: str) -> None:
+    """An RDF's `r_max` must fit in the box the target's system has (half its narrowest
+    perpendicular width), refused when the config is read rather than at the first step."""
+    if not isinstance(observable, RDF):
+        return
+    box = np.asarray(system.box, dtype=np.float64)
+    matrix = box if box.ndim == 2 else np.diag(np.broadcast_to(box, (3,)))
+    half = 0.5 * float(np.min(perpendicular_widths(matrix)))
+    if observable.r_max > half * (1 + 1e-6):
+        raise ConfigError(
+            f"{where} = {observable.r_max:.4g} nm exceeds half the narrowest width of the "
+            f"target's box ({half:.4g} nm); lower r_max or enlarge the system"
+        )
 
 
 def _build_system(
