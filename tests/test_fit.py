@@ -137,11 +137,53 @@ def test_resume_with_another_state_point_or_start_is_refused(tmp_path):
         equilibration_steps=target.equilibration_steps,
     )
     shifted = eqx.tree_at(lambda t: t.positions, target, target.positions * 1.001)
-    for other in (hotter, shifted):
-        with pytest.raises(CheckpointError, match="different fit .*state points, data"):
+    changes = {
+        "hotter": r"changed: temperature of target 'msd' \(85 K -> 95 K\), sampling backend",
+        "shifted": r"changed: start positions of target 'msd'\)",
+    }
+    for other, change in zip((hotter, shifted), changes.values(), strict=True):
+        with pytest.raises(CheckpointError, match=f"different fit \\({change}"):
             _fit(lj, other, tmp_path, steps=1, seed=1)
     again = _fit(lj, target, tmp_path, steps=1, seed=1)  # the same fit is still resumable
     assert len(again.history) == 2
+
+
+def _with_dataset(target, y):
+    from spectrinv.datasets import Dataset
+
+    data = Dataset.from_arrays(
+        np.array([0.3, 0.4, 0.5]),
+        np.asarray(y),
+        x_unit="nm",
+        y_unit="dimensionless",
+        quantity="rdf",
+    )
+    return Target(
+        target.name,
+        target.objective,
+        target.system,
+        Quantity(np.asarray(target.positions), "nm"),
+        target.backend,
+        target.gradient,
+        Quantity(target.temperature, "K"),
+        equilibration_steps=target.equilibration_steps,
+        dataset=data,
+    )
+
+
+def test_resume_names_a_changed_dataset_or_trainable_list(tmp_path):
+    """The refusal says what differs from the checkpoint: the dataset's values (one point
+    changed) or the list of trained parameters; the unchanged fit resumes."""
+    lj, target = _setup()
+    with_data = _with_dataset(target, [0.0, 1.5, 1.0])
+    _fit(lj, with_data, tmp_path, steps=1, seed=1)
+    other_data = _with_dataset(target, [0.0, 1.5, 1.01])
+    with pytest.raises(CheckpointError, match=r"changed: dataset of target 'msd'\)"):
+        _fit(lj, other_data, tmp_path, steps=1, seed=1)
+    trained = r'changed: trainable parameters \(\["epsilon"\] -> \["epsilon", "sigma"\]\)\)'
+    with pytest.raises(CheckpointError, match=trained):
+        _fit(lj, with_data, tmp_path, steps=1, seed=1, trainable=["sigma", "epsilon"])
+    assert len(_fit(lj, with_data, tmp_path, steps=1, seed=1).history) == 2
 
 
 def test_progress_lines_give_the_parameters_with_units(tmp_path, capsys):

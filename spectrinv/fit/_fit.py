@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
-import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -38,14 +36,13 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jaxtyping import PRNGKeyArray, PyTree
 
-from ..losses import LossSum
 from ..potentials import AbstractPotential
 from ._checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint, to_numpy_tree
 from ._convergence import Convergence, IterateAverage, StopWhen
+from ._fingerprint import describe_changes, fingerprint, fingerprint_parts
 from ._loop import evaluate, float_dict, payload, print_row, read_history
 from ._md import equilibrate
 from ._params import Interval, apply_bounds, flat_parameters, select
@@ -110,51 +107,6 @@ class FitResult(eqx.Module):
     def stopped_early(self) -> bool:
         """Whether the stopping rule (`StopWhen`) ended the fit."""
         return bool(self.history[-1].get("stopped_early", False))
-
-
-def _fingerprint(targets, trainable_names, seed, optimizer_id, convergence) -> str:
-    """What a checkpoint must match. The convergence options enter only when some is on
-    (checkpoints of fits without them keep their fingerprint); sample counts, which
-    `target_snr` grows, do not enter."""
-    parts = {
-        "targets": [
-            (t.name, type(t.gradient).__name__, t.system.n_atoms, _loss_weights(t), _digest(t))
-            for t in targets
-        ],
-        "trainable": trainable_names,
-        "seed": seed,
-        "optimizer": optimizer_id,
-    }
-    if convergence is not None:
-        parts["convergence"] = convergence
-    text = json.dumps(parts, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _digest(target: Target) -> str:
-    """A hash of what a target simulates and compares with, for the fingerprint: the state
-    point, the system and start positions, the backend (integrator, time step, thermostat),
-    the objective with its data (every array's bytes, every number, the structure with the
-    static settings; memory addresses in reprs are dropped). The gradient strategy is left
-    out: `target_snr` grows its sample count during a fit."""
-    parts = (target.temperature, target.equilibration_steps, target.objective, target.system)
-    leaves, treedef = jax.tree.flatten((parts, target.positions, target.backend, target.dataset))
-    h = hashlib.sha256(re.sub(r" at 0x[0-9a-f]+", "", str(treedef)).encode())
-    for leaf in leaves:
-        if eqx.is_array(leaf) or isinstance(leaf, np.ndarray):
-            arr = np.asarray(leaf)
-            h.update(f"{arr.dtype}{arr.shape}".encode() + arr.tobytes())
-        elif leaf is None or isinstance(leaf, bool | int | float | str):
-            h.update(repr(leaf).encode())
-        else:
-            h.update(type(leaf).__qualname__.encode())
-    return h.hexdigest()[:16]
-
-
-def _loss_weights(target: Target) -> float | list[float]:
-    """The weights of a target's loss for the fingerprint: a `LossSum`'s, else 1.0."""
-    loss = target.objective.loss
-    return list(loss.weights) if isinstance(loss, LossSum) else 1.0
 
 
 def fit(
@@ -245,7 +197,10 @@ def fit(
         optimizer=optimizer,
         bounds=bounds,
         output_dir=output_dir,
-        fingerprint=_fingerprint(targets, trainable_names, seed, optimizer_id, conv.fingerprint()),
+        fingerprint=fingerprint(targets, trainable_names, seed, optimizer_id, conv.fingerprint()),
+        fingerprint_parts=fingerprint_parts(
+            targets, trainable_names, seed, optimizer_id, conv.fingerprint()
+        ),
         base_key=jax.random.key(seed),
         conv=conv,
         report=_reporter(progress, potential, trainable_names),
@@ -292,6 +247,7 @@ class _FitRun:
     bounds: dict | None
     output_dir: Path
     fingerprint: str
+    fingerprint_parts: dict
     base_key: PRNGKeyArray
     report: Callable[[dict], None] | None
     conv: Convergence
@@ -306,11 +262,17 @@ class _FitRun:
         checkpoint = load_checkpoint(self.output_dir) if resume else None
         if checkpoint is not None:
             if checkpoint["fingerprint"] != self.fingerprint:
+                changed = describe_changes(
+                    checkpoint.get("fingerprint_parts"), self.fingerprint_parts
+                )
+                what = (
+                    f"changed: {changed}"
+                    if changed
+                    else "other targets, state points, data, parameters, seed or optimiser"
+                )
                 raise CheckpointError(
-                    f"{self.output_dir} holds a checkpoint of a different fit (other targets, "
-                    "state points, data, parameters, seed or optimiser); use another output "
-                    "folder or start afresh "
-                    "(--restart / resume=False)"
+                    f"{self.output_dir} holds a checkpoint of a different fit ({what}); use "
+                    "another output folder or start afresh (--restart / resume=False)"
                 )
             start = int(checkpoint["step"])
             conv = self.conv.from_checkpoint(checkpoint.get("convergence"), params, steps)
@@ -357,6 +319,7 @@ class _FitRun:
             st["final"] or None,
             convergence=self.conv.to_checkpoint(st["conv"]),
         )
+        data["fingerprint_parts"] = self.fingerprint_parts
         save_checkpoint(self.output_dir, data)
 
     def step(self, st: dict, step: int, steps: int) -> None:
