@@ -5,6 +5,12 @@
 | `.npz` written by `Trajectory.to_npz` | `read_npz` | — |
 | extended XYZ (`.xyz`, `.extxyz`), ASE `.traj` | `read_ase` | `pip install ase` |
 | LAMMPS dump, DCD, XTC, TRR, … | `read_mdanalysis` | MDAnalysis, a topology |
+| multi-frame PDB, H5MD | `read_mdanalysis` | MDAnalysis (and h5py for H5MD) |
+| GROMACS `.gro` (one or many frames) | `read_gro` | — |
+| dipole series: `gmx dipoles` `.xvg` | `read_gmx_dipoles` | — |
+| dipole series: CP2K `&MOMENTS` | `read_cp2k_dipoles` | `timestep=` |
+| dipole series: i-PI properties output | `read_ipi_dipoles` | — |
+| dipole series: LAMMPS `fix ave/time` | `read_lammps_dipoles` | `timestep=`, `lammps_units=` |
 
 `read_trajectory(path, ...)` picks the reader from the file suffix.
 
@@ -23,6 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from ._read_dipole_series import (
+    read_cp2k_dipoles,
+    read_gmx_dipoles,
+    read_ipi_dipoles,
+    read_lammps_dipoles,
+)
+from ._read_gromacs import read_gro
 from ._trajectory import Trajectory, TrajectoryError
 from ._units import Quantity, to_internal
 
@@ -31,12 +44,20 @@ __all__ = [
     "read_npz",
     "read_ase",
     "read_mdanalysis",
+    "read_gro",
+    "read_gmx_dipoles",
+    "read_cp2k_dipoles",
+    "read_ipi_dipoles",
+    "read_lammps_dipoles",
     "ASE_SUFFIXES",
     "MDA_SUFFIXES",
+    "SELF_CONTAINED_SUFFIXES",
 ]
 
 ASE_SUFFIXES = (".xyz", ".extxyz", ".traj")
 MDA_SUFFIXES = (".lammpstrj", ".dump", ".dcd", ".xtc", ".trr", ".nc", ".ncdf")
+#: formats read by MDAnalysis that carry their own atoms (no topology needed)
+SELF_CONTAINED_SUFFIXES = (".pdb", ".h5md")
 
 
 def _check_file(path: str | os.PathLike) -> Path:
@@ -92,7 +113,10 @@ def _lammps_dump_units(is_dump: bool, lammps_units: str | None, name: str) -> tu
 def _species_and_masses(atoms, is_dump: bool, masses: Any, type_names: Any, name: str):
     """Species names (types renamed by `type_names`) and masses: given, or the topology's,
     but never MDAnalysis's placeholder for a LAMMPS dump read without a data file."""
-    names = [str(n) for n in (atoms.types if hasattr(atoms, "types") else atoms.names)]
+    labels = next((getattr(atoms, a) for a in ("types", "names") if hasattr(atoms, a)), None)
+    names = None if labels is None else [str(n) for n in labels]
+    if names is None and (type_names is not None or isinstance(masses, dict)):
+        raise TrajectoryError(f"{name}: the file names no atom types; pass per-atom masses")
     if type_names is not None:
         missing = sorted(set(names) - set(map(str, type_names)))
         if missing:
@@ -280,6 +304,8 @@ def read_mdanalysis(
         boxes.append(None if dims is None or np.all(dims[:3] == 0) else triclinic_vectors(dims))
     if not positions:
         raise TrajectoryError("no frames selected")
+    if all(b is None for b in boxes) and Path(args[-1]).suffix.lower() == ".pdb":
+        boxes = [_pdb_header_cell(Path(args[-1]), triclinic_vectors)] * len(boxes)
     box = None
     if all(b is not None for b in boxes):
         box = _compact_box(np.stack(boxes), length_unit)
@@ -308,6 +334,24 @@ def read_mdanalysis(
     )
 
 
+def _pdb_header_cell(path: Path, triclinic_vectors) -> np.ndarray | None:
+    """The cell of a multi-model PDB whose one `CRYST1` record precedes the first `MODEL`
+    (it then holds for every model; MDAnalysis gives such frames no box). `None` without
+    a `CRYST1` record."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for i, line in enumerate(fh, 1):
+            if line.startswith("CRYST1"):
+                try:
+                    edges = [float(line[k : k + 9]) for k in (6, 15, 24)]  # a, b, c (Å)
+                    dims = edges + [float(line[k : k + 7]) for k in (33, 40, 47)]  # angles
+                except ValueError:
+                    raise TrajectoryError(f"{path}:{i}: malformed CRYST1 record") from None
+                return None if not all(d > 0 for d in dims[:3]) else triclinic_vectors(dims)
+            if line.startswith(("MODEL", "ATOM", "HETATM")):
+                return None
+    return None
+
+
 def _warn_default_dcd_dt(name: str, stored_dt: float | None, step: int) -> None:
     """Warn when a DCD says exactly 1 ps per stored frame: MDAnalysis's DCD writer stores
     that default when it is not given the time step."""
@@ -334,10 +378,19 @@ def read_trajectory(
 
     `.npz` → `read_npz`; `.xyz/.extxyz/.traj` → `read_ase`; `.lammpstrj/.dump/.dcd/.xtc/
     .trr/.nc` → `read_mdanalysis` (with `topology=` unless the format carries atoms, like a
-    LAMMPS dump). Other keyword arguments go to the reader (e.g. `timestep=`).
+    LAMMPS dump); `.pdb/.h5md` → `read_mdanalysis` (their own topology); `.gro` →
+    `read_gro`; `.xvg` → `read_gmx_dipoles`. Other keyword arguments go to the reader
+    (e.g. `timestep=`).
     """
     p = Path(path)
     suffix = p.suffix.lower()
+    own = {".gro": read_gro, ".xvg": read_gmx_dipoles}
+    if suffix in own or suffix in SELF_CONTAINED_SUFFIXES:
+        if topology is not None:
+            raise TypeError(f"{suffix} files carry their own atoms; do not pass topology=")
+        if suffix in own:
+            return own[suffix](p, **kwargs)
+        return read_mdanalysis(p, **kwargs)
     if suffix == ".npz":
         if kwargs or topology is not None:
             raise TypeError(f"an .npz trajectory takes no extra arguments, got {sorted(kwargs)}")
@@ -359,5 +412,5 @@ def read_trajectory(
         return read_mdanalysis(topology, p, **kwargs)
     raise TrajectoryError(
         f"unknown trajectory format {suffix!r} for {p.name}; supported: .npz, "
-        f"{', '.join(ASE_SUFFIXES + MDA_SUFFIXES)}"
+        f"{', '.join(ASE_SUFFIXES + MDA_SUFFIXES + SELF_CONTAINED_SUFFIXES)}, .gro, .xvg"
     )
