@@ -122,6 +122,15 @@ def _species_and_masses(atoms, is_dump: bool, masses: Any, type_names: Any, name
         if missing:
             raise TrajectoryError(f"{name}: type_names has no name for atom type(s) {missing}")
         names = [str(type_names[n]) for n in names]
+    guessed = getattr(getattr(atoms.universe._topology, "masses", None), "is_guessed", False)
+    has_masses = hasattr(atoms, "masses") and np.all(atoms.masses > 0)
+    if isinstance(masses, str):
+        if masses != "elements" or is_dump or not has_masses:
+            raise TrajectoryError(
+                f"{name}: masses='elements' takes the masses MDAnalysis guesses from the atom "
+                "names of a topology; none here: pass a mapping or per-atom masses"
+            )
+        return names, Quantity(atoms.masses.astype(np.float64), "dalton")
     if masses is not None:
         if isinstance(masses, dict):
             unknown = sorted(set(names) - set(masses))
@@ -131,8 +140,10 @@ def _species_and_masses(atoms, is_dump: bool, masses: Any, type_names: Any, name
                 np.array([to_internal(masses[n], "mass", f"mass of {n}") for n in names]), "Da"
             )
         return names, masses
-    if is_dump or not hasattr(atoms, "masses") or not np.all(atoms.masses > 0):
-        return names, None  # a dump has no masses: MDAnalysis's 1.0 would be a silent guess
+    if is_dump or guessed or not has_masses:
+        # a dump has no masses (MDAnalysis's 1.0 would be a silent guess); GRO, PDB, ...
+        # have none either: MDAnalysis's guess from the names is used only when asked for
+        return names, None
     return names, Quantity(atoms.masses.astype(np.float64), "dalton")
 
 
@@ -259,10 +270,12 @@ def read_mdanalysis(
     For a LAMMPS dump: `lammps_units` (required: the dump does not record it) is the input's
     `units` style (`real`: Å and Å/fs, `metal`: Å and Å/ps, also `si`, `cgs`, `electron`,
     `micro`, `nano`); `type_names` maps the numeric atom types to species names
-    (`{"1": "O", "2": "H"}`). `masses`: per-atom masses (a mass quantity `[atom]`) or one
-    per species name (`{"O": Quantity(15.999, "Da"), ...}`); without it, masses come from
-    the topology when it has them — a LAMMPS dump alone has none, and observables that need
-    masses then say so.
+    (`{"1": "O", "2": "H"}`). `masses`: per-atom masses (a mass quantity `[atom]`), one
+    per species name (`{"O": Quantity(15.999, "Da"), ...}`), or `"elements"` for the
+    element masses MDAnalysis guesses from the atom names; without it, masses come from a
+    topology that stores them (TPR, PSF, LAMMPS data, ...). GRO, PDB, H5MD and a LAMMPS
+    dump store none, so the trajectory then has no masses and observables that need them
+    say so.
 
     Positions → nm; box from `dimensions` (a, b, c, α, β, γ) → cell vectors as rows;
     velocities when the format has them; charges when the topology has them.

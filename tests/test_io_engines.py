@@ -275,6 +275,9 @@ def test_xtc_trr_with_gro_topology_and_mdanalysis_gro(tmp_path, rng):
             for _ in u.trajectory:
                 w.write(u.atoms)
         t = read_trajectory(path, topology=gro)
+        assert t.masses is None  # a .gro stores no masses; MDAnalysis's guess needs asking
+        guessed = read_trajectory(path, topology=gro, masses="elements")
+        np.testing.assert_allclose(guessed.masses, [15.999, 1.008, 1.008] * 2)
         np.testing.assert_allclose(t.positions, pos / 10, atol=1e-3 if suffix == "xtc" else 1e-6)
         assert float(t.timestep) == pytest.approx(0.25)
         if suffix == "trr":
