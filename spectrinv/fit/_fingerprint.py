@@ -21,7 +21,7 @@ import numpy as np
 from ..losses import LossSum
 from ._target import Target
 
-__all__ = ["describe_changes", "fingerprint", "fingerprint_parts"]
+__all__ = ["describe_changes", "fingerprint", "fingerprint_fields", "fingerprint_parts"]
 
 
 def fingerprint(targets, trainable_names, seed, optimizer_id, convergence) -> str:
@@ -102,6 +102,11 @@ def fingerprint_parts(targets, trainable_names, seed, optimizer_id, convergence)
         for key, tree in hashed.items():
             parts[f"{key} {of}"] = _HASHED + _hash(tree)
     return parts
+
+
+def fingerprint_fields(*inputs: Any) -> dict:
+    """`{"fingerprint": ..., "fingerprint_parts": ...}` of the inputs of `fingerprint`."""
+    return {"fingerprint": fingerprint(*inputs), "fingerprint_parts": fingerprint_parts(*inputs)}
 
 
 def describe_changes(old: Any, new: dict) -> str:

@@ -42,7 +42,7 @@ from jaxtyping import PRNGKeyArray, PyTree
 from ..potentials import AbstractPotential
 from ._checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint, to_numpy_tree
 from ._convergence import Convergence, IterateAverage, StopWhen
-from ._fingerprint import describe_changes, fingerprint, fingerprint_parts
+from ._fingerprint import describe_changes, fingerprint_fields
 from ._loop import evaluate, float_dict, payload, print_row, read_history
 from ._md import equilibrate
 from ._params import Interval, apply_bounds, flat_parameters, select
@@ -197,10 +197,7 @@ def fit(
         optimizer=optimizer,
         bounds=bounds,
         output_dir=output_dir,
-        fingerprint=fingerprint(targets, trainable_names, seed, optimizer_id, conv.fingerprint()),
-        fingerprint_parts=fingerprint_parts(
-            targets, trainable_names, seed, optimizer_id, conv.fingerprint()
-        ),
+        **fingerprint_fields(targets, trainable_names, seed, optimizer_id, conv.fingerprint()),
         base_key=jax.random.key(seed),
         conv=conv,
         report=_reporter(progress, potential, trainable_names),
