@@ -22,6 +22,7 @@ wins (with a warning if they disagree by more than 1e-6 relative).
 
 from __future__ import annotations
 
+import inspect
 import os
 import warnings
 from pathlib import Path
@@ -401,9 +402,13 @@ def read_trajectory(
     if suffix in own or suffix in SELF_CONTAINED_SUFFIXES:
         if topology is not None:
             raise TypeError(f"{suffix} files carry their own atoms; do not pass topology=")
-        if suffix in own:
-            return own[suffix](p, **kwargs)
-        return read_mdanalysis(p, **kwargs)
+        reader = own.get(suffix, read_mdanalysis)
+        try:
+            inspect.signature(reader).bind(p, **kwargs)
+        except TypeError as err:
+            message = f"{p.name}: wrong arguments for {reader.__name__}: {err}"
+            raise TrajectoryError(message) from None
+        return reader(p, **kwargs)
     if suffix == ".npz":
         if kwargs or topology is not None:
             raise TypeError(f"an .npz trajectory takes no extra arguments, got {sorted(kwargs)}")

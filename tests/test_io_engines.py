@@ -320,3 +320,25 @@ def test_multi_frame_pdb_and_h5md(tmp_path, rng):
     assert float(t.timestep) == pytest.approx(0.5)
     with pytest.raises(TypeError, match="carry their own atoms"):
         read_trajectory(h5, topology=pdb)
+
+
+def test_command_line_reads_an_xvg_dipole_series(tmp_path, rng, capsys):
+    from spectrinv.cli import main
+
+    n = 64
+    t = 0.002 * np.arange(n)
+    phase = 2 * np.pi * 100.0 * t  # 100 THz = 3336 cm^-1
+    dip = np.c_[np.cos(phase), np.sin(phase), 0.1 * rng.normal(size=n)] * 3.0
+    path = tmp_path / "Mtot.xvg"
+    path.write_text(_xvg(dip, t))
+    out = tmp_path / "ir"
+    argv = ["spectrum", str(path), "--kind", "ir", "--temperature", "300 K", "--out", str(out)]
+    assert main([*argv, "--max-lag", "0.03 ps", "--volume", "27 nm**3"]) == 0
+    spec = ob.Spectrum.from_csv(out.with_suffix(".csv"))
+    assert abs(spec.x.m_as("1/cm")[np.argmax(spec.y.m)] - 3336) < 300
+    capsys.readouterr()
+    assert main(argv) == 2  # no box, no --volume: one line saying what is missing
+    assert "volume" in capsys.readouterr().err
+    assert main([*argv, "--topology", str(path)]) == 2
+    assert main([*argv, "--timestep", "2 fs"]) == 2
+    assert "wrong arguments for read_gmx_dipoles" in capsys.readouterr().err

@@ -47,7 +47,9 @@ def parse_quantity(text: str) -> Quantity:
 def add_trajectory_args(p: argparse.ArgumentParser) -> None:
     """The positional trajectory file plus `--topology` and `--timestep`."""
     p.add_argument(
-        "trajectory", help="trajectory file (.npz, .extxyz, .traj, .dcd, .xtc, .trr, .lammpstrj)"
+        "trajectory",
+        help="trajectory file (.npz, .extxyz, .traj, .dcd, .xtc, .trr, .lammpstrj, .gro, .pdb, "
+        ".h5md; or a `gmx dipoles` .xvg dipole series)",
     )
     p.add_argument("--topology", help="topology for coordinate-only formats (PDB, GRO, PSF, ...)")
     p.add_argument(
@@ -86,7 +88,7 @@ def _mapping(text: str) -> dict[str, str]:
 
 def read_trajectory_args(args: argparse.Namespace) -> Trajectory:
     """Read the trajectory named by the arguments `add_trajectory_args` declared."""
-    from observables.io import ASE_SUFFIXES, read_trajectory
+    from observables.io import ASE_SUFFIXES, SELF_CONTAINED_SUFFIXES, read_trajectory
 
     suffix = Path(args.trajectory).suffix.lower()
     topology = getattr(args, "topology", None)
@@ -96,7 +98,8 @@ def read_trajectory_args(args: argparse.Namespace) -> Trajectory:
             f"--timestep {args.timestep:~P} is not accepted for {args.trajectory}: an .npz "
             f"trajectory records its own time between frames ({stored})"
         )
-    if topology is not None and (suffix == ".npz" or suffix in ASE_SUFFIXES):
+    own_atoms = (".npz", ".gro", ".xvg", *ASE_SUFFIXES, *SELF_CONTAINED_SUFFIXES)
+    if topology is not None and suffix in own_atoms:
         raise CLIError(
             f"--topology is not accepted for {args.trajectory}: "
             f"{suffix} files carry their own atoms"

@@ -150,9 +150,13 @@ def _cmd_spectrum(args: argparse.Namespace) -> int:
     kw = _spectral_kwargs(args)
     if args.kind in ("ir", "raman") and args.temperature is None:
         raise CLIError(f"--kind {args.kind} needs --temperature, e.g. --temperature '298.15 K'")
+    if args.volume is not None and args.kind != "ir":
+        raise CLIError(f"--volume is for --kind ir, not --kind {args.kind}")
     correction = _CORRECTIONS[args.correction]()
     if args.kind == "ir":
-        obs = ob.IRSpectrum(args.temperature, quantum_correction=correction, **kw)
+        obs = ob.IRSpectrum(
+            args.temperature, quantum_correction=correction, volume=args.volume, **kw
+        )
     elif args.kind == "vdos":
         obs = ob.VDOS(**kw)
     else:
@@ -177,7 +181,8 @@ def _cmd_spectrum(args: argparse.Namespace) -> int:
     plt.close(fig)
     x = spectrum.x.m
     y = np.asarray(spectrum.y.m)
-    print(f"{args.kind} spectrum of {traj.n_frames} frames x {traj.n_atoms} atoms")
+    atoms = "" if traj.positions is None and traj.velocities is None else f" x {traj.n_atoms} atoms"
+    print(f"{args.kind} spectrum of {traj.n_frames} frames{atoms}")
     print(f"  axis {x[0]:.4g} .. {x[-1]:.4g} {spectrum.x.units:~P}, {len(x)} points")
     for lo, hi, band in _BANDS.get(args.kind, ()):
         sel = (x >= lo) & (x <= hi) if args.x_unit == "1/cm" else np.zeros_like(x, dtype=bool)
@@ -364,6 +369,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--raman-component", choices=("iso", "aniso", "vv", "vh"), default="vv")
     p.add_argument("--dipoles", help="per-frame dipoles (.npz or columns mx my mz)")
     p.add_argument("--dipole-unit", help="unit of --dipoles, e.g. debye or 'e*angstrom'")
+    p.add_argument(
+        "--volume",
+        type=parse_quantity,
+        help="cell volume for --kind ir, e.g. '27 nm**3' (default: the mean box volume; "
+        "needed for a dipole series without a box, such as a .xvg)",
+    )
     p.add_argument("--polarizabilities", help="per-frame 3x3 polarizabilities (.npz or 9 columns)")
     p.add_argument("--polarizability-unit", help="unit of --polarizabilities, e.g. angstrom**3")
     p.add_argument("--compare", help="bundled IR dataset to overlay, e.g. water_segelstein_298K")
