@@ -80,8 +80,11 @@ def _member(data: Any, name: str, path: Any) -> np.ndarray:
         value = data[name]
     except Exception as err:  # zlib.error, zipfile.BadZipFile, EOFError, ValueError, OSError
         detail = " ".join(str(err).split()) or type(err).__name__
+        kind = type(err).__name__
+        if type(err).__module__ != "builtins":  # zlib.error, zipfile.BadZipFile
+            kind = f"{type(err).__module__}.{kind}"
         raise TrajectoryError(
-            f"{path}: array {name!r} cannot be read ({type(err).__name__}: {detail}); the "
+            f"{path}: array {name!r} cannot be read ({kind}: {detail}); the "
             "file is damaged: write it again with Trajectory.to_npz"
         ) from None
     numeric = np.issubdtype(value.dtype, np.number) or value.dtype == np.bool_
