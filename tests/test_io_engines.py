@@ -305,6 +305,7 @@ def test_multi_frame_pdb_and_h5md(tmp_path, rng):
     assert t.n_frames == 3
     np.testing.assert_allclose(t.positions, pos / 10, atol=1e-4)  # PDB: 3 decimals in Å
     np.testing.assert_allclose(t.box, [2.0, 2.1, 2.2], atol=1e-4)
+    assert t.masses is None  # a PDB stores no masses; MDAnalysis's guess is not taken silently
     pytest.importorskip("h5py")
     h5 = tmp_path / "run.h5md"
     u.trajectory.units = {"time": "ps", "length": "Angstrom", "velocity": "Angstrom/ps"}
