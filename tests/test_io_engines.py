@@ -182,17 +182,19 @@ def test_lammps_fix_ave_time_dipoles(tmp_path, rng):
         read_lammps_dipoles(uneven, timestep=Q(1, "fs"), lammps_units="real")
 
 
-def _gro(frames, names, times=None, box="   2.00000   2.10000   2.20000"):
+def _gro(frames, names, times=None, box="   2.00000   2.10000   2.20000", ndec=3):
+    """GRO layout; `ndec` decimals as `gmx ... -ndec` writes them: width ndec + 5, one more
+    decimal (same width) for velocities."""
     out = []
     for f, (pos, vel) in enumerate(frames):
         out.append("water" + (f" t= {times[f]:.5f}" if times is not None else ""))
         out.append(f"{len(names):5d}")
         for i, name in enumerate(names):
             line = f"{i // 3 + 1:5d}{'SOL':<5s}{name:>5s}{i + 1:5d}" + "".join(
-                f"{x:8.3f}" for x in pos[i]
+                f"{x:{ndec + 5}.{ndec}f}" for x in pos[i]
             )
             if vel is not None:
-                line += "".join(f"{v:8.4f}" for v in vel[i])
+                line += "".join(f"{v:{ndec + 5}.{ndec + 1}f}" for v in vel[i])
             out.append(line)
         out.append(box)
     return "\n".join(out) + "\n"
@@ -231,6 +233,13 @@ def test_gro_single_frame_triclinic(tmp_path, rng):
     assert t.velocities is None
     np.testing.assert_allclose(t.positions[0], pos)
     np.testing.assert_allclose(t.box, [[2.0, 0, 0], [0.5, 1.8, 0], [0.3, 0.4, 1.6]])
+    # more decimals -> wider columns, found from the spacing of the decimal points
+    fine = np.round(rng.uniform(-1, 2, size=(3, 3)), 6)
+    vel = np.round(rng.normal(size=(3, 3)), 7)
+    path.write_text(_gro([(fine, vel)], ["O", "H", "H"], ndec=6))
+    t = read_gro(path, timestep=Q(1, "ps"))
+    np.testing.assert_allclose(t.positions[0], fine, atol=1e-12)
+    np.testing.assert_allclose(t.velocities[0], vel, atol=1e-12)
 
 
 def test_gro_malformed(tmp_path, rng):
