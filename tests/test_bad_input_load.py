@@ -14,9 +14,9 @@ import zlib
 import jax
 import numpy as np
 import pytest
+from _bad_inputs import _gr_csv, _npz, _raw
 
-import observables as ob
-from observables import Quantity as Q, TrajectoryError, UnitError
+from observables import TrajectoryError, UnitError
 from observables.io import read_trajectory
 from spectrinv.cli import main
 from spectrinv.datasets import Dataset, DatasetError
@@ -25,53 +25,6 @@ from spectrinv.fit._fingerprint import describe_changes, fingerprint_parts
 
 
 # ------------------------------------------------------------------ fit configurations
-def _raw(fit=None, model=None, **target):
-    """A Lennard-Jones RDF fit config (as parsed TOML) with tables/keys replaced."""
-    return {
-        "fit": {
-            "steps": 1,
-            "precision": "float64",
-            "trainable": ["sigma", "epsilon"],
-            **(fit or {}),
-        },
-        "model": {
-            "kind": "lennard_jones",
-            "sigma": "3.4 angstrom",
-            "epsilon": "120 K",
-            "cutoff": "0.55 nm",
-            **(model or {}),
-        },
-        "targets": [
-            {
-                "name": "rdf",
-                "dataset": {
-                    "file": "gr.csv",
-                    "x": "r",
-                    "y": "g",
-                    "x_unit": "nm",
-                    "y_unit": "dimensionless",
-                    "quantity": "rdf",
-                },
-                "observable": "rdf",
-                "loss": "mse",
-                "temperature": "90 K",
-                "system": {"cells": 2, "density": "1409.5 kg/m**3"},
-                "observable_options": {"r_max": "0.55 nm", "bins": 40},
-                "gradient": {"kind": "bptt", "length": "0.05 ps"},
-                **target,
-            }
-        ],
-    }
-
-
-def _gr_csv(folder, g_last=1.0):
-    r = np.linspace(0.2, 0.53, 34)
-    g = np.where(r < 0.33, 0.0, 1.0)
-    g[-1] = g_last
-    rows = "".join(f"{a:.6f},{b:.6f}\n" for a, b in zip(r, g, strict=True))
-    (folder / "gr.csv").write_text("r,g\n" + rows)
-
-
 @pytest.fixture
 def folder(tmp_path):
     assert jax.config.jax_enable_x64
@@ -140,7 +93,12 @@ CONFIG_CASES = {
     "temperature a length": ({"temperature": "90 nm"}, r"temperature: '90 nm' has unit"),
     "friction in K": ({"friction": "5 K"}, r"friction: '5 K' has unit K"),
     "negative time step": ({"timestep": "-5 fs"}, r"timestep = '-5 fs': a time step must be > 0"),
-    "NaN time step": ({"timestep": "nan fs"}, r"timestep = 'nan fs': a time step must be > 0"),
+    "NaN time step": ({"timestep": "nan fs"}, r"timestep: 'nan fs' is not a finite number"),
+    "infinite length": ({"model": {"cutoff": "1e999 nm"}}, r"cutoff: '1e999 nm' is not a finite"),
+    "infinite bound": (
+        {"fit": {"bounds": {"sigma": ["", "inf nm"]}}},
+        r"'sigma': 'inf nm' is not a finite number",
+    ),
     "density in K": (
         {"system": {"cells": 2, "density": "1 K"}},
         r"density: '1 K' has unit K",
@@ -233,19 +191,6 @@ def test_truncated_jcamp_is_refused(tmp_path):
 
 
 # -------------------------------------------------------------- .npz trajectories
-def _npz(tmp_path):
-    rng = np.random.default_rng(0)
-    traj = ob.Trajectory(
-        Q(rng.uniform(0, 1.0, size=(4, 6, 3)), "nm"),
-        species=["O", "H", "H"] * 2,
-        box=Q([1.3, 1.3, 1.3], "nm"),
-        timestep=Q(2, "fs"),
-    )
-    path = tmp_path / "t.npz"
-    traj.to_npz(path)
-    return path
-
-
 def _rewrite(path, out, member, change):
     """Copy the archive `path` to `out` with member `member`'s bytes (uncompressed) changed."""
     with zipfile.ZipFile(path) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:

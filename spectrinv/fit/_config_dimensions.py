@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from observables import Quantity, ureg
 
 from ._config_schema import ConfigError
@@ -52,6 +54,8 @@ def _parse(value: Any, where: str) -> Quantity:
         raise ConfigError(f"{where}: cannot parse {value!r}: {detail}") from None
     if not isinstance(q, Quantity):
         raise ConfigError(f"{where}: {value!r} has no unit; write it like '0.3 nm'")
+    if not np.all(np.isfinite(q.magnitude)):
+        raise ConfigError(f"{where}: {value!r} is not a finite number")
     return q
 
 

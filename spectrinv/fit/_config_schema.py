@@ -7,6 +7,8 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
+import numpy as np
+
 from observables import Quantity, ureg
 
 __all__ = [
@@ -162,6 +164,8 @@ def quantity(text: Any, dimension: str, where: str) -> Quantity:
     if not isinstance(q, Quantity) or not q.check(dimension):
         unit = getattr(q, "units", "no unit")
         raise ConfigError(f"{where}: {text!r} has unit {unit}, expected a {dimension} quantity")
+    if not np.all(np.isfinite(q.magnitude)):
+        raise ConfigError(f"{where}: {text!r} is not a finite number; give a value like '0.5 fs'")
     return q
 
 
