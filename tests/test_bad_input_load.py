@@ -322,3 +322,91 @@ def test_zlib_damage_really_is_a_zlib_error(tmp_path):
     bad = NPZ_CASES["zlib error"][0](_npz(tmp_path), tmp_path / "bad.npz")
     with zipfile.ZipFile(bad) as z, pytest.raises(zlib.error):
         z.read("positions.npy")
+
+
+# (argv with {p}: the .npz, {d}: the test folder; what the one line must contain)
+CLI_CASES = {
+    "r_max in K": (["rdf", "{p}", "--r-max", "1 K"], "r_max has unit K ([temperature])"),
+    "missing trajectory": (["rdf", "{d}/nothing.npz"], "not found: {d}/nothing.npz"),
+    "unknown trajectory format": (["rdf", "{d}/notes.foo"], "format '.foo' for notes.foo"),
+    "einstein viscosity": (
+        [
+            "transport",
+            "{p}",
+            "--kind",
+            "viscosity",
+            "--temperature",
+            "300 K",
+            "--method",
+            "einstein",
+        ],
+        "--method einstein is available for diffusion only",
+    ),
+    "unknown window": (["spectrum", "{p}", "--kind", "vdos", "--window", "triangle"], "triangle"),
+    "dipoles without unit": (
+        ["spectrum", "{p}", "--kind", "vdos", "--dipoles", "{d}/mu.txt"],
+        "--dipoles needs --dipole-unit",
+    ),
+    "dipoles of the wrong shape": (
+        ["spectrum", "{p}", "--kind", "vdos", "--dipoles", "{d}/mu.txt", "--dipole-unit", "D"],
+        "mu.txt: cannot read (5, 2) as frames of (3,)",
+    ),
+    "config not TOML": (["fit", "{d}/bad.toml"], "bad.toml: not valid TOML"),
+    "config bound in K": (["fit", "{d}/fit.toml"], "fit.toml [fit.bounds] 'sigma': '1 K' is in K"),
+}
+
+
+@pytest.mark.parametrize("name", list(CLI_CASES))
+def test_command_line_bad_input_is_one_line_with_status_2(tmp_path, capsys, name):
+    argv, expected = CLI_CASES[name]
+    path = _npz(tmp_path)
+    (tmp_path / "notes.foo").write_text("not a trajectory\n")
+    (tmp_path / "mu.txt").write_text("1 2\n" * 5)
+    (tmp_path / "bad.toml").write_text("[fit\nsteps = 1\n")
+    _gr_csv(tmp_path)
+    text = _raw_toml(bounds='sigma = ["1 K", "2 K"]')
+    (tmp_path / "fit.toml").write_text(text)
+    args = [a.replace("{p}", str(path)).replace("{d}", str(tmp_path)) for a in argv]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert expected.replace("{d}", str(tmp_path)) in err, err
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob("out.*"))
+
+
+def _raw_toml(bounds: str) -> str:
+    """The config of `_raw()` as TOML text, with a `[fit.bounds]` table."""
+    lines = []
+
+    def table(name, values):
+        lines.append(f"[{name}]")
+        for key, value in values.items():
+            if not isinstance(value, dict):
+                lines.append(f"{key} = {_toml_value(value)}")
+        for key, value in values.items():
+            if isinstance(value, dict):
+                table(f"{name}.{key}", value)
+
+    raw = _raw()
+    table("fit", {**raw["fit"], "uncertainty": False})
+    lines.extend(["[fit.bounds]", bounds])
+    table("model", raw["model"])
+    for target in raw["targets"]:
+        lines.append("[[targets]]")
+        lines.extend(
+            f"{k} = {_toml_value(v)}" for k, v in target.items() if not isinstance(v, dict)
+        )
+        for key, value in target.items():
+            if isinstance(value, dict):
+                table(f"targets.{key}", value)
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
