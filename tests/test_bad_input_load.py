@@ -277,6 +277,7 @@ def test_damaged_npz_on_the_command_line(tmp_path, capsys, name):
         ("0", r"--bins 0: the number of bins must be at least 1"),
         ("-3", r"--bins -3: the number of bins must be at least 1"),
     ],
+    ids=["huge", "zero", "negative"],
 )
 def test_rdf_bins_refused_before_computing(tmp_path, capsys, bins, pattern):
     path = _npz(tmp_path)
