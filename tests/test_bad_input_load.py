@@ -90,6 +90,10 @@ CONFIG_CASES = {
         {"dataset": _dataset(x_unit="1 parsec", quantity="n_alpha")},
         r"x_unit '1 parsec' puts its n_alpha at .*outside any spectrum",
     ),
+    "RDF bins beyond memory": (
+        {"observable_options": {"r_max": "0.5 nm", "bins": 10**9}},
+        r"bins = 1000000000: bins of 5e-10 nm are far finer .* use at most 100000",
+    ),
     "temperature a length": ({"temperature": "90 nm"}, r"temperature: '90 nm' has unit"),
     "friction in K": ({"friction": "5 K"}, r"friction: '5 K' has unit K"),
     "negative time step": ({"timestep": "-5 fs"}, r"timestep = '-5 fs': a time step must be > 0"),

@@ -82,6 +82,12 @@ def build_observable(
         r_max = quantity(opts.get("r_max", "0.8 nm"), "[length]", f"{w} r_max")
         width = quantity(opts.get("width", "0.005 nm"), "[length]", f"{w} width")
         bins = integer(opts.get("bins", 80), f"{w} bins")
+        if bins > _MAX_BINS:  # every frame's histogram is differentiated through
+            raise ConfigError(
+                f"{w} bins = {bins}: bins of {(r_max / bins).m:.2g} {r_max.units:~} are far "
+                "finer than any g(r) needs and would take memory for each recorded frame; use "
+                f"at most {_MAX_BINS}"
+            )
         return RDF(r_max, bins, kernel=GaussianKernel(width)), (Positions(),)
     if kind == "pressure":
         # a value in bar (compared at the target's temperature); the virial needs the
@@ -100,6 +106,9 @@ def build_observable(
     check_keys(opts, {"max_lag"}, w)
     return ShearViscosity(temperature, max_lag=lag_time), (Positions(), Stress())
 
+
+#: The most RDF bins a config may ask for (a bin of 1e-5 nm at r_max = 1 nm).
+_MAX_BINS = 100_000
 
 _THERMO = {"potential_energy", "enthalpy_of_vaporization", "dielectric_constant"}
 
