@@ -415,3 +415,47 @@ def _toml_value(value) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return repr(value)
+
+
+# ------------------------------------------------------------ Python API: fit bounds
+@pytest.mark.parametrize(
+    "name, lower, upper, message",
+    [
+        (
+            "sigma",
+            "300 K",
+            "400 K",
+            "bounds 'sigma': given in K ([temperature]), but sigma is in nm",
+        ),
+        (
+            "epsilon",
+            "0.1 nm",
+            None,
+            "bounds 'epsilon': given in nm ([length]), but epsilon is in kJ/mol",
+        ),
+        ("epsilon", None, "120 K", "bounds 'epsilon': given in K ([temperature])"),
+    ],
+)
+def test_fit_refuses_bounds_of_another_dimension_before_simulating(
+    folder, name, lower, upper, message
+):
+    from spectrinv.fit import Interval, fit
+
+    config = parse_config(_raw(), source="fit.toml", base=folder)
+    bounds = {name: Interval(lower, upper, name=name)}
+    with pytest.raises(UnitError, match=re.escape(message)):
+        fit(config.potential, config.targets, steps=1, output_dir=folder / "out", bounds=bounds)
+    assert not (folder / "out" / "checkpoint.npz").exists()
+
+
+def test_bounds_in_the_parameters_dimension_pass_the_check():
+    from spectrinv.fit import Interval
+    from spectrinv.fit._params import check_bound_units
+
+    units = {"sigma": "nm", "epsilon": "kJ/mol"}
+    for bounds in (
+        {"sigma": Interval("3 angstrom", "0.4 nm")},
+        {"epsilon": Interval("0.005 eV", "2 kJ/mol")},
+        {"epsilon": Interval("60 K * boltzmann_constant", None)},
+    ):
+        assert check_bound_units(bounds, units) is bounds

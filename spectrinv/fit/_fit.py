@@ -45,7 +45,7 @@ from ._convergence import Convergence, IterateAverage, StopWhen
 from ._fingerprint import describe_changes, fingerprint_fields
 from ._loop import evaluate, float_dict, payload, print_row, read_history
 from ._md import equilibrate
-from ._params import Interval, apply_bounds, flat_parameters, select
+from ._params import Interval, apply_bounds, check_bound_units, flat_parameters, select
 from ._sensitivity import final_uncertainty, parameter_units
 from ._target import Target
 
@@ -182,7 +182,7 @@ def fit(
     params, static = eqx.partition(potential, spec)
     trainable_names = sorted(flat_parameters(params))
     if bounds:
-        params = apply_bounds(params, bounds)
+        params = apply_bounds(params, _checked_bounds(bounds, potential))
     # The optimiser works on parameters relative to their starting magnitudes (u = θ/|θ₀|),
     # so one learning rate suits parameters whose internal values differ by orders of
     # magnitude (a bond force constant ~1e5 next to a charge ~1).
@@ -209,6 +209,12 @@ def fit(
         run.step(st, step, steps)
 
     return run.finish(st, steps, trainable_names, seed, plots=plots, uncertainty=uncertainty)
+
+
+def _checked_bounds(bounds: dict[str, Interval], potential: Any) -> dict[str, Interval]:
+    """`bounds` once each is known to be in its parameter's dimension (`check_bound_units`)."""
+    units = dict(zip(bounds, parameter_units(potential, list(bounds)), strict=True))
+    return check_bound_units(bounds, units)
 
 
 def _reporter(progress: Any, potential: Any, names: list[str]) -> Callable | None:

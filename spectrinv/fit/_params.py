@@ -32,6 +32,8 @@ __all__ = [
     "internal_magnitude",
     "Interval",
     "apply_bounds",
+    "check_bound_units",
+    "molar_dimensionality",
 ]
 
 #: internal unit of each pint base dimension (coherent: (g/mol)·nm²/ps² = kJ/mol).
@@ -122,10 +124,13 @@ class Interval(eqx.Module):
 
     lower: float | None = eqx.field(static=True)
     upper: float | None = eqx.field(static=True)
+    #: The units the bounds were given in (`None` for an open side), for dimension checks.
+    units: tuple[str | None, str | None] = eqx.field(static=True)
 
     def __init__(self, lower: Any = None, upper: Any = None, *, name: str = "bound"):
         self.lower = None if lower is None else internal_magnitude(lower, f"{name} lower")
         self.upper = None if upper is None else internal_magnitude(upper, f"{name} upper")
+        self.units = (_unit_of(lower), _unit_of(upper))
         if self.lower is not None and self.upper is not None and not self.lower < self.upper:
             raise ValueError(f"{name}: lower bound {lower} is not below upper bound {upper}")
 
@@ -134,6 +139,42 @@ class Interval(eqx.Module):
         lo = -jnp.inf if self.lower is None else self.lower
         hi = jnp.inf if self.upper is None else self.upper
         return jnp.clip(x, jnp.asarray(lo, x.dtype), jnp.asarray(hi, x.dtype))
+
+
+def _unit_of(value: Any) -> str | None:
+    """The unit of a bound as text (`None` for an open side)."""
+    if value is None:
+        return None
+    q = ureg.Quantity(value) if isinstance(value, str) else value
+    return str(q.units) if isinstance(q, pint.Quantity) else None
+
+
+def molar_dimensionality(unit: str) -> Any:
+    """The dimensionality of `unit` after per-particle quantities are made molar (as
+    `internal_magnitude` does): eV and kJ/mol, Da and g/mol compare equal."""
+    q = ureg.Quantity(1.0, unit)
+    dims = q.dimensionality
+    per_particle = dims.get("[mass]", 0) + dims.get("[substance]", 0)
+    return (q * ureg.avogadro_constant**per_particle).dimensionality if per_particle else dims
+
+
+def check_bound_units(bounds: dict[str, Interval], units: dict[str, str]) -> dict:
+    """`bounds`, after checking that each side was given in the dimension of its
+    parameter (`units`: the parameter's internal unit, `""` when not known); a `UnitError`
+    names the parameter and both units (a length bound given in K)."""
+    for name, interval in bounds.items():
+        expected = units.get(name, "")
+        for given in getattr(interval, "units", ()):
+            if given is None or not expected:
+                continue
+            if molar_dimensionality(given) != molar_dimensionality(expected):
+                raise UnitError(
+                    f"bounds {name!r}: given in {given} ({ureg.Unit(given).dimensionality}), "
+                    f"but {name} is in {expected} ({ureg.Unit(expected).dimensionality}); give "
+                    "the bound in a unit of that dimension (an energy as ε/k_B: 'K * "
+                    "boltzmann_constant')"
+                )
+    return bounds
 
 
 def apply_bounds(params: PyTree, bounds: dict[str, Interval] | None) -> PyTree:
