@@ -7,6 +7,7 @@ pressure simulated at known ε) recovered within its reported error."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -21,6 +22,8 @@ from spectrinv.fit._refine import _data_covariance
 from spectrinv.gradients import BPTT, Objective, Reweighting
 from spectrinv.losses import ChiSquared, Reference
 from spectrinv.potentials import ForceShifted, LennardJones, fcc_lattice
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _linear(seed=0, n=15, p=3):
@@ -180,3 +183,81 @@ def test_planted_sigma_is_recovered_within_its_reported_error():
     assert np.all(refined.ess >= 0.5)
     json.dumps(refined.to_dict())  # JSON-ready
     assert np.isfinite(refined.fisher.condition_number)
+
+
+# ------------------------------------------------------------------------- config / CLI
+def _example_config(refine_table: str, example: str = "lj_planted/fit.toml"):
+    import tomllib
+
+    from spectrinv.fit import parse_config
+
+    path = ROOT / "docs" / "examples" / example
+    text = path.read_text().replace("[fit]\n", f"[fit]\n{refine_table}\n", 1)
+    jax.config.update("jax_enable_x64", True)
+    return parse_config(tomllib.loads(text), source=str(path), base=path.parent)
+
+
+def test_config_refine_options_are_read():
+    config = _example_config("refine = { references = 3, passes = 1, ess_min = 0.6 }")
+    assert config.refine == {"references": 3, "passes": 1, "max_explore": 20, "ess_min": 0.6}
+    assert _example_config("refine = true").refine == {
+        "references": 8,
+        "passes": 2,
+        "max_explore": 20,
+    }
+    assert _example_config("").refine is None
+
+
+@pytest.mark.parametrize(
+    "table, match",
+    [
+        ("refine = { references = 1 }", "refine references: expected an integer >= 2"),
+        ("refine = { passes = 0 }", "refine passes: expected an integer >= 1"),
+        ("refine = { ess_min = 1.0 }", "ess_min must be a number in"),
+        ("refine = { refrences = 4 }", "refrences"),
+        ('refine = "yes"', "must be true, false or a table"),
+    ],
+)
+def test_bad_config_refine_options_are_refused(table, match):
+    from spectrinv.fit import ConfigError
+
+    with pytest.raises(ConfigError, match=match):
+        _example_config(table)
+
+
+def test_config_refine_needs_reweighting_targets():
+    from spectrinv.fit import ConfigError
+
+    with pytest.raises(
+        ConfigError, match="needs every target to use gradient kind = 'reweighting'"
+    ):
+        _example_config("refine = true", "lj_rdf/fit_bptt.toml")
+
+
+@pytest.mark.slow
+def test_cli_fit_with_refine_writes_its_answer(tmp_path, capsys):
+    """`spectrinv fit` on a small planted-LJ config with `[fit] refine`: the refined answer
+    and its errors are printed with units and written to refine.json."""
+    import shutil
+
+    from spectrinv.cli import main
+
+    src = ROOT / "docs" / "examples" / "lj_planted"
+    for name in ("g_ref.csv", "pressure_ref.csv"):
+        shutil.copy(src / name, tmp_path / name)
+    text = (src / "fit.toml").read_text()
+    for old, new in (
+        ("steps = 36", "steps = 1\nrefine = { references = 2, passes = 1, max_explore = 1 }"),
+        ("frames = 200", "frames = 40"),
+        ('equilibration = "20 ps"', 'equilibration = "1 ps"'),
+    ):
+        text = text.replace(old, new)
+    config = tmp_path / "fit.toml"
+    config.write_text(text)
+    assert main(["fit", str(config), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "refined over 2 independent references" in printed
+    assert " nm (sampling" in printed and " kJ/mol (sampling" in printed
+    saved = json.loads((tmp_path / "out" / "refine.json").read_text())
+    assert saved["names"] == ["sigma", "epsilon"] and len(saved["per_reference"]) == 2
+    assert all(np.isfinite(saved["standard_errors"]))

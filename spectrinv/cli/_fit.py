@@ -77,6 +77,11 @@ def _run(config_path: Path, args: argparse.Namespace, label: str) -> int:
         print(result.uncertainty)
     elif "error" in summary.get("uncertainty", {}):
         print(f"parameter uncertainty not computed: {summary['uncertainty']['error']}")
+    if config.refine:
+        k, n = config.refine["references"], config.refine["passes"]
+        print(f"refining from independent references ({n} pass(es) of {k})", flush=True)
+        print(config.refine_fit(result, out))
+        print(f"refined answer and errors: {out / 'refine.json'}")
     print(f"history: {out / 'history.jsonl'}; plots: {out}/*.png; summary: {out / 'fit.json'}")
     return 0
 

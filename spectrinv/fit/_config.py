@@ -24,6 +24,8 @@ uncertainty = true             # parameter standard errors after the fit (2p + 1
 # stop_patience = 3            #   for this many consecutive steps
 # target_snr = 3.0             # grow Truncated segments while the gradient SNR is below;
 # max_growth = 8               #   at most this factor over the configured count
+# refine = { references = 8, passes = 2 }   # after the fit (Reweighting targets only):
+#                              # answer and errors from independent references (`refine`)
 
 [fit.bounds]                   # projections after each update
 "bond.k" = ["1e5 kJ/mol/nm**2", "1e6 kJ/mol/nm**2"]
@@ -63,6 +65,7 @@ stride = 2
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +83,8 @@ from ._config_targets import build_target
 from ._convergence import SCHEDULES, IterateAverage, StopWhen, learning_rate_schedule
 from ._fit import FitResult, default_optimizer, fit
 from ._params import Interval, parameter_names
+from ._refine import refine
+from ._refine_result import RefinedFit
 from ._target import Target
 
 __all__ = ["ConfigError", "FitConfig", "load_config", "parse_config"]
@@ -97,7 +102,8 @@ class FitConfig:
     noise floor: `schedule` (`"constant"`, `"cosine"`, `"exponential"`, `"step"`) with
     `final_fraction`, `decay_rate`, `transition_steps` (see `learning_rate_schedule`),
     `averaging` (an `IterateAverage` or None), `stop` (a `StopWhen` or None), `target_snr`
-    (None: off) and `max_growth`.
+    (None: off) and `max_growth`; `refine` (None, or the `references`, `passes` and
+    `ess_min` of `spectrinv.fit.refine`, run by `refine_fit` after the fit).
     """
 
     potential: Any
@@ -120,6 +126,7 @@ class FitConfig:
     stop: StopWhen | None = None
     target_snr: float | None = None
     max_growth: int = 8
+    refine: dict | None = None
 
     def learning_rate_schedule(self):
         """The optax schedule η(k) of the learning rate over this config's `steps`."""
@@ -169,6 +176,23 @@ class FitConfig:
             target_snr=self.target_snr,
             max_growth=self.max_growth,
         )
+
+    def refine_fit(self, result: FitResult, output_dir: str | Path | None = None) -> RefinedFit:
+        """`spectrinv.fit.refine` from the fit's answer with this config's `refine`
+        options; writes `refine.json` into `output_dir` (default: `output`). Not
+        checkpointed: a killed refinement runs again, with the same keys (same result)."""
+        if not self.refine:
+            raise ConfigError(f"{self.source}: [fit] refine is not set")
+        _, refined = refine(
+            result.potential,
+            self.targets,
+            trainable=self.trainable,
+            seed=self.seed + 1,
+            **self.refine,
+        )
+        out = Path(output_dir or self.output)
+        (out / "refine.json").write_text(json.dumps(refined.to_dict(), indent=1) + "\n")
+        return refined
 
 
 def load_config(path: str | Path) -> FitConfig:
@@ -233,6 +257,7 @@ def parse_config(raw: dict, source: str = "<config>", base: str | Path = ".") ->
         precision=precision,
         source=source,
         uncertainty=uncertainty,
+        refine=_refine_options(fit_t, targets, f"{source} [fit] refine"),
         **convergence,
     )
 
@@ -320,3 +345,30 @@ def _convergence_options(t: dict, where: str) -> dict:
     out["target_snr"] = _number(t, "target_snr", where, None, 0.0, inf, True)
     out["max_growth"] = integer(t.get("max_growth", 8), f"{where} max_growth", 1)
     return out
+
+
+def _refine_options(fit_t: dict, targets: list[Target], where: str) -> dict | None:
+    """`[fit] refine`: `true` (defaults) or a table of `references`, `passes`,
+    `max_explore`, `ess_min`."""
+    raw = fit_t.get("refine", False)
+    if raw is False:
+        return None
+    if raw is True:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be true, false or a table, got {raw!r}")
+    check_keys(raw, {"references", "passes", "max_explore", "ess_min"}, where)
+    not_rw = [t.name for t in targets if type(t.gradient).__name__ != "Reweighting"]
+    if not_rw:
+        raise ConfigError(
+            f"{where} needs every target to use gradient kind = 'reweighting'; "
+            f"{', '.join(repr(n) for n in not_rw)} do not"
+        )
+    opts = {
+        "references": integer(raw.get("references", 8), f"{where} references", 2),
+        "passes": integer(raw.get("passes", 2), f"{where} passes", 1),
+        "max_explore": integer(raw.get("max_explore", 20), f"{where} max_explore", 0),
+    }
+    if "ess_min" in raw:
+        opts["ess_min"] = _number(raw, "ess_min", where, 0.5, 0.0, 0.999, True)
+    return opts

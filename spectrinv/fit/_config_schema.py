@@ -56,6 +56,7 @@ FIT_KEYS = {
     "stop_patience",
     "target_snr",
     "max_growth",
+    "refine",
 }
 MODEL_KEYS = {
     "spc_fw": {"kind", "cutoff", "alpha", "parameters"},
