@@ -23,7 +23,8 @@ of the $K$ minimisers $\hat\theta_k$.
 
 **Passes.** While a pass is trust-region limited (far from the minimum), passes use one
 reference each ("exploring"); then `passes` passes with `references` references each, every
-pass sampled at the previous pass's answer. The last pass is reported.
+pass sampled at the previous pass's answer (a pass held back by the trust region does not
+count; at most `max_explore` + 2 `passes` passes in all). The last pass is reported.
 
 **Errors.** The spread of the $\hat\theta_k$ is the simulation noise of the answer, with
 every correlation between compared values included:
@@ -309,7 +310,7 @@ def refine(
     path, counts, explored = [theta], [], 0
     base_key = jax.random.key(seed)
     final_done, last_limited = 0, True
-    while final_done < passes:
+    while final_done < passes and len(counts) < max_explore + 2 * passes:
         exploring = explored < max_explore and last_limited
         k_refs = 1 if exploring else references
         key = jax.random.fold_in(base_key, len(counts))
@@ -324,7 +325,7 @@ def refine(
         path.append(theta)
         counts.append(k_refs)
         explored += int(exploring)
-        final_done += int(not exploring)
+        final_done += int(not exploring and not last_limited)  # a held-back pass: again
         _report(progress, len(counts), k_refs, names, units, theta, runs, last_limited)
     return _result(problem, potential, static, unravel, names, units, theta, sampled_at, estimates,
                    runs, caches_list, path, counts)  # fmt: skip
@@ -358,6 +359,7 @@ def _result(problem, potential, static, unravel, names, units, theta, sampled_at
         path=np.stack(path),
         references_per_pass=tuple(counts),
         fisher=fisher,
+        limited=any(r[2] for r in runs),
     )
     return eqx.combine(unravel(jnp.asarray(theta)), static), refined
 

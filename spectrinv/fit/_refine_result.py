@@ -34,6 +34,8 @@ class RefinedFit:
       `shift_in_se` `[p]` = (`values` − `sampled_at`) / `standard_errors`: a last pass
       that still moves by more than about 2 standard errors has not converged;
     - `path` `[passes + 1, p]`: start and the answer of every pass; `references_per_pass`;
+    - `limited`: whether a minimiser of the last pass sat on the trust region's edge (the
+      minimum may lie beyond it: run another pass);
     - `fisher`: the `ParameterUncertainty` (Gauss–Newton covariance with diagonal errors,
       identifiability: eigenvalues, condition number, sloppy combinations) from the mean
       sensitivity matrix at the answer.
@@ -53,6 +55,7 @@ class RefinedFit:
     path: np.ndarray
     references_per_pass: tuple[int, ...]
     fisher: ParameterUncertainty | None
+    limited: bool = False
 
     @property
     def correlation(self) -> np.ndarray:
@@ -62,8 +65,9 @@ class RefinedFit:
 
     @property
     def converged(self) -> bool:
-        """Whether the last pass moved by at most 2 standard errors in every parameter."""
-        return bool(np.all(np.abs(self.shift_in_se) <= 2.0))
+        """Whether the last pass moved by at most 2 standard errors in every parameter and
+        none of its minimisers was held back by the trust region."""
+        return bool(np.all(np.abs(self.shift_in_se) <= 2.0)) and not self.limited
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (units in `units`)."""
@@ -81,6 +85,7 @@ class RefinedFit:
             "sampled_at": self.sampled_at.tolist(),
             "shift_in_se": self.shift_in_se.tolist(),
             "converged": self.converged,
+            "trust_region_limited": self.limited,
             "path": self.path.tolist(),
             "references_per_pass": list(self.references_per_pass),
         }
@@ -100,6 +105,8 @@ class RefinedFit:
                 f"(sampling {samp:.2g}, data {data:.2g}; last pass moved "
                 f"{self.shift_in_se[j]:+.2f} se)"
             )
-        if not self.converged:
+        if self.limited:
+            lines.append("  not converged: a minimiser sat on the trust region's edge")
+        elif not self.converged:
             lines.append("  not converged: the last pass moved by more than 2 standard errors")
         return "\n".join(lines)
