@@ -65,7 +65,7 @@ def test_data_covariance_is_zero_without_data_errors():
     np.testing.assert_array_equal(_data_covariance(jac, sigma, np.zeros_like(sigma)), 0.0)
 
 
-def _lj_pressure_target(data: Dataset, n_frames=100, stride=20, positions=None):
+def _lj_pressure_target(data: Dataset, n_frames=200, stride=20, positions=None):
     positions0, system = fcc_lattice(2, Quantity(1409.5, "kg/m**3"), Quantity(39.948, "Da"))
     temperature = Quantity(110.0, "K")
     backend = JaxMDBackend(Langevin(Quantity(5, "fs"), temperature, Quantity(5, "1/ps")))

@@ -23,8 +23,10 @@ of the $K$ minimisers $\hat\theta_k$.
 
 **Passes.** While a pass is trust-region limited (far from the minimum), passes use one
 reference each ("exploring"); then `passes` passes with `references` references each, every
-pass sampled at the previous pass's answer (a pass held back by the trust region does not
-count; at most `max_explore` + 2 `passes` passes in all). The last pass is reported.
+pass sampled at the previous pass's answer (a pass in which most minimisers were held back
+by the trust region does not count; at most `max_explore` + 2 `passes` passes in all). The
+last pass is reported; if any of its minimisers was held back (`RefinedFit.limited`), the
+scatter of one reference exceeds the trust region: use more frames per reference.
 
 **Errors.** The spread of the $\hat\theta_k$ is the simulation noise of the answer, with
 every correlation between compared values included:
@@ -325,7 +327,8 @@ def refine(
         path.append(theta)
         counts.append(k_refs)
         explored += int(exploring)
-        final_done += int(not exploring and not last_limited)  # a held-back pass: again
+        # a pass in which most minimisers were held back was still far away: it does not count
+        final_done += int(not exploring and 2 * sum(r[2] for r in runs) <= len(runs))
         _report(progress, len(counts), k_refs, names, units, theta, runs, last_limited)
     return _result(problem, potential, static, unravel, names, units, theta, sampled_at, estimates,
                    runs, caches_list, path, counts)  # fmt: skip

@@ -106,7 +106,10 @@ class RefinedFit:
                 f"{self.shift_in_se[j]:+.2f} se)"
             )
         if self.limited:
-            lines.append("  not converged: a minimiser sat on the trust region's edge")
+            lines.append(
+                "  not converged: a minimiser sat on the trust region's edge (still far from "
+                "the minimum, or one reference scatters more than the region: more frames)"
+            )
         elif not self.converged:
             lines.append("  not converged: the last pass moved by more than 2 standard errors")
         return "\n".join(lines)

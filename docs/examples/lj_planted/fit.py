@@ -63,9 +63,10 @@ FRAMES, STRIDE = 200, 20  # 20 ps per reference, a frame every 0.1 ps
 R_RANGE = (Quantity(0.3, "nm"), Quantity(0.8, "nm"))
 
 
-def datasets():
+def datasets(suffix: str = ""):
+    """The planted g(r) and pressure (`suffix="_seed2"`: the independent second reference)."""
     g = Dataset.from_csv(
-        HERE / "g_ref.csv",
+        HERE / f"g_ref{suffix}.csv",
         x="r",
         y="g",
         uncertainty="g_err",
@@ -75,7 +76,7 @@ def datasets():
         name="planted g(r)",
     )
     p = Dataset.from_csv(
-        HERE / "pressure_ref.csv",
+        HERE / f"pressure_ref{suffix}.csv",
         x="T",
         y="P",
         uncertainty="P_err",
@@ -87,9 +88,9 @@ def datasets():
     return g, p
 
 
-def targets(frames: int = FRAMES, equilibration_ps: float = 20.0, start=None):
+def targets(frames: int = FRAMES, equilibration_ps: float = 20.0, start=None, suffix: str = ""):
     """The g(r) and pressure targets (`start`: positions, default the fcc lattice)."""
-    g_data, p_data = datasets()
+    g_data, p_data = datasets(suffix)
     rdf = RDF(Quantity(0.8, "nm"), 80, kernel=GaussianKernel(Quantity(0.005, "nm")))
     pressure = Pressure()
     positions, system = fcc_lattice(3, DENSITY, MASS)

@@ -2,9 +2,13 @@
 
 Reads `results/refine.json`, melts a liquid at its answer, and runs one final pass with
 `REFERENCES` independent references (no exploring passes). Writes
-`results/refine_continued.json`.
+`results/refine_continued.json`. With `seed2` as second argument it fits the second,
+independent reference data (`*_seed2.csv`) instead, with the same simulations (same start,
+same random keys: the answers differ only through the data), and writes
+`results/refine_continued_seed2.json`.
 
-Run from the repository root: `python docs/examples/lj_planted/refine_continue.py [REFERENCES]`.
+Run from the repository root:
+`python docs/examples/lj_planted/refine_continue.py [REFERENCES] [seed2]`.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import fit as planted  # noqa: E402
 import make_reference  # noqa: E402
 
 REFERENCES = int(sys.argv[1]) if len(sys.argv) > 1 else 16
+SUFFIX = "_seed2" if sys.argv[2:] == ["seed2"] else ""
 
 
 def main() -> None:
@@ -41,7 +46,7 @@ def main() -> None:
     liquid = Quantity(np.asarray(state.positions), "nm")
     _, refined = refine(
         start,
-        planted.targets(start=liquid),
+        planted.targets(start=liquid, suffix=SUFFIX),
         trainable=["sigma", "epsilon"],
         references=REFERENCES,
         passes=1,
@@ -57,7 +62,7 @@ def main() -> None:
         "z_score": ((refined.values - truth) / refined.standard_errors).tolist(),
         "wall_time_s": time.perf_counter() - t0,
     }
-    (out / "refine_continued.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (out / f"refine_continued{SUFFIX}.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(refined)
     print(json.dumps({k: v for k, v in summary.items() if k != "refined"}, indent=1))
 
