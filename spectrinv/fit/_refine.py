@@ -312,8 +312,9 @@ def refine(
     path, counts, explored = [theta], [], 0
     base_key = jax.random.key(seed)
     final_done, last_limited = 0, True
-    while final_done < passes and len(counts) < max_explore + 2 * passes:
-        exploring = explored < max_explore and last_limited
+    cap = max_explore + 2 * passes  # passes in all; the last one always has K references
+    while final_done < passes and len(counts) < cap:
+        exploring = explored < max_explore and last_limited and len(counts) < cap - 1
         k_refs = 1 if exploring else references
         key = jax.random.fold_in(base_key, len(counts))
         runs, caches_list = [], []
