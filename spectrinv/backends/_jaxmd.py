@@ -58,6 +58,7 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from observables import Trajectory, to_internal
 
+from .._progress import progress_task
 from ..potentials import AbstractPotential, System
 from ._barostat import MonteCarloBarostat, barostat_state_for, checked_barostat
 from ._base import AbstractRecorder, Positions, Velocities
@@ -355,18 +356,26 @@ class JaxMDBackend(AbstractDifferentiableBackend):
         chunk = max(stride, (self.chunk_steps // stride) * stride)
         recorded: list[dict] = []
         done = 0
-        while done < n_steps:
-            n_chunk = min(chunk, n_steps - done)
-            start = st
-            st, frames = self.run_chunk(
-                potential, system, st, key, record, n_chunk // stride, stride
-            )
-            if self.barostat is not None:
-                st = eqx.tree_at(
-                    lambda s: s.barostat, st, self.barostat.adapted(st.barostat, start.barostat)
+        # a row of the progress display (nothing without one): a count for runs of
+        # several chunks, a spinner for one
+        with progress_task(
+            "MD sampling", n_steps if n_steps > chunk else None, unit="steps"
+        ) as shown:
+            while done < n_steps:
+                n_chunk = min(chunk, n_steps - done)
+                start = st
+                st, frames = self.run_chunk(
+                    potential, system, st, key, record, n_chunk // stride, stride
                 )
-            recorded.append(frames)
-            done += n_chunk
+                if self.barostat is not None:
+                    st = eqx.tree_at(
+                        lambda s: s.barostat,
+                        st,
+                        self.barostat.adapted(st.barostat, start.barostat),
+                    )
+                recorded.append(frames)
+                done += n_chunk
+                shown.advance(n_chunk)
         fields = [r.field for r in record] + (["box"] if self.barostat is not None else [])
         signals = {f: jnp.concatenate([c[f] for c in recorded], axis=0) for f in fields}
         traj = self.build_trajectory(signals, system, stride, batched=batched)

@@ -8,6 +8,8 @@ from typing import Any
 
 from observables import Quantity, Trajectory, TrajectoryError, UnitError
 
+from .._progress import progress_task
+
 __all__ = [
     "USER_ERRORS",
     "CLIError",
@@ -139,7 +141,6 @@ def check_output_folder(path: Path, what: str) -> None:
 
 
 def progress(message: str):
-    """A spinner with elapsed time on stderr while a step runs (silent when not a terminal)."""
-    from rich.console import Console
-
-    return Console(stderr=True).status(message)
+    """A row with a spinner and the elapsed time in the progress display while a step runs
+    (nothing when the display is off: not a terminal, or `--no-progress`)."""
+    return progress_task(message)

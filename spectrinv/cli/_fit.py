@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from ._common import CLIError, check_output_folder
+from ._common import CLIError, check_output_folder, progress
 
 __all__ = ["QUICKSTART", "add_commands"]
 
@@ -28,7 +28,8 @@ def _run(config_path: Path, args: argparse.Namespace, label: str) -> int:
     from ..fit import CheckpointError, ConfigError, load_config
 
     try:
-        config = load_config(config_path)
+        with progress(f"building the targets of {config_path.name}"):
+            config = load_config(config_path)
     except ConfigError as err:
         raise CLIError(str(err)) from None
     if args.steps is not None:

@@ -9,6 +9,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+from .._progress import show_progress
 from . import _fit, _inspect, _observables
 from ._common import USER_ERRORS
 
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         "fits of interatomic potentials to experiment.",
     )
     parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
+    parser.add_argument("--no-progress", action="store_true", help=_NO_PROGRESS_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in SUBCOMMAND_MODULES:
         module.add_commands(sub)
@@ -34,10 +36,20 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP
         )
+        command.add_argument(
+            "--no-progress",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help=_NO_PROGRESS_HELP,
+        )
     return parser
 
 
 _DEBUG_HELP = "show the full traceback of an unexpected error instead of a one-line summary"
+_NO_PROGRESS_HELP = (
+    "no live progress display on a terminal (fit steps, MD sampling, compilation with "
+    "ETA); it is never shown when stdout or stderr is not a terminal"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,7 +68,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning  # restored when the command ends
-            return int(args.func(args) or 0)
+            with show_progress(False if args.no_progress else None):
+                return int(args.func(args) or 0)
     except USER_ERRORS as err:
         print(f"{where}: error: {err}", file=sys.stderr)
         return 2

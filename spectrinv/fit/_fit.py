@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import PRNGKeyArray, PyTree
 
+from .._progress import progress_task
 from ..potentials import AbstractPotential
 from ._checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint, to_numpy_tree
 from ._convergence import Convergence, IterateAverage, StopWhen
@@ -203,10 +204,16 @@ def fit(
         report=_reporter(progress, potential, trainable_names),
     )
     st = run.start(params, opt_state, steps, resume)
-    for step in range(st["start"], steps + 1):
-        if st["final"]:  # finished: the last step done, or stopped early
-            break
-        run.step(st, step, steps)
+    with progress_task("fit step", steps, unit="steps") as shown:
+        shown.advance(min(st["start"], steps))  # done before a resume
+        for step in range(st["start"], steps + 1):
+            if st["final"]:  # finished: the last step done, or stopped early
+                break
+            if step == steps:
+                shown.describe("final evaluation")
+            run.step(st, step, steps)
+            if step < steps:
+                shown.advance(1, info=f"loss {st['history'][-1]['loss']:.4g}")
 
     return run.finish(st, steps, trainable_names, seed, plots=plots, uncertainty=uncertainty)
 
@@ -294,10 +301,10 @@ class _FitRun:
         else:
             key0 = jax.random.fold_in(self.base_key, 2**31 - 1)
             pot0 = eqx.combine(params, self.static)
-            configs = {
-                t.name: equilibrate(t, pot0, jax.random.fold_in(key0, i))
-                for i, t in enumerate(self.targets)
-            }
+            configs = {}
+            for i, t in enumerate(self.targets):
+                with progress_task(f"equilibrating target {t.name!r}"):
+                    configs[t.name] = equilibrate(t, pot0, jax.random.fold_in(key0, i))
             caches = {t.name: None for t in self.targets}
             st = dict(params=params, opt_state=opt_state, configs=configs, caches=caches)
             st.update(initial=None, start=0, history=[], final={}, conv=self.conv.fresh(steps))
@@ -401,7 +408,10 @@ class _FitRun:
         if uncertainty:
             key = jax.random.fold_in(self.base_key, steps_run)  # the final evaluation's key
             at_answer = {**st, "params": params}
-            unc, summary["uncertainty"] = final_uncertainty(targets, at_answer, self.static, key)
+            with progress_task("parameter uncertainty (2p + 1 evaluations)"):
+                unc, summary["uncertainty"] = final_uncertainty(
+                    targets, at_answer, self.static, key
+                )
         (output_dir / "fit.json").write_text(json.dumps(summary, indent=2) + "\n")
         if plots:
             from ._plots import plot_fit, plot_uncertainty
