@@ -158,3 +158,73 @@ def test_fuzzed_npz_reads_identically_or_is_one_line_error(tmp_path, data):
     for name in ("positions", "box", "timestep"):
         assert np.array_equal(np.asarray(getattr(traj, name)), np.asarray(getattr(ref, name)))
     assert tuple(traj.species) == tuple(ref.species)
+
+
+# ---------------------------------------------------------------------------- JCAMP-DX
+JCAMP_X = np.linspace(1000.0, 4000.0, 8)
+JCAMP_Y = 2.0 + np.sin(JCAMP_X / 500.0)
+#: replacements of one data number that must be refused
+BAD_NUMBERS = ["nan", "inf", "abc", "", "1e400"]
+#: header lines whose loss must be refused (a file without ##NPOINTS may read, but exactly)
+HEADERS = ["##NPOINTS", "##XYPOINTS", "##END"]
+
+
+def _jcamp_text() -> str:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "s.jdx"
+        Dataset.from_arrays(
+            JCAMP_X, JCAMP_Y, x_unit="1/cm", y_unit="1/cm", quantity="n_alpha"
+        ).to_jcamp(path)
+        return path.read_text()
+
+
+@st.composite
+def jcamp_texts(draw):
+    """`(text, must_fail)`: the valid JCAMP-DX file written by the package, or one mutation."""
+    lines = _jcamp_text().splitlines(keepends=True)
+    data = [i for i, ln in enumerate(lines) if ln[:1].isdigit()]
+    kind = draw(
+        st.sampled_from(
+            ["valid", "number", "drop header", "drop row", "npoints", "x unit", "truncate"]
+        )
+    )
+    must_fail = kind != "valid"
+    if kind == "number":
+        i = draw(st.sampled_from(data))
+        xs, ys = lines[i].split(",")
+        bad = draw(st.sampled_from(BAD_NUMBERS))
+        lines[i] = f"{bad}, {ys}" if draw(st.booleans()) else f"{xs}, {bad}\n"
+    elif kind == "drop header":
+        head = draw(st.sampled_from(HEADERS))
+        lines = [ln for ln in lines if not ln.startswith(head)]
+        must_fail = head != "##NPOINTS"
+    elif kind == "drop row":
+        del lines[draw(st.sampled_from(data))]
+    elif kind == "x unit":  # not spectroscopic, not a unit, or off any spectrum
+        unit = draw(st.sampled_from(["K", "SECONDS", "PARSEC", "HZ", "KG"]))
+        lines = [f"##XUNITS={unit}\n" if ln.startswith("##XUNITS") else ln for ln in lines]
+    elif kind == "npoints":
+        n = draw(st.sampled_from(["7", "9", "0", "-8", "x"]))
+        lines = [f"##NPOINTS={n}\n" if ln.startswith("##NPOINTS") else ln for ln in lines]
+    text = "".join(lines)
+    if kind == "truncate":  # anywhere before the final '##END=' line
+        text = text[: draw(st.integers(0, text.rindex("##END")))]
+    return text, must_fail
+
+
+@FUZZ
+@given(jcamp_texts())
+def test_fuzzed_jcamp_reads_exactly_or_is_one_line_error(case):
+    text, must_fail = case
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "fuzzed.jdx"
+        path.write_text(text)
+        try:
+            ds = Dataset.from_jcamp(path)
+        except (DatasetError, UnitError) as err:
+            _one_line(err, "fuzzed.jdx")
+            return
+    assert not must_fail, f"accepted a damaged file: {text!r}"
+    assert (ds.x_unit, ds.y_unit) == ("1/cm", "1/cm")
+    np.testing.assert_allclose(np.asarray(ds.x), JCAMP_X, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(ds.y), JCAMP_Y, rtol=1e-12)

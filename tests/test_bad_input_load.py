@@ -165,6 +165,19 @@ def test_spectrum_with_an_implausible_axis_unit_is_refused(tmp_path, x_unit):
         _csv(tmp_path, x_unit)
 
 
+@pytest.mark.parametrize("x_unit", ["K", "s", "kg", "dimensionless"])
+def test_spectrum_with_a_non_spectroscopic_axis_unit_is_refused(tmp_path, x_unit):
+    with pytest.raises(UnitError, match=f"'n_alpha' spectrum needs a spectroscopic .*'{x_unit}'"):
+        _csv(tmp_path, x_unit)
+
+
+def test_a_generic_table_keeps_any_axis_unit(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("T,eta\n90,0.25\n100,0.2\n")
+    ds = Dataset.from_csv(path, x="T", y="eta", x_unit="K", y_unit="mPa*s")
+    assert ds.x_unit == "K"
+
+
 def test_spectrum_axis_in_wavelengths_or_thz_is_accepted(tmp_path):
     assert _csv(tmp_path, "um", xs=(2.5, 6, 20)).x_unit == "um"
     assert _csv(tmp_path, "1/cm", xs=(0, 2000, 4000)).x_unit == "1/cm"

@@ -306,18 +306,21 @@ class Dataset(eqx.Module, metaclass=_DatasetMeta):
             name=name,
             temperature=quantity_to_float(temperature, "K", "temperature"),
         )
-        ds = table.from_arrays(
-            s.x,
-            s.y,
-            x_unit=s.x_unit,
-            y_unit=s.y_unit,
-            name=s.name,
-            quantity=s.quantity,
-            x_name=s.x_name,
-            y_name=s.y_name,
-            temperature=s.temperature,
-            metadata=s.metadata,
-        )
+        try:
+            ds = table.from_arrays(
+                s.x,
+                s.y,
+                x_unit=s.x_unit,
+                y_unit=s.y_unit,
+                name=s.name,
+                quantity=s.quantity,
+                x_name=s.x_name,
+                y_name=s.y_name,
+                temperature=s.temperature,
+                metadata=s.metadata,
+            )
+        except (UnitError, DatasetError) as err:
+            raise type(err)(f"{path}: {err}") from None
         try:
             return ds.to(x_unit=s.convert_x, y_unit=s.convert_y)
         except UnitError as err:

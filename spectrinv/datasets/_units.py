@@ -154,14 +154,22 @@ _SPECTRAL_WINDOW = (1e-4, 1e9)
 
 
 def check_spectral_range(x: np.ndarray, unit: str, name: str, quantity: str) -> None:
-    """Refuse a spectrum whose x values, in `unit`, lie outside any spectrum (e.g. a
-    wavenumber axis given the unit '1 parsec', read as wavelengths of parsecs): a
-    `UnitError` naming the dataset, the unit and where its points would lie."""
+    """Refuse a spectrum whose x unit is not spectroscopic (e.g. kelvin), or whose x values,
+    in `unit`, lie outside any spectrum (e.g. a wavenumber axis given the unit '1 parsec',
+    read as wavelengths of parsecs): a `UnitError` naming the dataset, the unit and the
+    dimension or where its points would lie."""
     if quantity not in SPECTRAL_QUANTITIES or x.size == 0:
         return
     u = parse_unit(unit, "x_unit")
     if not is_spectral(u):
-        return
+        if quantity == "spectrum":  # the generic default of a table: any x axis may be meant
+            return
+        raise UnitError(
+            f"dataset {name!r}: a {quantity!r} spectrum needs a spectroscopic x axis (wavenumber, "
+            f"wavelength, frequency or photon energy), but x_unit {unit!r} is "
+            f"{ureg.Quantity(1, u).dimensionality}; give the unit the file's x column is in, "
+            "e.g. '1/cm', 'um' or 'THz'"
+        )
     values = np.abs(x[x != 0])
     if values.size == 0:
         return
