@@ -329,6 +329,29 @@ class SpectralTransform(eqx.Module):
             b,
         )
 
+    def from_correlation(
+        self,
+        corr: Float[Array, "lag ..."],
+        block_corr: Float[Array, "block lag ..."] | None,
+        timestep: Any,
+        n_frames: int,
+    ) -> tuple[Array, Array, Array, tuple[Array, Array, Array] | None]:
+        r"""What `spectrum_with_blocks` returns, from correlations computed elsewhere.
+
+                `corr` holds lags $0..K$ of the correlation of the whole `n_frames`-frame series
+                (with this transform's estimator), `block_corr` (or None) the same for each of $B$
+                contiguous blocks of $\lfloor N/B
+        floor$ frames. Used by `observables.streaming`,
+                which accumulates the correlations chunk by chunk.
+        """
+        plan = self.plan(n_frames, timestep)
+        if corr.shape[0] != plan[0] + 1:
+            raise ValueError(f"expected {plan[0] + 1} correlation lags, got {corr.shape[0]}")
+        n_b = None if block_corr is None else n_frames // block_corr.shape[0]
+        return _jit_from_correlation(
+            dynamic(self), jnp.asarray(corr), block_corr, jnp.asarray(timestep), plan, n_frames, n_b
+        )
+
     def _variance_sum(self, weights: Array, n: int) -> Array:
         k = np.arange(weights.shape[0])
         per_lag = 1.0 / (n - k) if self.unbiased else (n - k) / float(n) ** 2
@@ -375,12 +398,29 @@ def _blocks(transform, signal, timestep, plan, n_blocks, sum_axes, subtract_mean
     )
     spectra = jnp.moveaxis(spectra, 1, 0)
     n, n_b = signal.shape[0], blocks.shape[1]
-    dt = jnp.asarray(timestep).astype(spectra.dtype)
-    weights = transform.window(jnp.arange(plan[0] + 1, dtype=spectra.dtype) * dt)
-    weights = weights.astype(spectra.dtype)
-    ratio = transform._variance_sum(weights, n) / transform._variance_sum(weights, n_b)
-    factor = jnp.sqrt(n_blocks * ratio)
+    factor = _block_factor(transform, timestep, plan, n, n_b, n_blocks, spectra.dtype)
     return jax.lax.stop_gradient((spectra, c0, factor))
+
+
+def _block_factor(transform, timestep, plan, n, n_b, n_blocks, dtype):
+    """sqrt(B V(N) / V(N_b)): block spread -> error of the full estimate (see
+    `SpectralTransform.spectrum_with_blocks`)."""
+    dt = jnp.asarray(timestep).astype(dtype)
+    weights = transform.window(jnp.arange(plan[0] + 1, dtype=dtype) * dt).astype(dtype)
+    ratio = transform._variance_sum(weights, n) / transform._variance_sum(weights, n_b)
+    return jnp.sqrt(n_blocks * ratio)
+
+
+@eqx.filter_jit
+def _jit_from_correlation(transform, corr, block_corr, timestep, plan, n, n_b):
+    omega, spec = transform._transform(corr, timestep, plan)
+    if block_corr is None:
+        return omega, spec, corr[0], None
+    _, spectra = transform._transform(jnp.moveaxis(block_corr, 0, 1), timestep, plan)
+    spectra = jnp.moveaxis(spectra, 1, 0)
+    factor = _block_factor(transform, timestep, plan, n, n_b, block_corr.shape[0], spectra.dtype)
+    blocks = (spectra, block_corr[:, 0], factor)
+    return omega, spec, corr[0], jax.lax.stop_gradient(blocks)
 
 
 @eqx.filter_jit

@@ -356,29 +356,58 @@ def _frame_counts(kernel, positions, box, wa, wb, r_min, bin_width, bins, suppor
 
 
 @eqx.filter_jit
-def _rdf_core(
-    kernel, positions, boxes, wa, wb, r_min, bin_width, *, bins, support, n_blocks
-) -> RDFResult:
-    """The jitted core of `RDF.__call__`: compiled once per (kernel type, bins, support, shapes,
-    blocks)."""
-    dtype = positions.dtype
+def weighted_counts(kernel, positions, boxes, wa, wb, r_min, bin_width, *, bins, support):
+    """(volume-weighted pair counts $V_f c_{k,f}$ `[frame, bin]`, volumes $V_f$ `[frame]`)."""
 
     def frame(x):
         return _frame_counts(kernel, x[0], x[1], wa, wb, r_min, bin_width, bins, support)
 
     counts = jax.lax.map(frame, (positions, boxes))
     volumes = jnp.abs(jnp.linalg.det(boxes))  # [frame]
+    return counts * volumes[:, None], volumes
+
+
+@eqx.filter_jit
+def _rdf_core(
+    kernel, positions, boxes, wa, wb, r_min, bin_width, *, bins, support, n_blocks
+) -> RDFResult:
+    """The jitted core of `RDF.__call__`: compiled once per (kernel type, bins, support, shapes,
+    blocks)."""
+    weighted, volumes = weighted_counts(
+        kernel, positions, boxes, wa, wb, r_min, bin_width, bins=bins, support=support
+    )
+    per_block = None
+    if n_blocks is not None:
+        per_block = split_blocks(weighted, n_blocks).mean(axis=1)
+    return rdf_from_sums(
+        jnp.mean(weighted, axis=0),
+        per_block,
+        jnp.mean(1.0 / volumes),
+        wa,
+        wb,
+        r_min,
+        bin_width,
+        bins=bins,
+        n_atoms=positions.shape[1],
+    )
+
+
+def rdf_from_sums(
+    mean_counts, block_counts, inv_volume, wa, wb, r_min, bin_width, *, bins, n_atoms
+):
+    """The `RDFResult` from the frame mean of the volume-weighted counts $V_f c_{k,f}$
+    `[bin]`, the same mean over each block `[block, bin]` (or None), and the frame mean of
+    $1/V_f$ (also used by `observables.streaming`)."""
+    dtype = mean_counts.dtype
     n_ref = jnp.sum(wa)
     n_pairs = n_ref * jnp.sum(wb) - jnp.sum(wa * wb)
     edges = r_min + bin_width * jnp.arange(bins + 1).astype(dtype)
     shell = (4.0 * jnp.pi / 3.0) * (edges[1:] ** 3 - edges[:-1] ** 3)
-    g = jnp.mean(counts * volumes[:, None], axis=0) / (n_pairs * shell)
+    g = mean_counts / (n_pairs * shell)
     g_error = None
-    if n_blocks is not None:
-        per_block = split_blocks(counts * volumes[:, None], n_blocks).mean(axis=1)
-        g_error = block_error(per_block / (n_pairs * shell))
-    inv_volume = jnp.mean(1.0 / volumes)
-    n_atoms = jnp.asarray(positions.shape[1], dtype=dtype)
+    if block_counts is not None:
+        g_error = block_error(block_counts / (n_pairs * shell))
+    n_atoms = jnp.asarray(n_atoms, dtype=dtype)
     return RDFResult(
         edges=edges,
         g=g,

@@ -14,7 +14,7 @@ from equinox import AbstractVar
 from jaxtyping import Array, Float
 
 from ._base import AbstractObservable
-from ._correlation import block_average
+from ._blocks import split_blocks
 from ._green_kubo import AbstractCutoff, read_at, running_integral
 from ._lags import lag_frames, traced_lag_frames
 from ._trajectory import Trajectory, TrajectoryError
@@ -209,23 +209,38 @@ def _blocks_fit(trajectory: Trajectory, n_blocks: int, n_lags: int, last: Any) -
 
 @eqx.filter_jit
 def _green_kubo_core(obs: AbstractGreenKubo, trajectory: Trajectory, n_lags, last, blocks):
-    dt = trajectory.timestep
     signal = obs._signal(trajectory)
     corr = obs._correlation(trajectory, signal, n_lags)
-    dt = dt.astype(corr.dtype)
+    block_corr = None
+    if blocks:
+        block_corr = jax.vmap(lambda blk: obs._correlation(trajectory, blk, n_lags))(
+            split_blocks(signal, obs.n_blocks)
+        )
+    return green_kubo_from_correlation(obs, trajectory, corr, block_corr, last)
+
+
+def green_kubo_from_correlation(
+    obs: AbstractGreenKubo, trajectory: Trajectory, corr, block_corr, last
+):
+    """(value, error, running integral, correlation, cutoff index) from the correlation
+    `[lag, column]` of the whole run and `[block, lag, column]` of its blocks (or None).
+
+    The error is the standard error of the mean over blocks of the running integral read
+    at the full run's cutoff index (`block_average`'s formula). Also used by
+    `observables.streaming`, which accumulates the correlations chunk by chunk.
+    """
+    dt = trajectory.timestep.astype(corr.dtype)
     run = running_integral(corr, dt)
     idx = obs.cutoff.index(corr, run, dt, last)
     pref = jnp.asarray(obs._prefactor(trajectory)).astype(corr.dtype)
     value = read_at(run, idx) * pref
-    if not blocks:
+    if block_corr is None:
         return value, None, run * pref, corr, idx
-
-    def estimate(block):
-        c = obs._correlation(trajectory, block, n_lags)
-        return read_at(running_integral(c, dt), idx)
-
-    error = block_average(signal, obs.n_blocks, estimate).sem * pref
-    return value, error, run * pref, corr, idx
+    values = jax.vmap(lambda c: read_at(running_integral(c, dt), idx))(block_corr)
+    b = values.shape[0]
+    mean = values.mean(axis=0)
+    sem = jnp.sqrt(((values - mean) ** 2).sum(axis=0) / (b * (b - 1)))
+    return value, sem * pref, run * pref, corr, idx
 
 
 def _fit_start_index(fit_start: float | None, dt: Array, last: Any) -> Array:

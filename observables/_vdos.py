@@ -91,19 +91,27 @@ class VDOS(AbstractObservable):
         omega, spec, c0, blocks = self.transform.spectrum_with_blocks(
             signal, trajectory.timestep, self.n_blocks, sum_axes=(1, 2), what="VDOS"
         )
-        g_omega = _vdos(spec, c0, trajectory.n_atoms)
-        n_modes = 3 * trajectory.n_atoms
+        return self._from_spectrum(
+            omega, spec, c0, blocks, trajectory.n_atoms, v.shape[0], trajectory.timestep
+        )
+
+    def _from_spectrum(self, omega, spec, c0, blocks, n_atoms, n_frames, timestep) -> Spectrum:
+        """The `Spectrum` from the mass-weighted correlation spectrum: ω (rad/ps), $\tilde C$,
+        C(0) and the block spectra as `SpectralTransform.spectrum_with_blocks` returns them
+        (also used by `observables.streaming`)."""
+        g_omega = _vdos(spec, c0, n_atoms)
+        n_modes = 3 * n_atoms
         scale = axis_scale(self.x_unit)
         metadata = {
             "kind": "vdos",
             "quantity": "VDOS g",
             "n_modes": n_modes,
-            **self.transform.describe(v.shape[0], trajectory.timestep),
+            **self.transform.describe(n_frames, timestep),
         }
         error = None
         if blocks is not None:
             spectra, c0_b, factor = blocks
-            error = mapped_block_error(_vdos, (spectra, c0_b, trajectory.n_atoms), factor) / scale
+            error = mapped_block_error(_vdos, (spectra, c0_b, n_atoms), factor) / scale
             metadata["error_blocks"] = int(spectra.shape[0])
         return Spectrum.from_arrays(
             omega * scale,
