@@ -23,6 +23,7 @@ from ._params import (
     parameter_names as parameter_names,
 )
 from ._plots import plot_uncertainty as plot_uncertainty
+from ._prior import SmoothnessPrior as SmoothnessPrior
 from ._refine import refine as refine
 from ._refine_result import RefinedFit as RefinedFit
 from ._sensitivity import (

@@ -129,6 +129,7 @@ def fit(
     stop: StopWhen | None = None,
     target_snr: float | None = None,
     max_growth: int = 8,
+    prior: Callable[[AbstractPotential], Any] | None = None,
 ) -> FitResult:
     """Fit `potential`'s parameters so that the targets' observables match their data.
 
@@ -163,7 +164,11 @@ def fit(
       `Reweighting.n_frames`) of every target whose median gradient signal-to-noise
       (`grad_snr` of its diagnostics, over parameters) is below it, up to `max_growth`
       times the starting count (then a `GradientWarning`); history rows record the counts
-      (`sample_sizes`); targets whose strategy reports no `grad_snr` are left as they are.
+      (`sample_sizes`); targets whose strategy reports no `grad_snr` are left as they are;
+    - `prior`: a differentiable penalty of the potential (e.g. a `SmoothnessPrior`), added
+      to the total loss with its exact gradient at every evaluation (history: `prior`).
+      The uncertainty analysis uses the targets alone: its errors are the data's, without
+      the prior's information.
 
     The checkpoint holds the average, the stopping rule's state and the grown counts: a
     resumed fit continues exactly; a fit that stopped early is finished.
@@ -202,6 +207,7 @@ def fit(
         base_key=jax.random.key(seed),
         conv=conv,
         report=_reporter(progress, potential, trainable_names),
+        prior=prior,
     )
     st = run.start(params, opt_state, steps, resume)
     with progress_task("fit step", steps, unit="steps") as shown:
@@ -261,6 +267,7 @@ class _FitRun:
     base_key: PRNGKeyArray
     report: Callable[[dict], None] | None
     conv: Convergence
+    prior: Callable | None = None
 
     @property
     def history_path(self) -> Path:
@@ -344,7 +351,7 @@ class _FitRun:
         key_step = jax.random.fold_in(self.base_key, step)
         params = answer if is_final else iterate
         _, grads, row, observed, new_configs, new_caches = evaluate(
-            targets, params, self.static, st["configs"], st["caches"], key_step
+            targets, params, self.static, st["configs"], st["caches"], key_step, self.prior
         )
         if not is_final:
             # the final evaluation leaves the Markov chains where they were, so extending a

@@ -50,7 +50,7 @@ def _diagnostics(name: str, diagnostics: dict) -> dict:
     return out
 
 
-def evaluate(targets, params, static, configs, caches, key_step):
+def evaluate(targets, params, static, configs, caches, key_step, prior=None):
     potential = eqx.combine(params, static)
     total, grads = 0.0, None
     row: dict = {"targets": {}}
@@ -89,6 +89,11 @@ def evaluate(targets, params, static, configs, caches, key_step):
             "neighbor_capacity": max(state.neighbor_capacity, res.state.neighbor_capacity),
         }
         new_caches[t.name] = res.cache
+    if prior is not None:
+        value, g = jax.value_and_grad(lambda p: prior(eqx.combine(p, static)))(params)
+        total += float(value)
+        grads = g if grads is None else jax.tree.map(jnp.add, grads, g)
+        row["prior"] = float(value)
     row = {"loss": total, "grad_norm": float(tree_norm(grads)), **row}
     return total, grads, row, observed, new_configs, new_caches
 
@@ -133,9 +138,9 @@ def read_history(path: Path, n_rows: int) -> list[dict]:
 
 
 def _with_units(values: dict, units: dict[str, str]) -> str:
-    """`name=value unit, ...` for the scalar parameters (internal units)."""
+    """`name = value unit, ...` for the scalar parameters (internal units)."""
     return ", ".join(
-        f"{k}={v:.6g}" + (f" {units[k]}" if units.get(k) else "")
+        f"{k} = {v:.6g}" + (f" {units[k]}" if units.get(k) else "")
         for k, v in values.items()
         if np.isscalar(v)
     )
