@@ -4,6 +4,7 @@ bitwise, and bad input fails before any simulation."""
 from __future__ import annotations
 
 import functools
+import io
 import json
 import re
 
@@ -192,7 +193,47 @@ def test_progress_lines_give_the_parameters_with_units(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and lines[0].startswith("step    0") and lines[1].startswith("final")
     for line in lines:
-        assert re.search(r"  epsilon=[0-9.e+-]+ kJ/mol  \(", line), line
+        assert re.search(r"  epsilon = [0-9.e+-]+ kJ/mol  \(", line), line
+
+
+def test_fit_steps_advance_the_progress_display(tmp_path, monkeypatch):
+    """Inside `show_progress` a fit shows `fit step k/N` with the loss, then the final
+    evaluation; the numbers are those of a fit without the display."""
+    from rich.console import Console
+
+    from spectrinv import _progress
+
+    lj, target = _setup()
+    calls = []
+    real_advance, real_describe = _progress._Display.advance, _progress._Display.describe
+
+    def advance(self, task_id, n, info):
+        calls.append(("advance", n, info))
+        return real_advance(self, task_id, n, info)
+
+    def describe(self, task_id, description):
+        calls.append(("describe", description))
+        return real_describe(self, task_id, description)
+
+    monkeypatch.setattr(_progress._Display, "advance", advance)
+    monkeypatch.setattr(_progress._Display, "describe", describe)
+    quiet = _fit(lj, target, tmp_path / "a", steps=1, seed=5)
+    console = Console(file=io.StringIO(), force_terminal=True)
+    with _progress.show_progress(True, console=console):
+        shown = _fit(lj, target, tmp_path / "b", steps=1, seed=5)
+    assert [r["loss"] for r in shown.history] == [r["loss"] for r in quiet.history]
+    steps = [c for c in calls if c[0] == "advance" and c[2] is not None]
+    assert [c[1] for c in steps] == [1]
+    assert [c[2] for c in steps] == [f"loss {r['loss']:.4g}" for r in quiet.history[:1]]
+    assert ("describe", "final evaluation") in calls
+
+
+def test_command_line_summary_gives_parameters_with_units():
+    from spectrinv.cli._fit import _parameter_lines
+
+    lj, _ = _setup()
+    text = _parameter_lines(lj, {"sigma": 0.3405, "epsilon": 0.8}, {"sigma": 0.34, "epsilon": 0.9})
+    assert text.splitlines() == ["  sigma = 0.3405 -> 0.34 nm", "  epsilon = 0.8 -> 0.9 kJ/mol"]
 
 
 def test_extending_a_finished_fit_continues_it(tmp_path):

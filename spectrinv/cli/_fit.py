@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from ._common import CLIError, check_output_folder, progress
 
 __all__ = ["QUICKSTART", "add_commands"]
@@ -66,8 +68,7 @@ def _run(config_path: Path, args: argparse.Namespace, label: str) -> int:
             f"iterates from step {averaging['start']} on"
         )
     print(f"loss: {first['loss']:.6g} -> {last['loss']:.6g}")
-    for name in first["params"]:
-        print(f"  {name}: {first['params'][name]:.6g} -> {last['params'][name]:.6g}")
+    print(_parameter_lines(result.potential, first["params"], last["params"]))
     for target in first["targets"]:
         terms0 = first["targets"][target]["terms"]
         terms1 = last["targets"][target]["terms"]
@@ -85,6 +86,24 @@ def _run(config_path: Path, args: argparse.Namespace, label: str) -> int:
         print(f"refined answer and errors: {out / 'refine.json'}")
     print(f"history: {out / 'history.jsonl'}; plots: {out}/*.png; summary: {out / 'fit.json'}")
     return 0
+
+
+def _parameter_lines(potential, first: dict, last: dict) -> str:
+    """`  name = first -> last unit`, one line per parameter (internal units; an array
+    parameter prints its values as lists)."""
+    from ..fit import parameter_units
+
+    units = parameter_units(potential, list(first))
+    lines = []
+    for (name, a), unit in zip(first.items(), units, strict=True):
+        b = last[name]
+        values = f"{a:.6g} -> {b:.6g}" if np.isscalar(a) else f"{_fmt(a)} -> {_fmt(b)}"
+        lines.append(f"  {name} = {values}" + (f" {unit}" if unit else ""))
+    return "\n".join(lines)
+
+
+def _fmt(values) -> str:
+    return "[" + ", ".join(f"{v:.6g}" for v in np.ravel(values)) + "]"
 
 
 def _check(config, label: str) -> int:

@@ -382,7 +382,8 @@ def _report(progress, n, k_refs, names, units, theta, runs, limited) -> None:
         progress(row)
         return
     values = ", ".join(
-        f"{nm}={v:.6g}{' ' + u if u else ''}" for nm, v, u in zip(names, theta, units, strict=True)
+        f"{nm} = {v:.6g}{' ' + u if u else ''}"
+        for nm, v, u in zip(names, theta, units, strict=True)
     )
     note = " (trust-region limited)" if limited else ""
     print(f"refine pass {n}: {k_refs} reference(s), {values}, ESS ≥ {row['ess_min']:.2f}{note}")
