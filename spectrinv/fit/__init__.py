@@ -2,7 +2,9 @@
 optax updates with bounds and learning-rate schedules, iterate averaging, an early stop
 and gradient-noise control, checkpoints with exact resume, history and before/after plots,
 the TOML configuration that `spectrinv fit` runs, and the parameters' uncertainty and
-identifiability (standard errors, correlations, stiff and sloppy combinations)."""
+identifiability (standard errors, correlations, stiff and sloppy combinations); a smoothness
+prior for tabulated potentials and iterative Boltzmann inversion as a structure-based
+baseline."""
 
 from ._checkpoint import CheckpointError as CheckpointError
 from ._config import (
@@ -17,6 +19,13 @@ from ._convergence import (
     learning_rate_schedule as learning_rate_schedule,
 )
 from ._fit import FitResult as FitResult, default_optimizer as default_optimizer, fit as fit
+from ._ibi import (
+    IBIResult as IBIResult,
+    IBIStatePoint as IBIStatePoint,
+    PressureRamp as PressureRamp,
+    ibi_update as ibi_update,
+    iterative_boltzmann_inversion as iterative_boltzmann_inversion,
+)
 from ._params import (
     Interval as Interval,
     internal_magnitude as internal_magnitude,
