@@ -137,7 +137,8 @@ class IBIResult:
     - `history`: one dict per iteration: `rms_dg` (per state, RMS of g_k − g_target over the
       bins, dimensionless), `pressure_bar` (per state, sampled pressure), `max_update_kJ_mol`
       (largest |Δu| of the update applied after it), `wall_time_s`;
-    - `g`: per state, the g(r) sampled in the last iteration (dimensionless, on `r`).
+    - `g`: per state, the g(r) sampled in the last iteration (dimensionless, on `r`);
+    - `positions`: per state, the last configuration (`Quantity`, nm), to continue from.
     """
 
     potential: TabulatedPair
@@ -145,6 +146,7 @@ class IBIResult:
     values: Any
     history: list
     g: dict
+    positions: dict
 
 
 def _check(potential: TabulatedPair, states: Sequence[IBIStatePoint]) -> None:
@@ -192,6 +194,7 @@ def iterative_boltzmann_inversion(
     mixing: float = 1.0,
     pressure_correction: PressureRamp | None = None,
     g_min: float = 1e-2,
+    first_equilibration_steps: int | None = None,
     seed: int = 0,
     progress: bool | Callable[[dict], None] = True,
 ) -> IBIResult:
@@ -202,6 +205,8 @@ def iterative_boltzmann_inversion(
     `stride` steps), g(r) by the state point's `rdf`, the pressure by `observables.Pressure`;
     then the update, averaged over the state points, with the pressure ramp of the state
     points that have a target pressure when `pressure_correction` is given. `mixing` is α.
+    `first_equilibration_steps` (default `equilibration_steps`): the first iteration's,
+    e.g. longer to melt a lattice start.
     """
     _check(potential, states)
     if iterations < 1 or n_frames < 1 or stride < 1 or equilibration_steps < 0:
@@ -227,10 +232,11 @@ def iterative_boltzmann_inversion(
         for i, s in enumerate(states):
             k0, k1, k2 = jax.random.split(jax.random.fold_in(jax.random.fold_in(key, it), i), 3)
             st = s.backend.init(pot, s.system, positions[s.name], temperature=s.temperature, key=k0)
-            if equilibration_steps:
-                _, st = s.backend.sample(
-                    pot, s.system, st, k1, equilibration_steps, stride=equilibration_steps
-                )
+            n_eq = equilibration_steps
+            if it == 0 and first_equilibration_steps is not None:
+                n_eq = int(first_equilibration_steps)
+            if n_eq:
+                _, st = s.backend.sample(pot, s.system, st, k1, n_eq, stride=n_eq)
             traj, st = s.backend.sample(
                 pot, s.system, st, k2, n_frames * stride, stride=stride, record=record
             )
@@ -266,4 +272,5 @@ def iterative_boltzmann_inversion(
         values=Quantity(np.asarray(values), "kJ/mol"),
         history=history,
         g=g_last,
+        positions=positions,
     )
