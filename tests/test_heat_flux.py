@@ -8,7 +8,7 @@ from _systems import ARGON, FCC_A, fcc
 
 from observables import Quantity
 from spectrinv.backends import Frame, HeatFlux, JaxMDBackend, Positions, Velocities, VelocityVerlet
-from spectrinv.potentials import LennardJones, Morse, System, spc_fw, water_box
+from spectrinv.potentials import LennardJones, Morse, System
 
 
 def cluster(rng, n=12):
@@ -72,13 +72,6 @@ def test_heat_flux_recorded_in_periodic_md():
     all_pairs = jax.jit(lambda x, v: HeatFlux()(Frame(x, v, None, None, None, system), lj))
     reference = all_pairs(traj.positions[-1], traj.velocities[-1])
     np.testing.assert_allclose(traj.heat_flux[-1], reference, rtol=1e-8, atol=1e-10)
-
-
-def test_heat_flux_rejects_non_pair_potentials(rng):
-    pos, system = water_box(2, Quantity(1.0, "g/cm**3"), jax.random.key(0))
-    frame = Frame(pos, jnp.zeros_like(pos), None, None, None, system)
-    with pytest.raises(TypeError, match="pair potential"):
-        HeatFlux()(frame, spc_fw())
 
 
 def _argon():

@@ -8,7 +8,6 @@ from ._base import (
     AbstractRecorder as AbstractRecorder,
     Dipole as Dipole,
     Frame as Frame,
-    HeatFlux as HeatFlux,
     Polarizability as Polarizability,
     Positions as Positions,
     Stress as Stress,
@@ -23,6 +22,7 @@ from ._energy import (
 )
 from ._energy_recorder import Energy as Energy
 from ._gas_phase import gas_phase_energy as gas_phase_energy
+from ._heat_flux import HeatFlux as HeatFlux
 from ._initial import maxwell_boltzmann as maxwell_boltzmann
 from ._integrators import (
     AbstractIntegrator as AbstractIntegrator,

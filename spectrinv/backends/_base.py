@@ -18,7 +18,7 @@ from jaxtyping import Array, PRNGKeyArray
 
 from observables import Trajectory
 
-from ..potentials import AbstractPairPotential, AbstractPotential, System, neighbor_pairs
+from ..potentials import AbstractPotential, System
 from ._state import MDState
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "Stress",
     "Dipole",
     "Polarizability",
-    "HeatFlux",
     "AbstractBackend",
 ]
 
@@ -138,52 +137,6 @@ class Polarizability(AbstractRecorder):
 
     def __call__(self, frame, potential):
         return self.model(frame.positions, frame.system)
-
-
-class HeatFlux(AbstractRecorder):
-    r"""Energy current of a pair potential, `[3]`, kJ mol⁻¹ · nm ps⁻¹ (extensive).
-
-    $$ \mathbf J = \sum_i e_i \mathbf v_i
-       + \tfrac12 \sum_{i \ne j} \mathbf r_{ij}\,(\mathbf F_{ij}\cdot \mathbf v_i),
-       \qquad e_i = \tfrac12 m_i v_i^2 + \tfrac12 \sum_{j\ne i} u(r_{ij}), $$
-
-    with $\mathbf r_{ij} = \mathbf r_i - \mathbf r_j$ (minimum image) and $\mathbf F_{ij}$
-    the force on $i$ due to $j$. It is the time derivative of the energy moment
-    $\sum_i \mathbf r_i e_i$ (Irving & Kirkwood, J. Chem. Phys. 18, 817 (1950); Allen &
-    Tildesley 2017, eq. 2.127), which the tests check exactly. Thermal conductivity:
-    `observables.ThermalConductivity`. Pair potentials (`AbstractPairPotential`) only:
-    many-body and long-range (Ewald) energies have no unique per-atom split.
-    """
-
-    field: ClassVar[str] = "heat_flux"
-    uses_potential: ClassVar[bool] = True
-
-    def __call__(self, frame, potential):
-        if not isinstance(potential, AbstractPairPotential):
-            raise TypeError(
-                f"HeatFlux needs a pair potential (AbstractPairPotential), got "
-                f"{type(potential).__name__}; per-atom energies of many-body or Ewald "
-                "potentials are not unique."
-            )
-        pos, vel, system = frame.positions, frame.velocities, frame.system
-        dtype = pos.dtype
-        dr, mask, idx = neighbor_pairs(pos, system, frame.neighbors)  # dr = r_j - r_i
-        r2 = jnp.sum(dr * dr, axis=-1)
-        rc2 = jnp.asarray(potential.cutoff**2, dtype)
-        mask = mask & (r2 < rc2) & (r2 > 0)
-        r = jnp.sqrt(jnp.where(mask, r2, rc2))
-        species = system.species
-        padded = jnp.concatenate([species, jnp.zeros((1,), species.dtype)])
-        si = jnp.broadcast_to(species[:, None], idx.shape)
-        sj = padded[jnp.where(mask, idx, species.shape[0])]
-        u, du = jax.vmap(jax.vmap(jax.value_and_grad(potential.pair_energy)))(r, si, sj)
-        zero = jnp.zeros((), dtype)
-        u, du = jnp.where(mask, u, zero), jnp.where(mask, du, zero)
-        m = system.masses.astype(dtype)
-        e = 0.5 * m * jnp.sum(vel * vel, axis=-1) + 0.5 * jnp.sum(u, axis=-1)
-        force = (du / r)[..., None] * dr  # F_ij = -u'(r) r_ij / r with r_ij = -dr
-        power = jnp.sum(force * vel[:, None, :], axis=-1)  # F_ij . v_i
-        return e @ vel - 0.5 * jnp.einsum("ika,ik->a", dr, power)
 
 
 class AbstractBackend(eqx.Module):

@@ -22,6 +22,10 @@ from ._electrostatics import (
     Ewald as Ewald,
 )
 from ._lattice import fcc_lattice as fcc_lattice
+from ._local import (
+    AbstractLocalPotential as AbstractLocalPotential,
+    neighbour_table as neighbour_table,
+)
 from ._mixing import AbstractMixing as AbstractMixing, LorentzBerthelot as LorentzBerthelot
 from ._pair import AbstractPairPotential as AbstractPairPotential
 from ._pair_analytic import (

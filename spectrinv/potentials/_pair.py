@@ -37,14 +37,15 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from ._base import AbstractPotential, System, neighbor_pairs
+from ._base import System
+from ._local import AbstractLocalPotential
 from ._mixing import LorentzBerthelot
 from ._truncation import AbstractTruncation
 
 __all__ = ["AbstractPairPotential", "pair_parameter", "pick"]
 
 
-class AbstractPairPotential(AbstractPotential):
+class AbstractPairPotential(AbstractLocalPotential):
     """U = ½ Σ_i Σ_j u_{s_i s_j}(r_ij) for r_ij < r_c, with a truncation object.
 
     Subclasses define `_phi(r, si, sj, dtype)`: the untruncated pair function on arrays of
@@ -80,14 +81,16 @@ class AbstractPairPotential(AbstractPotential):
         u = self.truncation(lambda x: self._phi(x, si, sj, r.dtype), safe, self.r_cut)
         return jnp.where(inside, u, jnp.zeros((), r.dtype))
 
-    def energy(
+    def site_energies(
         self,
-        positions: Float[Array, "atom 3"],
+        dr: Float[Array, "atom nbr 3"],
+        mask: Any,
+        idx: Int[Array, "atom nbr"],
         system: System,
-        neighbors: Any = None,
-    ) -> Float[Array, ""]:
-        dtype = positions.dtype
-        dr, mask, idx = neighbor_pairs(positions, system, neighbors)
+    ) -> Float[Array, " atom"]:
+        """U_i = ½ Σ_k u_{s_i s_k}(r_ik) (kJ/mol): each pair energy split equally between
+        its two atoms."""
+        dtype = dr.dtype
         r2 = jnp.sum(dr * dr, axis=-1)
         rc2 = self.r_cut * self.r_cut
         mask = mask & (r2 < rc2) & (r2 > 0)
@@ -98,7 +101,7 @@ class AbstractPairPotential(AbstractPotential):
         si = jnp.broadcast_to(species[:, None], idx.shape)
         sj = padded[jnp.where(mask, idx, n)]
         u = self.truncation(lambda x: self._phi(x, si, sj, dtype), r, self.r_cut)
-        return 0.5 * jnp.sum(jnp.where(mask, u, jnp.zeros((), dtype)))
+        return 0.5 * jnp.sum(jnp.where(mask, u, jnp.zeros((), dtype)), axis=-1)
 
     def _matrix(self, name: str, dtype: Any) -> Array:
         """Parameter `name` as a `[species, species]` matrix (or a scalar) of `dtype`."""

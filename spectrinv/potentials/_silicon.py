@@ -28,8 +28,8 @@ from jaxtyping import Array, Float
 
 from observables import Quantity, to_magnitude
 
-from ._base import AbstractPotential, System
-from ._electrostatics import minimum_image
+from ._base import System
+from ._local import AbstractLocalPotential
 
 __all__ = ["StillingerWeber", "EDIP", "diamond_lattice"]
 
@@ -44,23 +44,7 @@ def _number(x: Any, name: str) -> Array:
     return jnp.asarray(x, dtype=float)
 
 
-def _neighbour_table(positions, system, neighbors, name):
-    """[atom, slot, 3] displacements r_j - r_i and validity mask from a Dense list (or all)."""
-    n = positions.shape[0]
-    if neighbors is None:
-        idx = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32)[None, :], (n, n))
-    else:
-        fmt = getattr(neighbors.format, "name", str(neighbors.format))
-        if fmt != "Dense":
-            raise ValueError(f"{name} needs a Dense neighbour list, got {fmt}")
-        idx = neighbors.idx.astype(jnp.int32)
-    valid = (idx < n) & (idx != jnp.arange(n, dtype=jnp.int32)[:, None])
-    j = jnp.where(valid, idx, 0)
-    dr = minimum_image(positions[j] - positions[:, None, :], system.box)  # [n, m, 3]
-    return dr, valid
-
-
-class StillingerWeber(AbstractPotential):
+class StillingerWeber(AbstractLocalPotential):
     """Stillinger–Weber silicon (one species).
 
     **Arguments** (defaults: Stillinger & Weber 1985, Eqs. 2.3–2.5 and the parameters
@@ -118,17 +102,17 @@ class StillingerWeber(AbstractPotential):
     def cutoff(self) -> float:
         return self.max_cutoff
 
-    def energy(self, positions, system: System, neighbors=None):
-        dr, valid = _neighbour_table(positions, system, neighbors, "StillingerWeber")
+    def site_energies(self, dr, mask, idx, system: System):
+        """U_i = ε[½ Σ_k f₂(r_ik/σ) + λ Σ_{j<k} (three-body term centred on i)] (kJ/mol)."""
         d2 = jnp.sum(dr * dr, axis=-1)
         rc = self.a * self.sigma
-        mask = valid & (d2 < rc * rc)
+        mask = mask & (d2 < rc * rc)
         r = jnp.sqrt(jnp.where(mask, d2, 0.25 * rc * rc))  # guarded: r = rc/2 outside
         x = r / self.sigma
         inv = 1.0 / (x - self.a)  # finite: x < a on the mask and x = a/2 elsewhere
         # two-body, each pair counted twice in the [i, m] table
         f2 = self.A * (self.B * x ** (-self.p) - x ** (-self.q)) * jnp.exp(inv)
-        e2 = 0.5 * jnp.sum(jnp.where(mask, f2, 0.0))
+        e2 = 0.5 * jnp.sum(jnp.where(mask, f2, 0.0), axis=-1)
         # three-body around each i: sum over ordered (j, k), j != k, halved
         g = jnp.where(mask, jnp.exp(self.gamma * inv), 0.0)  # [n, m]
         u = dr / r[..., None]
@@ -136,11 +120,11 @@ class StillingerWeber(AbstractPotential):
         m = dr.shape[1]
         off_diag = ~jnp.eye(m, dtype=bool)
         h = g[:, :, None] * g[:, None, :] * (cos + 1.0 / 3.0) ** 2
-        e3 = 0.5 * self.lam * jnp.sum(jnp.where(off_diag, h, 0.0))
+        e3 = 0.5 * self.lam * jnp.sum(jnp.where(off_diag, h, 0.0), axis=(1, 2))
         return self.epsilon * (e2 + e3)
 
 
-class EDIP(AbstractPotential):
+class EDIP(AbstractLocalPotential):
     r"""Environment-dependent interatomic potential (EDIP) for silicon (Justo et al. 1998).
 
     $$U = \sum_i\Big[\sum_{j\neq i} V_2(r_{ij}, Z_i)
@@ -236,11 +220,11 @@ class EDIP(AbstractPotential):
     def cutoff(self) -> float:
         return self.max_cutoff
 
-    def energy(self, positions, system: System, neighbors=None):
-        dr, valid = _neighbour_table(positions, system, neighbors, "EDIP")
+    def site_energies(self, dr, mask, idx, system: System):
+        """U_i = Σ_k V₂(r_ik, Z_i) + Σ_{j<k} g(r_ij) g(r_ik) h(cos θ_jik, Z_i) (kJ/mol)."""
         d2 = jnp.sum(dr * dr, axis=-1)
         a, c = self.a, self.c
-        mask = valid & (d2 < a * a)
+        mask = mask & (d2 < a * a)
         r = jnp.sqrt(jnp.where(mask, d2, 0.25 * a * a))  # guarded: r = a/2 outside
         inv = 1.0 / (r - a)
         # coordination Z_i with the smooth cutoff f(r)
@@ -254,7 +238,7 @@ class EDIP(AbstractPotential):
             * ((self.B / r) ** self.rho - jnp.exp(-self.beta * z[:, None] ** 2))
             * jnp.exp(self.sigma * inv)
         )
-        e2 = jnp.sum(jnp.where(mask, v2, 0.0))
+        e2 = jnp.sum(jnp.where(mask, v2, 0.0), axis=-1)
         # three-body around each atom
         g = jnp.where(mask, jnp.exp(self.gamma * inv), 0.0)
         u = dr / r[..., None]
@@ -267,7 +251,7 @@ class EDIP(AbstractPotential):
         h = self.lam * ((1.0 - jnp.exp(-w)) + self.eta * w)
         m = dr.shape[1]
         off_diag = ~jnp.eye(m, dtype=bool)
-        e3 = 0.5 * jnp.sum(jnp.where(off_diag, g[:, :, None] * g[:, None, :] * h, 0.0))
+        e3 = 0.5 * jnp.sum(jnp.where(off_diag, g[:, :, None] * g[:, None, :] * h, 0.0), axis=(1, 2))
         return e2 + e3
 
 
