@@ -77,39 +77,43 @@ class LagSums:
             v = min(end, (beta + 1) * self.block_len) if beta is not None else end
             lo = max(u - self.k, off)
             a = ext[lo - off : v - off]
-            r = self._pairs(a, a, u - lo)
-            self._add_total(r)
+            split = 0 if beta is None else max(0, beta * self.block_len - lo)
+            total, within = self._pairs(a, u - lo, split)
+            if self.total is None:
+                self.total = np.zeros_like(total)
+            self.total += total
             if beta is not None:
-                start = beta * self.block_len
-                if lo < start:
-                    a_in = a.copy()
-                    a_in[: start - lo] = 0.0
-                    r = self._pairs(a_in, a, u - lo)
                 if self.blocks is None:
-                    self.blocks = np.zeros((self.n_blocks,) + r.shape)
-                self.blocks[beta] += r
+                    self.blocks = np.zeros((self.n_blocks,) + within.shape)
+                self.blocks[beta] += within
             u = v
         self.pos = end
         keep = min(self.k, len(ext))
         self.tail = ext[len(ext) - keep :].copy() if keep else ext[:0].copy()
 
-    def _add_total(self, r: np.ndarray) -> None:
-        if self.total is None:
-            self.total = np.zeros_like(r)
-        self.total += r
-
-    def _pairs(self, a: np.ndarray, b: np.ndarray, first: int) -> np.ndarray:
-        """Sum over t of a(t) b(t + tau), later frame t + tau >= `first`, for tau = 0..K."""
+    def _pairs(self, a: np.ndarray, first: int, split: int) -> tuple[np.ndarray, np.ndarray]:
+        """(sum over t of a(t) a(t + tau) with the later frame t + tau >= `first`, the same
+        with also the earlier frame t >= `split`), tau = 0..K."""
         length = scipy.fft.next_fast_len(len(a) + self.k, real=True)
-        fa = scipy.fft.rfft(a, n=length, axis=0)
-        if first == 0 and a is b:
-            fb = fa
-        else:
-            b = b.copy()
-            b[:first] = 0.0
-            fb = scipy.fft.rfft(b, n=length, axis=0)
-        product = self.reduce(np.conj(fa) * fb)
-        return scipy.fft.irfft(product, n=length, axis=0)[: self.k + 1]
+
+        def lags(fx, fy):
+            out = scipy.fft.irfft(self.reduce(np.conj(fx) * fy), n=length, axis=-1)
+            return np.moveaxis(out[..., : self.k + 1], -1, 0)
+
+        # time as the last, contiguous axis: pocketfft is several times faster that way
+        at = np.moveaxis(a, 0, -1).copy(order="C")  # a copy: `a` views the caller's frames
+        bt = at.copy() if first else at
+        bt[..., :first] = 0.0
+        fb = scipy.fft.rfft(bt, n=length, axis=-1)
+        if not split:
+            fa = fb if not first else scipy.fft.rfft(at, n=length, axis=-1)
+            total = lags(fa, fb)
+            return total, total
+        inside, before = at.copy(), at
+        inside[..., :split] = 0.0
+        before[..., split:] = 0.0
+        within = lags(scipy.fft.rfft(inside, n=length, axis=-1), fb)
+        return within + lags(scipy.fft.rfft(before, n=length, axis=-1), fb), within
 
     def correlation(self, unbiased: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """(C `[lag, ...]`, block C `[block, lag, ...]` or None), each lag divided by its

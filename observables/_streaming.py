@@ -193,7 +193,7 @@ def _vdos(vdos: VDOS, source: AbstractFrameSource, chunk_frames: int):
     n, dt = source.n_frames, source.timestep
     k = vdos.transform.sizes(n, dt)[0]
     n_blocks = usable_blocks(n, vdos.n_blocks, k + 1, "VDOS")
-    acc = LagSums(n, k, n_blocks, reduce=lambda p: p.sum(axis=(1, 2)))
+    acc = LagSums(n, k, n_blocks, reduce=lambda p: p.sum(axis=(0, 1)))
     weights = None
     for chunk in source.chunks(chunk_frames, ("velocities",)):
         v = np.asarray(chunk.velocities)
@@ -221,7 +221,7 @@ def _self_diffusion(obs: SelfDiffusion, source: AbstractFrameSource, chunk_frame
     probe = _LengthView(first, source.n_frames)
     n_lags, last, blocks = obs._prepare(probe)
     n = source.n_frames
-    acc = LagSums(n, n_lags - 1, obs.n_blocks if blocks else None, reduce=lambda p: p.sum(axis=2))
+    acc = LagSums(n, n_lags - 1, obs.n_blocks if blocks else None, reduce=lambda p: p.sum(axis=1))
     for chunk in source.chunks(chunk_frames, ("velocities",)):
         acc.add(np.asarray(chunk.velocities))
     corr, block_corr = acc.correlation(unbiased=True)
