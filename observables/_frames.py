@@ -113,6 +113,14 @@ class AbstractFrameSource(abc.ABC):
                 const = np.asarray(chunk.box)
         return np.concatenate(boxes) if boxes else const
 
+    def first_chunk(self, chunk_frames: int, fields: Sequence[str]) -> Trajectory:
+        """The first chunk alone (the file is closed again)."""
+        chunks = self.chunks(chunk_frames, fields)
+        try:
+            return next(chunks)
+        finally:
+            chunks.close()
+
     def frames(self, fields: Sequence[str], chunk_frames: int = 100_000) -> Trajectory:
         """All frames of the per-frame `fields` (and the box) as one `Trajectory`."""
         parts = list(self.chunks(chunk_frames, fields))
@@ -230,7 +238,11 @@ class NpzFrames(AbstractFrameSource):
                     f"{path} has no per-frame array (positions, or a signal such as dipole)"
                 )
             with zipfile.ZipFile(path) as archive:
-                shapes = {n: _NpyStream(archive, n, path).shape for n in fields}
+                shapes = {}
+                for n in fields:
+                    stream = _NpyStream(archive, n, path)
+                    shapes[n] = stream.shape
+                    stream.close()
             n_frames = shapes[fields[0]][0]
             for n in fields:
                 if shapes[n][0] != n_frames:

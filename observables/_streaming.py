@@ -217,7 +217,7 @@ def _self_diffusion(obs: SelfDiffusion, source: AbstractFrameSource, chunk_frame
             "each atom's mean velocity over the whole run first); use subtract_mean=False"
         )
     source.require("velocities")
-    first = next(source.chunks(min(chunk_frames, source.n_frames), ("velocities",)))
+    first = source.first_chunk(chunk_frames, ("velocities",))
     probe = _LengthView(first, source.n_frames)
     n_lags, last, blocks = obs._prepare(probe)
     n = source.n_frames

@@ -59,6 +59,7 @@ def run(tmp_path_factory):
         charges=Q(rng.normal(size=n), "e"),
         species=["O", "H"] * (n // 2),
         dipole=Q(rng.normal(size=(f, 3)), "e*nm"),
+        polarizability=Q(rng.normal(size=(f, 3, 3)) + 5 * np.eye(3), "angstrom**3"),
         stress=Q(stress, "bar"),
     )
     d = tmp_path_factory.mktemp("streaming")
@@ -112,6 +113,8 @@ OBSERVABLES = {
     "ir": ob.IRSpectrum(Q(300, "K"), max_lag=20),
     "ir-derivative": ob.IRSpectrum(Q(300, "K"), max_lag=20, source=ob.FromDipoleDerivative()),
     "eta": ob.ShearViscosity(Q(300, "K"), max_lag=10),
+    "sigma-from-velocities": ob.IonicConductivity(Q(300, "K"), max_lag=10),
+    "raman-vh": ob.RamanSpectrum(Q(300, "K"), max_lag=20, component="vh"),
 }
 
 

@@ -14,7 +14,7 @@ a second call, and the streamed and in-memory spectra are checked to agree. A sm
 case (`--rdf-atoms`, `--rdf-frames`) compares the streaming and in-memory times of `RDF`.
 The files are deleted at the end.
 
-    python -m benchmarks.performance.streaming             # 6k, 25k, 100k frames x 1000 atoms
+    python -m benchmarks.performance.streaming             # 6k, 25k, 125k frames x 1000 atoms
     python -m benchmarks.performance.streaming --quick     # 2k, 6k frames x 100 atoms
     python -m benchmarks.performance.streaming --json out.json
 """
@@ -130,7 +130,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--frames", type=int, nargs="+", default=[6_000, 25_000, 100_000])
+    parser.add_argument("--frames", type=int, nargs="+", default=[6_000, 25_000, 125_000])
     parser.add_argument("--atoms", type=int, default=1000)
     parser.add_argument("--in-memory-max-gb", type=float, default=0.7)
     parser.add_argument("--rdf-atoms", type=int, default=256)
