@@ -136,7 +136,8 @@ class IBIResult:
       (`Quantity`, kJ/mol), the start first;
     - `history`: one dict per iteration: `rms_dg` (per state, RMS of g_k − g_target over the
       bins, dimensionless), `pressure_bar` (per state, sampled pressure), `max_update_kJ_mol`
-      (largest |Δu| of the update applied after it), `wall_time_s`;
+      (largest |Δu| of the update applied after it), `values_kJ_mol` (the knot values after
+      that update), `wall_time_s`;
     - `g`: per state, the g(r) sampled in the last iteration (dimensionless, on `r`);
     - `positions`: per state, the last configuration (`Quantity`, nm), to continue from.
     """
@@ -255,6 +256,7 @@ def iterative_boltzmann_inversion(
         du = np.mean(updates, axis=0)
         values.append(values[-1] + du)
         row["max_update_kJ_mol"] = float(np.abs(du).max())
+        row["values_kJ_mol"] = values[-1].tolist()
         row["wall_time_s"] = time.perf_counter() - t0
         history.append(row)
         if callable(progress):

@@ -5,7 +5,7 @@ cutoff 0.8 nm, Langevin NVT (Δt = 5 fs, friction 5/ps), float64. Two state poin
 same density 1409.5 kg/m³ (saturated liquid argon near 90 K):
 
 - `g_ref.csv`      — 90 K (the target of `fit_reweighting.toml` / `fit_bptt.toml`);
-- `g_ref_120K.csv` — 120 K (second state point of `../pair_potential/learn_pair.py`).
+- `g_ref_120K.csv` — 120 K (second state point of `../pair_potential/learn_pair_one_density.py`).
 
 Each: 10 ps equilibration, then `PROD_PS` of production sampled every 0.1 ps; g(r) with the
 same estimator the fits use (Gaussian kernel, width 0.005 nm, 80 bins to 0.8 nm). Columns:
