@@ -144,17 +144,31 @@ class _Display:
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
+        from rich.text import Text
+
+        class Bar(BarColumn):
+            """A bar for counted tasks; nothing for a spinner-only row."""
+
+            def render(self, task):
+                return Text("") if task.total is None else super().render(task)
+
+        class Remaining(TimeRemainingColumn):
+            """`ETA h:mm:ss` for counted tasks once a rate is known."""
+
+            def render(self, task):
+                if task.total is None or task.time_remaining is None:
+                    return Text("")
+                return Text("ETA ") + super().render(task)
 
         console = Console(stderr=True, soft_wrap=True) if console is None else console
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
-            BarColumn(bar_width=24),
+            Bar(bar_width=24),
             TextColumn("{task.fields[count]}"),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
+            Remaining(),
             console=console,
             transient=True,
             # the rate is measured over the whole task (fit steps take tens of seconds)
