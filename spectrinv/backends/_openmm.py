@@ -40,6 +40,7 @@ import numpy as np
 
 from observables import Quantity, Trajectory, to_internal
 
+from .._progress import progress_task
 from ..potentials import (
     AbstractPotential,
     ForceShifted,
@@ -288,16 +289,18 @@ class OpenMMBackend(AbstractBackend):
         sync = isinstance(self.integrator, VelocityVerlet)
         half_kick = 0.5 * self.integrator.timestep / np.asarray(system.masses, float)[:, None]
         pos, vel, boxes = [], [], []
-        for _ in range(n_steps // stride):
-            integ.step(stride)
-            st = ctx.getState(getPositions=True, getVelocities=True, getForces=sync)
-            pos.append(np.asarray(st.getPositions(asNumpy=True)._value))
-            if self.barostat is not None:  # [3, 3] rows, as JaxMDBackend records them
-                boxes.append(np.asarray(st.getPeriodicBoxVectors(asNumpy=True)._value, float))
-            v = np.asarray(st.getVelocities(asNumpy=True)._value)
-            if sync:
-                v = v + half_kick * np.asarray(st.getForces(asNumpy=True)._value)
-            vel.append(v)
+        with progress_task("MD sampling (OpenMM)", n_steps, unit="steps") as shown:
+            for _ in range(n_steps // stride):
+                integ.step(stride)
+                st = ctx.getState(getPositions=True, getVelocities=True, getForces=sync)
+                pos.append(np.asarray(st.getPositions(asNumpy=True)._value))
+                if self.barostat is not None:  # [3, 3] rows, as JaxMDBackend records them
+                    boxes.append(np.asarray(st.getPeriodicBoxVectors(asNumpy=True)._value, float))
+                v = np.asarray(st.getVelocities(asNumpy=True)._value)
+                if sync:
+                    v = v + half_kick * np.asarray(st.getForces(asNumpy=True)._value)
+                vel.append(v)
+                shown.advance(stride)
         st = ctx.getState(getEnergy=True, getForces=True)
         energy = st.getPotentialEnergy().value_in_unit(st.getPotentialEnergy().unit)
         forces = np.asarray(st.getForces(asNumpy=True)._value)
