@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,23 +18,29 @@ def python_blocks(page: str) -> list[str]:
     return _BLOCK.findall(text)
 
 
-def run_page(page: str, workdir: Path) -> dict:
+def run_page(page: str, workdir: Path, blocks: int | None = None) -> dict:
     """Execute the page's Python blocks in one namespace, with `workdir` as the current
     folder; `docs` and `data` there link to the repository's, so the page's relative paths
-    (written for the repository root) resolve, and files it writes land in `workdir`."""
-    blocks = python_blocks(page)
-    assert blocks, f"docs/{page} has no python code blocks"
+    (written for the repository root) resolve, and files it writes land in `workdir`.
+    `blocks`: run only the first that many blocks (all by default)."""
+    code_blocks = python_blocks(page)
+    assert code_blocks, f"docs/{page} has no python code blocks"
+    code_blocks = code_blocks[:blocks]
     for name in ("docs", "data"):
         link = workdir / name
         if not link.exists():
             link.symlink_to(ROOT / name, target_is_directory=True)
-    namespace: dict = {"__name__": "__tutorial__"}
+    # a real module, so that classes defined on the page (dataclasses, equinox modules)
+    # find their module in sys.modules
+    module = types.ModuleType("docs_page_" + re.sub(r"\W", "_", page.removesuffix(".md")))
     previous = Path.cwd()
+    sys.modules[module.__name__] = module
     os.chdir(workdir)
     try:
-        for i, block in enumerate(blocks):
+        for i, block in enumerate(code_blocks):
             code = compile(block, f"docs/{page} (python block {i + 1})", "exec")
-            exec(code, namespace)
+            exec(code, module.__dict__)
     finally:
         os.chdir(previous)
-    return namespace
+        del sys.modules[module.__name__]
+    return module.__dict__
