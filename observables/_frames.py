@@ -113,6 +113,13 @@ class AbstractFrameSource(abc.ABC):
                 const = np.asarray(chunk.box)
         return np.concatenate(boxes) if boxes else const
 
+    def arrays(self, chunk_frames: int, field: str) -> Iterator[np.ndarray]:
+        """The per-frame `field` in chunks of at most `chunk_frames` frames, as NumPy arrays
+        in internal units (no `Trajectory` is built: the correlation accumulators need
+        nothing else, and this keeps the memory of a chunk on the NumPy side)."""
+        for chunk in self.chunks(chunk_frames, (field,)):
+            yield np.asarray(getattr(chunk, field))
+
     def first_chunk(self, chunk_frames: int, fields: Sequence[str]) -> Trajectory:
         """The first chunk alone (the file is closed again)."""
         chunks = self.chunks(chunk_frames, fields)
@@ -355,6 +362,28 @@ class NpzFrames(AbstractFrameSource):
     def name(self) -> str:
         names = [p.path.name for p in self._parts]
         return names[0] if len(names) == 1 else f"{names[0]} (+{len(names) - 1} parts)"
+
+    def arrays(self, chunk_frames: int, field: str) -> Iterator[np.ndarray]:
+        chunk_frames = check_chunk_frames(chunk_frames)
+        self.require(field)
+        kind = FIELDS[field][0]
+        for part in self._parts:
+            scale = float(to_internal(Quantity(1.0, part.units[field]), kind, field))
+            with zipfile.ZipFile(part.path) as archive:
+                stream = _NpyStream(archive, field, part.path)
+                try:
+                    for start in range(0, part.n_frames, chunk_frames):
+                        x = stream.read(min(chunk_frames, part.n_frames - start))
+                        x = x.astype(np.float64) if scale == 1.0 else x * scale
+                        if not np.all(np.isfinite(x)):
+                            bad = np.argwhere(~np.isfinite(x))[0]
+                            raise TrajectoryError(
+                                f"{part.path}: {field} has a non-finite value (NaN/inf) at "
+                                f"frame {start + int(bad[0])} of that file"
+                            )
+                        yield x
+                finally:
+                    stream.close()
 
     def chunks(
         self, chunk_frames: int, fields: Sequence[str] = ("positions",)

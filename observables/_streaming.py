@@ -194,12 +194,10 @@ def _vdos(vdos: VDOS, source: AbstractFrameSource, chunk_frames: int):
     k = vdos.transform.sizes(n, dt)[0]
     n_blocks = usable_blocks(n, vdos.n_blocks, k + 1, "VDOS")
     acc = LagSums(n, k, n_blocks, reduce=lambda p: p.sum(axis=(0, 1)))
-    weights = None
-    for chunk in source.chunks(chunk_frames, ("velocities",)):
-        v = np.asarray(chunk.velocities)
-        if weights is None:
-            weights = np.sqrt(np.asarray(chunk.masses, dtype=v.dtype))[None, :, None]
-            dtype = v.dtype
+    first = source.first_chunk(1, ("velocities",))
+    dtype = first.velocities.dtype
+    weights = np.sqrt(np.asarray(first.masses, dtype=np.float64))[None, :, None]
+    for v in source.arrays(chunk_frames, "velocities"):
         acc.add(v * weights)
     corr, blocks = acc.correlation(vdos.transform.unbiased)
     corr = jnp.asarray(corr, dtype=dtype)
@@ -217,13 +215,13 @@ def _self_diffusion(obs: SelfDiffusion, source: AbstractFrameSource, chunk_frame
             "each atom's mean velocity over the whole run first); use subtract_mean=False"
         )
     source.require("velocities")
-    first = source.first_chunk(chunk_frames, ("velocities",))
+    first = source.first_chunk(1, ("velocities",))
     probe = _LengthView(first, source.n_frames)
     n_lags, last, blocks = obs._prepare(probe)
     n = source.n_frames
     acc = LagSums(n, n_lags - 1, obs.n_blocks if blocks else None, reduce=lambda p: p.sum(axis=1))
-    for chunk in source.chunks(chunk_frames, ("velocities",)):
-        acc.add(np.asarray(chunk.velocities))
+    for v in source.arrays(chunk_frames, "velocities"):
+        acc.add(v)
     corr, block_corr = acc.correlation(unbiased=True)
     dtype = first.velocities.dtype
     w = _species_weights(obs.species, first, dtype)
