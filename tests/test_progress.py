@@ -126,12 +126,7 @@ def test_md_sampling_reports_each_chunk(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "argv, enabled",
-    [
-        (["datasets"], None),
-        (["--no-progress", "datasets"], False),
-        (["datasets", "--no-progress"], False),
-    ],
+    "argv, enabled", [(["datasets"], None), (["--no-progress", "datasets"], False)]
 )
 def test_command_line_no_progress(monkeypatch, capsys, argv, enabled):
     seen = []
@@ -145,3 +140,8 @@ def test_command_line_no_progress(monkeypatch, capsys, argv, enabled):
     assert _main.main(argv) == 0
     assert seen == [enabled]
     assert capsys.readouterr().out  # the command's own output is unchanged in a pipe
+
+
+def test_no_progress_is_also_accepted_after_the_command():
+    assert _main.build_parser().parse_args(["datasets", "--no-progress"]).no_progress is True
+    assert _main.build_parser().parse_args(["datasets"]).no_progress is False
