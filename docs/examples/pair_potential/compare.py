@@ -92,25 +92,26 @@ def main() -> None:
         for i, (state, rho) in enumerate(common.STATES.items()):
             fresh(name, pair, state, rho, 100 + i)
         return
-    learned = table(np.loadtxt(res / "learned_knots.csv", delimiter=",", skiprows=1)[:, 1])
-    iterations = len(np.loadtxt(res / "ibi_knots.csv", delimiter=",", skiprows=1)[0]) - 2
     ibi_all = np.loadtxt(res / "ibi_knots.csv", delimiter=",", skiprows=1)
-    ibi = table(ibi_all[:, -1])
-    pairs = {"truth": common.truth(), "fit": learned, "ibi": ibi}
+    pairs = {"truth": common.truth(), "ibi": table(ibi_all[:, -1])}
     out: dict = {"prod_ps": PROD_PS, "r_min_true_nm": R_MIN_TRUE, "epsilon_kJ_mol": common.EPS}
-    out["ibi_iterations"] = iterations
-    out["fit_knots"] = (res / "learned_knots.csv").read_text().splitlines()[0].split("# ")[-1]
+    out["ibi_iterations"] = ibi_all.shape[1] - 2
+    knots = res / "learned_knots.csv"
+    if knots.exists():  # the fit's answer (or latest iterate, `learn_pair.py latest`)
+        pairs["fit"] = table(np.loadtxt(knots, delimiter=",", skiprows=1)[:, 1])
+        out["fit_knots"] = knots.read_text().splitlines()[0].split("# ")[-1]
     for name, pair in pairs.items():
         depth, pos = common.well(pair)
         out[name] = {"well_depth_kJ_mol": depth, "well_position_nm": pos}
     d_true = out["truth"]["well_depth_kJ_mol"]
-    for name in ("fit", "ibi"):
+    methods = [m for m in ("fit", "ibi") if m in pairs]
+    for name in methods:
         o = out[name]
         o["depth_rel_to_truth_curve"] = o["well_depth_kJ_mol"] / d_true - 1
         o["depth_rel_to_epsilon"] = -o["well_depth_kJ_mol"] / common.EPS - 1
         o["position_minus_2^(1/6)sigma_nm"] = o["well_position_nm"] - R_MIN_TRUE
     sims = {}
-    for name in ("fit", "ibi") if PROD_PS > 0 else ():
+    for name in methods if PROD_PS > 0 else ():
         for i, (state, rho) in enumerate(common.STATES.items()):
             g, p, pe = fresh(name, pairs[name], state, rho, 100 + i)
             gd, pd = common.g_data(state), common.p_data(state)
@@ -150,8 +151,9 @@ def plot(pairs, sims, out) -> None:
         gd = common.g_data(state)
         x = np.asarray(gd.x)
         ax.plot(x, np.asarray(gd.y), "k-", lw=2, alpha=0.4, label="reference (truth)")
-        ax.plot(x, sims[("fit", state)], "r-", lw=1, label="fit, fresh MD")
-        ax.plot(x, sims[("ibi", state)], "b--", lw=1, label="IBI, fresh MD")
+        for name in ("fit", "ibi"):
+            if (name, state) in sims:
+                ax.plot(x, sims[(name, state)], style[name], lw=1, label=f"{label[name]}, fresh MD")
         ax.set_xlim(0.28, 0.8)
         ax.set_title(f"g(r), ρσ³ = {rho}, 120 K")
         ax.set_xlabel("r (nm)")
