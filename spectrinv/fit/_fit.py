@@ -189,13 +189,8 @@ def fit(
     trainable_names = sorted(flat_parameters(params))
     if bounds:
         params = apply_bounds(params, _checked_bounds(bounds, potential))
-    # The optimiser works on parameters relative to their starting magnitudes (u = θ/|θ₀|),
-    # so one learning rate suits parameters whose internal values differ by orders of
-    # magnitude (a bond force constant ~1e5 next to a charge ~1).
-    scale = jax.tree.map(lambda x: jnp.where(x != 0, jnp.abs(x), jnp.ones_like(x)), params)
+    scale, opt_state = _relative_start(optimizer, params)
     conv = dataclasses.replace(conv, scale=scale)
-    with jax.numpy_dtype_promotion("standard"):
-        opt_state = optimizer.init(jax.tree.map(jnp.divide, params, scale))
     run = _FitRun(
         targets=targets,
         static=static,
@@ -210,18 +205,19 @@ def fit(
         prior=prior,
     )
     st = run.start(params, opt_state, steps, resume)
-    with progress_task("fit step", steps, unit="steps") as shown:
-        shown.advance(min(st["start"], steps))  # done before a resume
-        for step in range(st["start"], steps + 1):
-            if st["final"]:  # finished: the last step done, or stopped early
-                break
-            if step == steps:
-                shown.describe("final evaluation")
-            run.step(st, step, steps)
-            if step < steps:
-                shown.advance(1, info=f"loss {st['history'][-1]['loss']:.4g}")
-
+    run.run_steps(st, steps)
     return run.finish(st, steps, trainable_names, seed, plots=plots, uncertainty=uncertainty)
+
+
+def _relative_start(optimizer: optax.GradientTransformation, params: PyTree) -> tuple:
+    """`(scale, opt_state)`: the optimiser works on parameters relative to their starting
+    magnitudes (u = θ/|θ₀|, `scale` = |θ₀|, 1 where θ₀ = 0), so one learning rate suits
+    parameters whose internal values differ by orders of magnitude (a bond force constant
+    ~1e5 next to a charge ~1)."""
+    scale = jax.tree.map(lambda x: jnp.where(x != 0, jnp.abs(x), jnp.ones_like(x)), params)
+    with jax.numpy_dtype_promotion("standard"):
+        opt_state = optimizer.init(jax.tree.map(jnp.divide, params, scale))
+    return scale, opt_state
 
 
 def _checked_bounds(bounds: dict[str, Interval], potential: Any) -> dict[str, Interval]:
@@ -338,6 +334,20 @@ class _FitRun:
         )
         data["fingerprint_parts"] = self.fingerprint_parts
         save_checkpoint(self.output_dir, data)
+
+    def run_steps(self, st: dict, steps: int) -> None:
+        """The steps left after `start` and the final evaluation, shown as `fit step k/N`
+        with the loss in the progress display (when one is open)."""
+        with progress_task("fit step", steps, unit="steps") as shown:
+            shown.advance(min(st["start"], steps))  # done before a resume
+            for step in range(st["start"], steps + 1):
+                if st["final"]:  # finished: the last step done, or stopped early
+                    break
+                if step == steps:
+                    shown.describe("final evaluation")
+                self.step(st, step, steps)
+                if step < steps:
+                    shown.advance(1, info=f"loss {st['history'][-1]['loss']:.4g}")
 
     def step(self, st: dict, step: int, steps: int) -> None:
         """One optimiser step (or, at `step == steps` or when the stopping rule fires, the
