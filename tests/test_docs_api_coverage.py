@@ -35,6 +35,7 @@ PACKAGES = [
     "spectrinv.fit",
     "spectrinv.datasets",
     "spectrinv.mechanics",
+    "spectrinv.interop",
 ]
 
 
