@@ -3,7 +3,8 @@
 Builds the site with `mkdocs build --strict` into a temporary folder (needs the `docs`
 extra: `pip install ".[docs]"`) and reads the HTML: every `<img src>` must name a file that
 exists in the site, no page may load a script or stylesheet from another host (a math CDN
-in particular), and every formula must have been rendered to MathML at build time.
+in particular), and every formula must have been rendered to MathML at build time. A fast
+test keeps every png under docs/ below 300 kB.
 """
 
 from __future__ import annotations
@@ -107,3 +108,13 @@ def test_no_page_loads_from_another_host_and_all_math_is_rendered(site):
     assert not external, "pages load scripts/stylesheets from another host:\n" + "\n".join(external)
     assert not unrendered, f"formulas left for a browser-side renderer in: {unrendered}"
     assert n_math > 100, f"only {n_math} formulas rendered as MathML"
+
+
+def test_documentation_images_are_small():
+    # figures ship in the repository and the site: keep each below 300 kB (downscale if not)
+    large = [
+        f"{p.relative_to(ROOT)}: {p.stat().st_size // 1000} kB"
+        for p in sorted((ROOT / "docs").rglob("*.png"))
+        if p.stat().st_size > 300_000
+    ]
+    assert not large, "images over 300 kB:\n" + "\n".join(large)
