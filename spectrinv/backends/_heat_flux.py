@@ -61,12 +61,14 @@ class HeatFlux(AbstractRecorder):
       12, 80 (2016)), but finite-time estimates can.
     - The LAMMPS `compute heat/flux` with the ordinary per-atom (non-centroid) stress
       $\mathbf J_{\rm pot} = -\sum_i \mathbf S_i\mathbf v_i$ is *not* this flux for many-body
-      potentials: it assumes pairwise-additive forces and underestimates κ of Stillinger–Weber
-      silicon (Fan et al. 2015); with the centroid per-atom stress
+      potentials: it assumes pairwise-additive forces and underestimates κ of many-body
+      models (Fan et al. 2015); with the centroid per-atom stress
       (`compute centroid/stress/atom`) it gives the correct many-body flux (Surblys et al.,
       Phys. Rev. E 99, 051301 (2019)).
     - Only the energy of a local potential is covered: Ewald (reciprocal-space) energies have
-      no per-atom split of this form and are refused.
+      no per-atom split of this form and are refused. Flexible water with damped-shifted-force
+      electrostatics is covered through `spectrinv.potentials.LocalWater(model)`, whose split
+      gives bonds half to each atom, the angle to the oxygen and pair terms half to each atom.
 
     Units: `[3]`, kJ mol⁻¹ · nm ps⁻¹ (extensive). Thermal conductivity:
     `observables.ThermalConductivity`.
@@ -85,7 +87,9 @@ class HeatFlux(AbstractRecorder):
         if not isinstance(potential, AbstractLocalPotential):
             raise TypeError(
                 f"HeatFlux needs per-atom energies (an AbstractLocalPotential: pair potentials, "
-                f"StillingerWeber, EDIP); {type(potential).__name__} does not provide them."
+                f"StillingerWeber, EDIP, LocalWater); {type(potential).__name__} does not "
+                "provide them (a FlexibleWater with DampedShiftedForce electrostatics does "
+                "when wrapped: LocalWater(model))."
             )
         pos, vel, system = frame.positions, frame.velocities, frame.system
         dtype = pos.dtype

@@ -66,3 +66,4 @@ from ._water import (
     water_system as water_system,
     water_topology as water_topology,
 )
+from ._water_local import LocalWater as LocalWater

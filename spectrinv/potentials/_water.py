@@ -148,9 +148,14 @@ def bond_angles(positions: Array, system: System) -> Array:
     a = system.topology.angles
     u = minimum_image(positions[a[:, 0]] - positions[a[:, 1]], system.box)
     v = minimum_image(positions[a[:, 2]] - positions[a[:, 1]], system.box)
+    return angle_between(u, v)
+
+
+def angle_between(u: Float[Array, "... 3"], v: Float[Array, "... 3"]) -> Float[Array, "..."]:
+    """Angle (rad) between the vectors `u` and `v` (non-zero, not both collinear-zero)."""
     # atan2(|u x v|, u.v): accurate near 0 and π, finite gradients
     cross = jnp.cross(u, v)
-    sin_n, _ = _safe_norm(cross, jnp.ones(a.shape[0], bool))
+    sin_n, _ = _safe_norm(cross, jnp.ones(cross.shape[:-1], bool))
     return jnp.arctan2(sin_n, jnp.sum(u * v, axis=-1))
 
 
@@ -264,6 +269,14 @@ class FlexibleWater(AbstractPotential):
     def nonbonded_energy(self, positions, system, neighbors=None):
         """Intermolecular LJ + electrostatic energy, kJ/mol."""
         pairs = build_pairs(positions, system, neighbors)
+        energy = self.pair_energy(positions, system, pairs)
+        if self.tail_correction:
+            energy = energy + self.lj_tail_energy(system)
+        return energy
+
+    def pair_energy(self, positions, system, pairs):
+        """LJ + electrostatic energy (kJ/mol) over the candidate pairs `pairs` (a `Pairs`
+        of `build_pairs`), without the LJ tail correction."""
         # Lennard-Jones between oxygens, truncated and shifted at lj_cutoff
         r, mask = pairs.distances(self.lj_cutoff)
         oo = (system.species[pairs.i] == OXYGEN) & (system.species[pairs.j] == OXYGEN)
@@ -275,8 +288,6 @@ class FlexibleWater(AbstractPotential):
 
         lj = self.lj_truncation(phi, r, self.lj_cutoff)
         energy = pairs.weight * jnp.sum(jnp.where(mask, lj, 0.0))
-        if self.tail_correction:
-            energy = energy + self.lj_tail_energy(system)
         if self.electrostatics is not None:
             energy = energy + self.electrostatics.coulomb(
                 positions, self.charges(system), system, pairs
