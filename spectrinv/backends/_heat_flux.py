@@ -43,7 +43,8 @@ class HeatFlux(AbstractRecorder):
     is not defined, but every term of $\mathbf J$ involves only the minimum-image vectors
     between interacting atoms, so $\mathbf J$ is. The tests check
     $\mathbf J = d/dt\sum_i \mathbf r_i e_i$ along NVE trajectories of Stillinger–Weber and EDIP
-    clusters, and that it reduces to the pair form
+    clusters and for a flexible-water cluster (`LocalWater`), and that it reduces to the pair
+    form
     $\sum_i e_i\mathbf v_i + \tfrac12\sum_{i\ne j}\mathbf r_{ij}(\mathbf F_{ij}\cdot\mathbf v_i)$
     (Irving & Kirkwood 1950, $\mathbf r_{ij} = \mathbf r_i - \mathbf r_j$) for pair potentials.
 
