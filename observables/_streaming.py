@@ -64,8 +64,9 @@ def stream(
     for correlations, a chunk at least as long as `max_lag` keeps the extra work below 3×).
 
     **Returns:** the result `observable(trajectory)` would return (module docstring), up
-    to rounding: measured agreement is ~1e-15 relative in float64
-    (`tests/test_streaming.py`).
+    to rounding: `tests/test_streaming.py` requires 1e-12 relative in float64, values and
+    error bars. A histogram `RDF` can differ by one pair count where a distance lies within
+    rounding of a bin edge.
     """
     chunk_frames = check_chunk_frames(chunk_frames)
     if not isinstance(source, AbstractFrameSource):

@@ -206,7 +206,7 @@ def main() -> None:
     )
     print(
         "| observable | frames x atoms | file | streaming peak RSS | streaming time (1st / 2nd) "
-        "| in-memory peak RSS | in-memory time (1st / 2nd) | stream ÷ memory (2nd) |"
+        "| in-memory peak RSS | in-memory time (1st / 2nd) | stream ÷ memory (best) |"
     )
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
