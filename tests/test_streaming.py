@@ -118,7 +118,14 @@ OBSERVABLES = {
 }
 
 
-@pytest.mark.parametrize("name", list(OBSERVABLES))
+#: covered in the default suite by their simpler neighbours; run in full with -m slow
+SLOWER = {"rdf-gauss-OH", "gk-D-species", "raman-vh"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if n in SLOWER else n for n in OBSERVABLES],
+)
 def test_stream_equals_in_memory(run, frames, name):
     """Chunks of 40 frames (the parts hold 40 and 80 frames): one compiled chunk shape."""
     traj, _ = run
@@ -145,6 +152,7 @@ def test_stream_of_parts_equals_in_memory(run, name):
     _same_result(stream(obs, frames, chunk_frames=40), obs(traj))
 
 
+@pytest.mark.slow
 def test_rdf_with_a_box_per_frame(tmp_path, rng):
     f, n = 30, 16
     box = 2.0 + 0.1 * rng.uniform(size=(f, 3))
@@ -156,6 +164,7 @@ def test_rdf_with_a_box_per_frame(tmp_path, rng):
     _same_result(stream(rdf, NpzFrames(tmp_path / "npt.npz"), chunk_frames=4), rdf(traj))
 
 
+@pytest.mark.slow
 def test_stream_from_mdanalysis_matches_the_whole_file_read(tmp_path, rng):
     u = mda.Universe.empty(12, trajectory=True)
     u.add_TopologyAttr("name", ["O", "H", "H"] * 4)
