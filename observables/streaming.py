@@ -17,11 +17,8 @@ correlation window for time correlations). Sources: `NpzFrames` (files of
 trajectory page, "Trajectories larger than memory".
 """
 
-from ._frames import (
-    AbstractFrameSource as AbstractFrameSource,
-    MDAnalysisFrames as MDAnalysisFrames,
-    NpzFrames as NpzFrames,
-)
+from ._frames import AbstractFrameSource as AbstractFrameSource, NpzFrames as NpzFrames
+from ._frames_mdanalysis import MDAnalysisFrames as MDAnalysisFrames
 from ._lag_sums import LagSums as LagSums
 from ._streaming import stream as stream
 

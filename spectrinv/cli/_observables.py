@@ -25,9 +25,8 @@ from ._common import (
     add_trajectory_args,
     check_output_folder,
     parse_quantity,
-    progress,
-    read_trajectory_args,
 )
+from ._stream import add_stream_args, compute, has_atoms, read_frames
 
 __all__ = ["add_commands"]
 
@@ -125,97 +124,6 @@ def _reference_spectrum(name: str) -> tuple[np.ndarray, np.ndarray, str]:
     return np.asarray(ds.x), np.asarray(ds.y), f"experiment: {ds.name} ({where})"
 
 
-# ----------------------------------------------------------------------------- streaming
-#: `--stream auto` streams an .npz whose arrays take more than this share of the memory.
-_AUTO_STREAM_SHARE = 0.25
-
-
-def _memory_bytes() -> float:
-    try:
-        return float(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return 16e9
-
-
-def _frame_source(args: argparse.Namespace, extra_inputs: bool = False):
-    """A frame source (`observables.streaming`) when the file is to be streamed, else None.
-
-    `--stream always` streams (.npz, or a format MDAnalysis reads); `auto` (default) streams
-    an .npz whose arrays would fill more than a quarter of this machine's memory; `never`
-    reads the whole file. `extra_inputs`: the command also reads per-frame signals from
-    other files, which streaming does not combine.
-    """
-    from observables.io import MDA_SUFFIXES
-    from observables.streaming import MDAnalysisFrames, NpzFrames
-
-    if args.chunk_frames < 1:
-        raise CLIError(f"--chunk-frames {args.chunk_frames}: give a positive number of frames")
-    suffix = Path(args.trajectory).suffix.lower()
-    if args.stream == "never":
-        return None
-    if suffix not in (".npz", *MDA_SUFFIXES):
-        if args.stream == "always":
-            raise CLIError(
-                f"--stream reads .npz files and {', '.join(MDA_SUFFIXES)} (through MDAnalysis), "
-                f"not {suffix}"
-            )
-        return None
-    if extra_inputs:
-        if args.stream == "always":
-            raise CLIError("--stream cannot combine --dipoles/--polarizabilities files")
-        return None
-    if suffix == ".npz":
-        if getattr(args, "timestep", None) is not None:
-            read_trajectory_args(args)  # the reader's own refusal of --timestep for .npz
-        if not Path(args.trajectory).is_file():
-            raise FileNotFoundError(f"trajectory file not found: {args.trajectory}")
-        frames = NpzFrames(args.trajectory)
-        if args.stream == "auto" and frames.stored_bytes() < _AUTO_STREAM_SHARE * _memory_bytes():
-            return None
-        return frames
-    if args.stream != "always":
-        return None
-    kw: dict[str, Any] = {}
-    for option in ("timestep", "lammps_units", "type_names"):
-        if getattr(args, option, None) is not None:
-            kw[option] = getattr(args, option)
-    if getattr(args, "masses", None) is not None:
-        kw["masses"] = {k: Quantity(float(v), "Da") for k, v in args.masses.items()}
-    if args.topology is None:
-        if suffix in (".lammpstrj", ".dump"):
-            return MDAnalysisFrames(
-                args.trajectory, format="LAMMPSDUMP", topology_format="LAMMPSDUMP", **kw
-            )
-        raise CLIError(f"{Path(args.trajectory).name}: {suffix} files need --topology")
-    return MDAnalysisFrames(args.topology, args.trajectory, **kw)
-
-
-def _compute(obs: Any, traj: Any, args: argparse.Namespace, what: str) -> Any:
-    """`obs(traj)`, or `stream(obs, traj)` for a frame source."""
-    from observables.streaming import AbstractFrameSource, stream
-
-    if isinstance(traj, AbstractFrameSource):
-        with progress(f"{what} (streaming {args.chunk_frames} frames at a time)"):
-            return stream(obs, traj, chunk_frames=args.chunk_frames)
-    with progress(what):
-        return obs(traj)
-
-
-def _read(args: argparse.Namespace, extra_inputs: bool = False) -> Any:
-    """The frame source when streaming, else the whole trajectory."""
-    source = _frame_source(args, extra_inputs)
-    if source is not None:
-        return source
-    with progress(f"reading {args.trajectory}"):
-        return read_trajectory_args(args)
-
-
-def _has_atoms(traj: Any) -> bool:
-    if isinstance(traj, ob.Trajectory):
-        return traj.positions is not None or traj.velocities is not None
-    return traj.n_atoms is not None
-
-
 # ------------------------------------------------------------------------------ spectrum
 def _cmd_spectrum(args: argparse.Namespace) -> int:
     import matplotlib
@@ -229,7 +137,7 @@ def _cmd_spectrum(args: argparse.Namespace) -> int:
         if args.kind != "ir":
             raise CLIError("--compare works with --kind ir (bundled IR datasets)")
         reference = _reference_spectrum(args.compare)
-    traj = _read(args, extra_inputs=bool(args.dipoles or args.polarizabilities))
+    traj = read_frames(args, extra_inputs=bool(args.dipoles or args.polarizabilities))
     if args.dipoles:
         traj = traj.replace(dipole=_load_signal(args.dipoles, args.dipole_unit, (3,), "dipoles"))
     if args.polarizabilities:
@@ -251,7 +159,7 @@ def _cmd_spectrum(args: argparse.Namespace) -> int:
         obs = ob.VDOS(**kw)
     else:
         obs = ob.RamanSpectrum(args.temperature, quantum_correction=correction, **kw)
-    spectrum = _compute(
+    spectrum = compute(
         obs, traj, args, f"computing the {args.kind} spectrum of {traj.n_frames} frames"
     )
     if args.kind == "raman":
@@ -272,7 +180,7 @@ def _cmd_spectrum(args: argparse.Namespace) -> int:
     plt.close(fig)
     x = spectrum.x.m
     y = np.asarray(spectrum.y.m)
-    atoms = f" x {traj.n_atoms} atoms" if _has_atoms(traj) else ""
+    atoms = f" x {traj.n_atoms} atoms" if has_atoms(traj) else ""
     print(f"{args.kind} spectrum of {traj.n_frames} frames{atoms}")
     print(f"  axis {x[0]:.4g} .. {x[-1]:.4g} {spectrum.x.units:~P}, {len(x)} points")
     for lo, hi, band in _BANDS.get(args.kind, ()):
@@ -316,7 +224,7 @@ def _cmd_transport(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
 
     _check_output(args)
-    traj = _read(args)
+    traj = read_frames(args)
     kw: dict[str, Any] = {"n_blocks": args.blocks}
     if args.max_lag is not None:
         kw["max_lag"] = args.max_lag
@@ -338,7 +246,7 @@ def _cmd_transport(args: argparse.Namespace) -> int:
             obs, unit = ob.ThermalConductivity(args.temperature, **kw), "W/(m*K)"
         else:
             obs, unit = ob.IonicConductivity(args.temperature, **kw), "S/m"
-    result = _compute(obs, traj, args, f"computing {args.kind} from {traj.n_frames} frames")
+    result = compute(obs, traj, args, f"computing {args.kind} from {traj.n_frames} frames")
     out = _output(args, f"{Path(args.trajectory).stem}_{args.kind}")
     t = result.time.m_as("ps")
     running = np.asarray(result.running.m_as(unit)).reshape(len(t), -1)
@@ -369,7 +277,7 @@ def _cmd_rdf(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
 
     _check_output(args)
-    traj = _read(args)
+    traj = read_frames(args)
     pair = None
     if args.pair:
         a, sep, b = args.pair.partition("-")
@@ -389,7 +297,7 @@ def _cmd_rdf(args: argparse.Namespace) -> int:
     in_memory = traj.n_frames if isinstance(traj, ob.Trajectory) else args.chunk_frames
     _check_bins(args.bins, min(traj.n_frames, in_memory))
     rdf = ob.RDF(r_max, bins=args.bins, pair=pair)
-    res = _compute(rdf, traj, args, f"computing g(r) over {traj.n_frames} frames")
+    res = compute(rdf, traj, args, f"computing g(r) over {traj.n_frames} frames")
     out = _output(args, f"{Path(args.trajectory).stem}_rdf")
     r = res.bin_centers.m_as("angstrom")
     g = np.asarray(res.g)
@@ -440,17 +348,6 @@ def _bytes(n: float) -> str:
 
 
 # ------------------------------------------------------------------------------ parsers
-def _add_stream_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--stream",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="read the file a chunk of frames at a time (memory of one chunk): always, never, "
-        "or auto (default: an .npz larger than a quarter of the memory is streamed)",
-    )
-    p.add_argument("--chunk-frames", type=int, default=1000, help="frames per chunk when streaming")
-
-
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add `spectrum`, `transport` and `rdf` to the subcommand parsers."""
     p = sub.add_parser("spectrum", help="IR / Raman / VDOS spectrum of a trajectory")
@@ -482,7 +379,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--polarizability-unit", help="unit of --polarizabilities, e.g. angstrom**3")
     p.add_argument("--compare", help="bundled IR dataset to overlay, e.g. water_segelstein_298K")
     p.add_argument("--out", help="output path prefix (writes .csv and .png)")
-    _add_stream_args(p)
+    add_stream_args(p)
     p.set_defaults(func=_cmd_spectrum)
 
     p = sub.add_parser(
@@ -500,7 +397,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-lag", type=parse_quantity, help="correlation window, e.g. '2 ps'")
     p.add_argument("--blocks", type=int, default=5, help="blocks for the error bar (default 5)")
     p.add_argument("--out", help="output path prefix (writes .csv and .png)")
-    _add_stream_args(p)
+    add_stream_args(p)
     p.set_defaults(func=_cmd_transport)
 
     p = sub.add_parser("rdf", help="radial distribution function g(r) and coordination number")
@@ -509,5 +406,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bins", type=int, default=200)
     p.add_argument("--pair", help="partial g_ab(r), e.g. O-O or O-H (species names)")
     p.add_argument("--out", help="output path prefix (writes .csv and .png)")
-    _add_stream_args(p)
+    add_stream_args(p)
     p.set_defaults(func=_cmd_rdf)
