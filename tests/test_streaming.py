@@ -1,5 +1,6 @@
 """Streaming observables (`observables.streaming`) equal the in-memory ones, error bars included."""
 
+import io
 import zipfile
 
 import MDAnalysis as mda
@@ -245,3 +246,41 @@ def test_what_streaming_does_not_do_is_refused(run):
         stream(ob.EinsteinDiffusion(max_lag=10), frames)
     with pytest.raises(ValueError, match=r"subtract_mean=True\) is not available"):
         stream(ob.SelfDiffusion(max_lag=10, subtract_mean=True), frames)
+
+
+def test_a_non_finite_velocity_is_a_one_line_error_naming_file_and_frame(run, tmp_path):
+    _, d = run
+    path = tmp_path / "nan.npz"
+    with zipfile.ZipFile(d / "part1.npz") as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "velocities.npy":
+                v = np.load(d / "part1.npz")["velocities"].copy()
+                v[17, 3, 1] = np.nan
+                buffer = io.BytesIO()
+                np.save(buffer, v)
+                data = buffer.getvalue()
+            dst.writestr(info.filename, data)
+    with pytest.raises(ob.TrajectoryError, match=r"nan.npz: velocities .* at frame 17") as err:
+        stream(ob.VDOS(max_lag=5), NpzFrames(path), chunk_frames=10)
+    assert "\n" not in str(err.value)
+
+
+def test_cli_streams_automatically_above_its_memory_share(run, tmp_path, monkeypatch):
+    import observables.streaming
+    import spectrinv.cli._stream as cli_stream
+
+    _, d = run
+    calls = []
+    real = observables.streaming.stream
+
+    def counting(*args, **kwargs):
+        calls.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(observables.streaming, "stream", counting)
+    argv = ["spectrum", str(d / "whole.npz"), "--kind", "ir", "--temperature", "300 K"]
+    argv += ["--max-lag", "40 fs", "--out", str(tmp_path / "ir")]
+    assert main(argv) == 0 and calls == []  # a small file is read whole
+    monkeypatch.setattr(cli_stream, "_AUTO_STREAM_SHARE", 0.0)
+    assert main(argv) == 0 and len(calls) == 1 and isinstance(calls[0], NpzFrames)
