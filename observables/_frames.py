@@ -137,10 +137,14 @@ class AbstractFrameSource(abc.ABC):
         first = parts[0]
         for name in fields:
             values[name] = np.concatenate([np.asarray(getattr(p, name)) for p in parts])
-        if first.box_per_frame:
-            values["box"] = np.concatenate([np.asarray(p.box) for p in parts])
-        else:
+        same = all(
+            not p.box_per_frame and np.array_equal(np.asarray(p.box), np.asarray(first.box))
+            for p in parts
+        )
+        if first.box is None or same:
             values["box"] = first.box
+        else:  # per frame, or parts with different boxes: one matrix per frame
+            values["box"] = np.concatenate([np.asarray(p.box_matrix) for p in parts])
         keep = {f.name: getattr(first, f.name) for f in dataclasses.fields(first)}
         keep.update(values)
         box, dt = keep.pop("box"), keep.pop("timestep")

@@ -284,3 +284,19 @@ def test_cli_streams_automatically_above_its_memory_share(run, tmp_path, monkeyp
     assert main(argv) == 0 and calls == []  # a small file is read whole
     monkeypatch.setattr(cli_stream, "_AUTO_STREAM_SHARE", 0.0)
     assert main(argv) == 0 and len(calls) == 1 and isinstance(calls[0], NpzFrames)
+
+
+def test_parts_with_different_boxes_give_the_mean_volume_of_all_frames(tmp_path, rng):
+    def part(n, edge):
+        dipole = Q(rng.normal(size=(n, 3)), "e*nm")
+        return ob.Trajectory(box=Q([edge] * 3, "nm"), timestep=Q(1, "fs"), dipole=dipole)
+
+    a, b = part(50, 2.0), part(70, 2.5)
+    a.to_npz(tmp_path / "a.npz")
+    b.to_npz(tmp_path / "b.npz")
+    boxes = np.concatenate([np.full((50, 3), 2.0), np.full((70, 3), 2.5)])
+    dipoles = np.concatenate([np.asarray(a.dipole), np.asarray(b.dipole)])
+    whole = ob.Trajectory(box=Q(boxes, "nm"), timestep=Q(1, "fs"), dipole=Q(dipoles, "e*nm"))
+    ir = ob.IRSpectrum(Q(300, "K"), max_lag=10)
+    frames = NpzFrames(tmp_path / "a.npz", tmp_path / "b.npz")
+    _same_result(stream(ir, frames, chunk_frames=16), ir(whole))
