@@ -21,6 +21,7 @@ from ._electrostatics import (
     DampedShiftedForce as DampedShiftedForce,
     Ewald as Ewald,
 )
+from ._jaxmd_energy import JaxMDEnergy as JaxMDEnergy
 from ._lattice import fcc_lattice as fcc_lattice
 from ._local import (
     AbstractLocalPotential as AbstractLocalPotential,
