@@ -36,6 +36,7 @@ from ._pair_analytic import (
 )
 from ._pair_neural import NeuralPair as NeuralPair
 from ._pair_tabulated import TabulatedPair as TabulatedPair
+from ._pme import ParticleMeshEwald as ParticleMeshEwald
 from ._polarizability import (
     AbstractPolarizabilityModel as AbstractPolarizabilityModel,
     BondPolarizability as BondPolarizability,

@@ -24,7 +24,8 @@ slots hold `n_atoms` and are masked, with distances guarded so parameter gradien
 finite) or, with `neighbors=None`, from all N(N-1)/2 pairs (fine up to ~10³ atoms).
 
 **Cost** (48 SPC/Fw molecules, CPU, float64, one MD step incl. forces): DSF ≈ 2.7 ms,
-Ewald at 1e-6 (3430 k-vectors) ≈ 43 ms. PME is not implemented.
+Ewald at 1e-6 (3430 k-vectors) ≈ 43 ms. For large systems use `ParticleMeshEwald`
+(the same energy with the reciprocal sum on a grid).
 """
 
 from __future__ import annotations
@@ -183,7 +184,8 @@ class Ewald(AbstractElectrostatics):
     $\mathbf k = 2\pi\,\mathbf n\,(H^{-1})^T$ for integer $\mathbf n$, $|n_a|\le$ `kmax`
     (half of the k-space by symmetry); tin-foil boundary conditions. Correct for orthorhombic
     and (reduced) triclinic cells. Cost O(N·K) per evaluation — adequate for a few hundred
-    to a few thousand atoms; PME is not implemented.
+    to a few thousand atoms; `ParticleMeshEwald` computes the same energy faster for
+    large systems.
 
     **Arguments:**
     - `alpha`: splitting parameter, a Quantity of inverse length (static, not fitted).
@@ -252,10 +254,6 @@ class Ewald(AbstractElectrostatics):
                 "Ewald summation needs a periodic box; use DampedShiftedForce for box=None"
             )
         a = self.alpha
-        # real space
-        r, mask = pairs.distances(self.real_cutoff)
-        qq = charges[pairs.i] * charges[pairs.j]
-        e_real = pairs.weight * jnp.sum(jnp.where(mask, qq * erfc(a * r) / r, 0.0))
         # reciprocal space
         box = system.box_matrix
         volume = jnp.abs(jnp.linalg.det(box))
@@ -270,18 +268,38 @@ class Ewald(AbstractElectrostatics):
             * 2
             * jnp.sum(jnp.exp(-k2 / (4 * a * a)) / k2 * (s_re**2 + s_im**2))
         )
-        # self, exclusion correction and neutralising background
-        e_self = -a / math.sqrt(math.pi) * jnp.sum(charges**2)
-        e_excl = 0.0
-        excl = _exclusion_pairs(positions, system)
-        if excl is not None:
-            ei, ej, edr = excl
-            er, _ = _safe_norm(edr, jnp.ones(ei.shape, bool))
-            # erf(a r)/r -> 2a/sqrt(pi) as r -> 0, finite for any r > 0
-            e_excl = -jnp.sum(charges[ei] * charges[ej] * erf(a * er) / er)
-        total_q = jnp.sum(charges)
-        e_bg = -jnp.pi * total_q**2 / (2 * volume * a * a)
-        return COULOMB * (e_real + e_recip + e_self + e_excl + e_bg)
+        e_other = ewald_real_and_corrections(a, self.real_cutoff, positions, charges, system, pairs)
+        return COULOMB * (e_recip + e_other)
+
+
+def ewald_real_and_corrections(
+    alpha: float,
+    cutoff: float,
+    positions: Float[Array, "atom 3"],
+    charges: Float[Array, " atom"],
+    system: System,
+    pairs: Pairs,
+) -> Float[Array, ""]:
+    """The terms of an Ewald-split energy other than the reciprocal sum, in e²/nm (multiply
+    by `COULOMB`): real space Σ_{i<j, r<r_c, ∉excl} q_iq_j erfc(αr)/r, self −α/√π Σq²,
+    exclusion correction −Σ_excl q_iq_j erf(αr)/r and neutralising background −πQ²/(2Vα²).
+    Shared by `Ewald` and `ParticleMeshEwald`, so both split the energy identically."""
+    a = alpha
+    r, mask = pairs.distances(cutoff)
+    qq = charges[pairs.i] * charges[pairs.j]
+    e_real = pairs.weight * jnp.sum(jnp.where(mask, qq * erfc(a * r) / r, 0.0))
+    e_self = -a / math.sqrt(math.pi) * jnp.sum(charges**2)
+    e_excl = 0.0
+    excl = _exclusion_pairs(positions, system)
+    if excl is not None:
+        ei, ej, edr = excl
+        er, _ = _safe_norm(edr, jnp.ones(ei.shape, bool))
+        # erf(a r)/r -> 2a/sqrt(pi) as r -> 0, finite for any r > 0
+        e_excl = -jnp.sum(charges[ei] * charges[ej] * erf(a * er) / er)
+    volume = jnp.abs(jnp.linalg.det(system.box_matrix))
+    total_q = jnp.sum(charges)
+    e_bg = -jnp.pi * total_q**2 / (2 * volume * a * a)
+    return e_real + e_self + e_excl + e_bg
 
 
 class DampedShiftedForce(AbstractElectrostatics):
