@@ -151,6 +151,27 @@ def test_lennard_jones_other_forms_equal_the_package(liquid):
     _assert_close(_energy_forces(_lj_adapter(), pos, system, own), want)
 
 
+@pytest.mark.slow
+def test_array_options_and_parameters(liquid):
+    """A `species` array option (stored hashable, passed back as an array) with σ and ε
+    as [species, species] matrices gives the scalar result."""
+    pos, system, nbrs = liquid
+    pot = JaxMDEnergy(
+        energy.lennard_jones_neighbor_list,
+        {
+            "sigma": Quantity(np.full((2, 2), 3.405), "angstrom"),
+            "epsilon": Quantity(np.full((2, 2), 0.99774), "kJ/mol"),
+        },
+        length_unit="angstrom",
+        energy_unit="kJ/mol",
+        cutoff=Quantity(R_CUT, "nm"),
+        options={**JAXMD_SWITCH, "species": np.arange(pos.shape[0]) % 2},
+    )
+    hash(pot.options)
+    e = float(pot.energy(pos, system, nbrs))
+    assert e == pytest.approx(float(_lj_adapter().energy(pos, system, nbrs)), rel=1e-12)
+
+
 def test_parameter_gradients_are_finite_and_correct(liquid):
     """jax-md's stock LJ gives NaN parameter gradients on a padded list; the adapter's are
     finite: ∂U/∂ε equals the package's; ∂U/∂σ (jax-md's switch radii scale with σ, the

@@ -185,7 +185,8 @@ class JaxMDEnergy(AbstractPotential):
       cutoff), or `None` for no neighbour list (all pairs);
     - `options`: `{name: value}` passed to the factory, in jax-md units (not fitted):
       species, `r_onset`/`r_cutoff`, `cutoff`, flags; Python floats are passed as arrays of
-      the positions' dtype (jax-md would otherwise make them float32). Must be hashable;
+      the positions' dtype (jax-md would otherwise make them float32); arrays (e.g.
+      `species`) are stored as hashable copies and passed back as arrays;
     - `neighbor_list`: whether the energy takes `neighbor=` (default: `cutoff` is given).
 
     **Fields:** `params` (a dict of float arrays in internal units: the fit parameters).
@@ -245,7 +246,7 @@ class JaxMDEnergy(AbstractPotential):
         self.to_jaxmd = tuple(factors)
         self.fn = factory
         self.prebuilt = bool(_prebuilt)
-        self.options = tuple(sorted(options.items()))
+        self.options = tuple(sorted((k, _freeze(v)) for k, v in options.items()))
         self.range_nm = None if cutoff is None else as_cutoff(cutoff)
         self.neighbor_list = (cutoff is not None) if neighbor_list is None else bool(neighbor_list)
         if self.neighbor_list and cutoff is None:
@@ -337,7 +338,7 @@ class JaxMDEnergy(AbstractPotential):
         displacement = _nonzero(displacement, far)
         # Python floats as arrays of the positions' dtype: jax-md turns a Python float
         # into float32 (`util.maybe_downcast`), which would cost float64 runs 1e-8 accuracy
-        options = {k: jnp.asarray(v, dtype) if isinstance(v, float) else v for k, v in self.options}
+        options = {k: _thaw(v, dtype) for k, v in self.options}
         args = (
             (displacement, box)
             if _second_parameter(self.fn) in ("box", "box_size")
@@ -358,6 +359,30 @@ class JaxMDEnergy(AbstractPotential):
                 f"{type(out).__name__}, not an energy function or (neighbor_fn, energy_fn)"
             )
         return out
+
+
+class _Frozen(eqx.Module):
+    """A hashable copy of an array option (static fields must be hashable)."""
+
+    values: tuple = eqx.field(static=True)
+    shape: tuple[int, ...] = eqx.field(static=True)
+    dtype: str = eqx.field(static=True)
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, np.ndarray | jax.Array):
+        a = np.asarray(value)
+        return _Frozen(tuple(a.ravel().tolist()), a.shape, a.dtype.name)
+    return value
+
+
+def _thaw(value: Any, dtype: Any) -> Any:
+    if isinstance(value, _Frozen):
+        a = np.asarray(value.values, dtype=value.dtype).reshape(value.shape)
+        return jnp.asarray(a, dtype if np.issubdtype(a.dtype, np.floating) else a.dtype)
+    if isinstance(value, float):
+        return jnp.asarray(value, dtype)
+    return value
 
 
 def _to(q: Any, unit: str, name: str) -> Any:
