@@ -64,9 +64,10 @@ parameter gradients on padded lists; use the factory form to fit parameters.
 
 **Known issue.** Under XLA's lowest backend optimisation level
 (`--xla_backend_optimization_level=0`, used by the test suite for fast compilation),
-`Truncated` through jax-md's Lennard-Jones gave non-finite parameter gradients in its
-batched segment runs; with XLA's default flags they are finite and equal those of the
-package's `LennardJones` (BPTT and `Reweighting` were finite under both).
+`Truncated` and `Reweighting` through jax-md's Lennard-Jones gave non-finite parameter
+gradients in their batched runs (BPTT did not); with XLA's default flags they are finite
+and give the package `LennardJones`'s loss and ∂L/∂ε. The cause inside the compiled jax-md
+energy is not identified.
 
 ??? cite
     S. S. Schoenholz and E. D. Cubuk, "JAX, M.D.: A framework for differentiable physics",
