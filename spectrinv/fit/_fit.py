@@ -44,7 +44,7 @@ from ..potentials import AbstractPotential
 from ._checkpoint import CheckpointError, load_checkpoint, restore, save_checkpoint, to_numpy_tree
 from ._convergence import Convergence, IterateAverage, StopWhen
 from ._fingerprint import describe_changes, fingerprint_fields
-from ._loop import evaluate, float_dict, payload, print_row, read_history
+from ._loop import evaluate, float_dict, payload, print_row, read_history, restore_cache
 from ._md import equilibrate
 from ._params import Interval, apply_bounds, check_bound_units, flat_parameters, select
 from ._sensitivity import final_uncertainty, parameter_units
@@ -294,7 +294,7 @@ class _FitRun:
                 params=restore(params, checkpoint["params"], "parameters"),
                 opt_state=restore(opt_state, checkpoint["opt_state"], "optimiser state"),
                 configs=checkpoint["configurations"],
-                caches=checkpoint["caches"],
+                caches={n: restore_cache(c, params) for n, c in checkpoint["caches"].items()},
                 initial=checkpoint["initial"],
                 start=start,
                 history=read_history(self.history_path, start + (1 if finished else 0)),

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..gradients import GradientWarning, tree_norm
-from ._checkpoint import leaves_to_numpy, to_numpy_tree
+from ._checkpoint import leaves_to_numpy, restore, to_numpy_tree
 from ._md import init_state
 from ._params import flat_parameters
 
@@ -100,9 +100,25 @@ def evaluate(targets, params, static, configs, caches, key_step, prior=None):
 
 def _portable(cache):
     """A gradient cache as it is checkpointed: `cache.portable()` when the strategy defines
-    it (e.g. `ReweightingCache` drops its neighbour lists), on the host."""
+    it (e.g. `ReweightingCache` drops its neighbour lists), on the host. Reference
+    parameters held by the cache (`cache.params`, the fit's parameter partition) are kept as
+    their array leaves only, so a potential class of the user's own (which a checkpoint may
+    not name: loading it would import code) checkpoints like the package's; `restore_cache`
+    puts them back into the fit's parameter structure."""
     portable = getattr(cache, "portable", None)
-    return to_numpy_tree(portable() if callable(portable) else cache)
+    cache = portable() if callable(portable) else cache
+    if isinstance(cache, eqx.Module) and getattr(cache, "params", None) is not None:
+        cache = eqx.tree_at(lambda c: c.params, cache, list(leaves_to_numpy(cache.params)))
+    return to_numpy_tree(cache)
+
+
+def restore_cache(cache, params):
+    """Inverse of the parameter part of `_portable`: a cache whose `params` were saved as
+    leaves gets them back in the structure of `params` (the fit's parameter partition)."""
+    if isinstance(cache, eqx.Module) and isinstance(getattr(cache, "params", None), list):
+        saved = restore(params, cache.params, "reference parameters of a gradient cache")
+        return eqx.tree_at(lambda c: c.params, cache, saved, is_leaf=lambda x: x is None)
+    return cache
 
 
 def payload(
