@@ -156,14 +156,18 @@ class _NpyStream:
     """Rows of one `.npy` member of a zip archive, read in order (never the whole array)."""
 
     def __init__(self, archive: zipfile.ZipFile, member: str, path: Path):
-        self.file = archive.open(member + ".npy")
-        version = np.lib.format.read_magic(self.file)
-        read = (
-            np.lib.format.read_array_header_1_0
-            if version == (1, 0)
-            else np.lib.format.read_array_header_2_0
-        )
-        self.shape, fortran, self.dtype = read(self.file)
+        self.path, self.member = path, member
+        try:
+            self.file = archive.open(member + ".npy")
+            version = np.lib.format.read_magic(self.file)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            self.shape, fortran, self.dtype = read(self.file)
+        except Exception as err:  # zlib.error, zipfile.BadZipFile, EOFError, ValueError
+            raise self._damaged(err) from None
         if fortran and len(self.shape) > 1:
             raise TrajectoryError(
                 f"{path}: array {member!r} is stored in Fortran order and cannot be read "
@@ -173,17 +177,22 @@ class _NpyStream:
             raise TrajectoryError(f"{path}: array {member!r} holds Python objects, not numbers")
         self.row_shape = tuple(self.shape[1:])
         self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
-        self.path, self.member = path, member
+
+    def _damaged(self, err: Exception) -> TrajectoryError:
+        kind = type(err).__qualname__
+        if type(err).__module__ not in ("builtins", "zipfile"):
+            kind = f"{type(err).__module__}.{kind}"  # zlib.error
+        return TrajectoryError(
+            f"{self.path}: array {self.member!r} cannot be read ({kind}: "
+            f"{' '.join(str(err).split())}); the file is damaged"
+        )
 
     def read(self, n: int) -> np.ndarray:
         want = n * self.row_bytes
         try:
             data = self.file.read(want)
         except Exception as err:  # zlib.error, zipfile.BadZipFile, EOFError
-            raise TrajectoryError(
-                f"{self.path}: array {self.member!r} cannot be read ({type(err).__name__}: "
-                f"{' '.join(str(err).split())}); the file is damaged"
-            ) from None
+            raise self._damaged(err) from None
         if len(data) != want:
             raise TrajectoryError(f"{self.path}: array {self.member!r} ends early (truncated file)")
         return np.frombuffer(data, dtype=self.dtype).reshape((n,) + self.row_shape)
