@@ -301,6 +301,7 @@ def test_reweighting_rdf(lj32_pairs):
     _assert_reweighting(row)
 
 
+@pytest.mark.slow  # ~18 s; the default FD check is in tests/test_reweighting_explicit.py
 def test_reweighting_pressure(lj32_pairs):
     row = _reweighting_lj(
         lj32_pairs, _pressure_objective(), "Reweighting, pressure", 40, 8, name="inner.epsilon"
