@@ -121,6 +121,7 @@ def test_langevin_reaches_target_temperature():
     assert temps[0] < 0.5 * target  # it really heated up from rest
 
 
+@pytest.mark.slow  # a long validation (> 4 s)
 def test_nose_hoover_chain_temperature_and_conserved_quantity():
     pos, system, lj = argon()
     target = 100.0

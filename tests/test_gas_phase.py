@@ -21,6 +21,7 @@ def molecule():
     return model, system, Quantity(pos, "nm")
 
 
+@pytest.mark.slow  # a long validation (> 4 s)
 def test_harmonic_water_is_three_half_kt(molecule):
     """SPC/Fw is harmonic in bonds and angle with its minimum at U = 0 (r0, θ0, no
     intramolecular non-bonded terms): from a stretched start the molecule relaxes there and

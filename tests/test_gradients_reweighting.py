@@ -184,6 +184,7 @@ def test_gradient_at_reference_is_the_fluctuation_formula(lj_reference):
     np.testing.assert_allclose(np.asarray(res.observed.g), o.mean(0), rtol=1e-12)
 
 
+@pytest.mark.slow  # a long validation (> 4 s)
 def test_neighbor_lists_agree_with_all_pairs(lj_reference):
     """Per-frame neighbour lists (cutoff) and all pairs (cutoff None) give the same energies,
     loss and gradient; a frame denser than the first grows the lists instead of overflowing."""

@@ -356,6 +356,7 @@ def test_water_box_fills_the_whole_cell_for_non_cube_counts():
     assert r.min() > 0.2  # nm: no overlapping molecules
 
 
+@pytest.mark.slow  # a long validation (> 4 s)
 def test_fire_minimize_relaxes_a_lattice_start():
     from spectrinv.backends import fire_minimize
 
