@@ -46,7 +46,6 @@ from ._result import AbstractResult
 from ._trajectory import Trajectory, TrajectoryError
 from ._trajectory_fields import SIGNALS
 from ._transport_base import green_kubo_from_correlation
-from ._transport_result import make_transport_result
 from ._vdos import VDOS
 
 __all__ = ["stream"]
@@ -229,22 +228,8 @@ def _self_diffusion(obs: SelfDiffusion, source: AbstractFrameSource, chunk_frame
     corr = _per_species(jnp.asarray(corr, dtype=dtype), w)
     if block_corr is not None:
         block_corr = jnp.stack([_per_species(jnp.asarray(b, dtype=dtype), w) for b in block_corr])
-    value, error, running, corr, idx = green_kubo_from_correlation(
-        obs, first, corr, block_corr, last
-    )
-    return make_transport_result(
-        obs._scalar(),
-        value=value,
-        error=error,
-        running=running,
-        correlation=corr,
-        index=idx,
-        timestep=first.timestep,
-        unit=obs.y_unit,
-        correlation_unit=obs.correlation_unit,
-        n_blocks=obs.n_blocks,
-        method=f"{obs.method}, cutoff {type(obs.cutoff).__name__}",
-    )
+    parts = green_kubo_from_correlation(obs, first, corr, block_corr, last)
+    return obs._result(*parts, timestep=first.timestep)
 
 
 class _LengthView:

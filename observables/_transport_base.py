@@ -175,7 +175,12 @@ class AbstractGreenKubo(AbstractObservable):
         window and read at the same cutoff index as the full run (`block_average`).
         """
         n_lags, last, blocks = self._prepare(trajectory)
-        value, error, running, corr, idx = _green_kubo_core(self, trajectory, n_lags, last, blocks)
+        parts = _green_kubo_core(self, trajectory, n_lags, last, blocks)
+        return self._result(*parts, timestep=trajectory.timestep)
+
+    def _result(self, value, error, running, corr, idx, *, timestep) -> TransportResult:
+        """The `TransportResult` of this coefficient from its Green–Kubo pieces (the
+        in-memory and the streamed computations assemble it here)."""
         return make_transport_result(
             self._scalar(),
             value=value,
@@ -183,7 +188,7 @@ class AbstractGreenKubo(AbstractObservable):
             running=running,
             correlation=corr,
             index=idx,
-            timestep=trajectory.timestep,
+            timestep=timestep,
             unit=self.y_unit,
             correlation_unit=self.correlation_unit,
             n_blocks=self.n_blocks,
