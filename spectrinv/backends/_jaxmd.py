@@ -41,8 +41,9 @@ per replica) and changes inside the jitted scan; neighbour lists are rebuilt in 
 current box, and a box that shrinks beyond the cells' margin is treated like an overflow
 (reallocated and the chunk redone). Every frame records its box, always as `[3, 3]` cell
 vectors (rows), so `Trajectory.box` is `[frame, 3, 3]` (a stack of `[3]` edges of three
-frames would read as one triclinic cell). Gradient strategies do not support a barostat
-(the accept/reject step is not differentiable).
+frames would read as one triclinic cell). Gradient strategies that differentiate the run do
+not support a barostat (the accept/reject step is not differentiable); `Reweighting` does
+(each frame reweighted in its own box).
 """
 
 from __future__ import annotations

@@ -243,6 +243,7 @@ def frame_neighbors(
     *,
     capacity_multiplier: float = 1.25,
     batch_size: int = 32,
+    boxes: Any = None,
 ) -> Any:
     """One jax-md `Dense` neighbour list per frame (stacked on a leading `[frame]` axis) of
     independent configurations `positions` (nm), listing pairs within the potential's
@@ -250,10 +251,16 @@ def frame_neighbors(
     (e.g. reweighting). `None` for a potential without cutoff or a non-periodic system (all
     pairs). Capacity: allocated on the first frame, grown by 1.5× until no frame overflows;
     frames are processed `batch_size` at a time. Deterministic: the same frames give the
-    same lists."""
+    same lists. `boxes`: one box per frame (`[frame, ...]`, nm, the shape of `system.box`),
+    as recorded under a barostat: each frame's list is built in its own box, on cells sized
+    for the narrowest box."""
     if potential.cutoff is None or system.box is None:
         return None
     cutoff = float(potential.cutoff)
+    if boxes is not None:
+        return _frame_neighbors_in_boxes(
+            cutoff, positions, np.asarray(boxes), capacity_multiplier, batch_size
+        )
     box = np.asarray(system.box)
     widths = perpendicular_widths(box)
     if cutoff > 0.5 * widths.min():
@@ -307,6 +314,59 @@ def pad_frames(tree: Any, n_frames: int, batch_size: int) -> Any:
 def unpad_frames(tree: Any, n_frames: int) -> Any:
     """Inverse of `pad_frames`: `[batch, batch_size, ...]` back to the first `n_frames`."""
     return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:])[:n_frames], tree)
+
+
+def _frame_neighbors_in_boxes(cutoff, positions, boxes, capacity_multiplier, batch_size):
+    """`frame_neighbors` with one box per frame (`boxes` `[frame, 3]` or `[frame, 3, 3]`)."""
+    widths = np.stack([perpendicular_widths(b) for b in boxes])
+    narrow = int(np.argmin(widths.min(axis=1)))
+    if cutoff > 0.5 * widths[narrow].min():
+        raise ValueError(
+            f"cutoff {cutoff} nm exceeds half the smallest perpendicular width of the box of "
+            f"frame {narrow} ({0.5 * widths[narrow].min():.6g} nm); use a larger system or a "
+            "shorter cutoff"
+        )
+    fns = neighbor_fns(
+        box_key(boxes[narrow]),
+        cutoff + FRAME_LIST_MARGIN,
+        float(capacity_multiplier),
+        jnp.dtype(positions.dtype).name,
+    )
+    box_arr = jnp.asarray(boxes, positions.dtype)
+    frac = jax.vmap(fractional)(positions, box_arr)
+    with jaxmd_context():
+        template = fns.allocate(frac[0], round_up=True)
+    n_atoms = positions.shape[1]
+    for _ in range(12):
+        with jaxmd_context():
+            lists = _update_frames_in(frac, box_arr, template, batch_size)
+        overflow = np.asarray(list_invalid_each(lists))
+        if not np.any(overflow):
+            return lists
+        caps = template.cell_list_capacity
+        template = dataclasses.replace(
+            template,
+            max_occupancy=min(n_atoms, rounded_capacity(np.ceil(template.max_occupancy * 1.5))),
+            cell_list_capacity=None if caps is None else rounded_capacity(np.ceil(caps * 1.5)),
+        )
+    raise RuntimeError(
+        "could not build neighbour lists for the frames (the capacity kept overflowing after "
+        "12 enlargements by 1.5x); are atoms collapsing onto each other?"
+    )
+
+
+def list_invalid_each(nbrs: Any) -> Bool[Array, " frame"]:
+    """Per list of a stack: whether it missed pairs (overflow or cells too small)."""
+    return (nbrs.error.code & LIST_INVALID) != 0
+
+
+@eqx.filter_jit
+def _update_frames_in(frac, boxes, template, batch_size):
+    n = frac.shape[0]
+    size = min(batch_size, n)
+    one = jax.vmap(lambda s, b: template.update(s, box=b))
+    out = jax.lax.map(lambda args: one(*args), pad_frames((frac, boxes), n, size))
+    return unpad_frames(out, n)
 
 
 @eqx.filter_jit

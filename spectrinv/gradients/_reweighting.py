@@ -43,6 +43,18 @@ never with the sampling engine's reported energies, so the energy difference has
 engine-vs-JAX offset; the sampling engine can therefore be any NVT backend, including the
 sampling-only `OpenMMBackend`.
 
+**Isothermal-isobaric (NPT) frames.** With a `MonteCarloBarostat` on the backend (or a
+trajectory whose frames carry one box each) the frames come from
+$p(x, V) \propto e^{-\beta[U_{\theta_0}(x, V) + PV]}$ at the external pressure $P$. The
+$PV$ term is the same at $\theta$ and $\theta_0$ and cancels from the weights, which
+become $w_i \propto e^{-\beta[U_\theta(x_i, V_i) - U_{\theta_0}(x_i, V_i)]}$ with every
+energy evaluated in its frame's own box $V_i$ (and neighbour lists built per box). The
+estimator and its gradient are otherwise those above; a per-frame density
+$\rho_i = M/(N_A V_i)$ has no explicit $\theta$ dependence, so at $\theta_0$
+$d\langle\rho\rangle/d\theta = -\beta\,\mathrm{cov}(\rho, \partial U/\partial\theta)$.
+Only the isotropic `MonteCarloBarostat` is accepted; the narrowest frame box must be wider
+than twice the cutoff.
+
 **Effective sample size.** $N_\mathrm{eff} = (\sum_i w_i)^2 / \sum_i w_i^2$; the
 diagnostic `ess` is the ratio $N_\mathrm{eff}/F \in (0, 1]$. While it stays at or above
 `ess_threshold` the cached reference is reused; below it (or without a cache) a new
@@ -56,7 +68,7 @@ or `Truncated` for those. Nonlinear functions of averages (fluctuation formulas 
 variance) are not frame averages either: reweight the underlying averages and put the
 nonlinearity into `loss`. Both are detected on the first reference and raise `ValueError`.
 The backend's integrator must be thermostatted (`Langevin`, `NoseHooverChain`); the
-reweighting temperature is the thermostat's.
+reweighting temperature is the thermostat's. A barostat (NPT) is allowed (above).
 
 **Cost and memory.** A gradient that reuses the reference costs about three energy
 evaluations per frame (forward plus reverse) instead of a backward pass through every MD
@@ -106,7 +118,14 @@ from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
 from observables import BOLTZMANN, Quantity, Trajectory, to_internal
 
-from ..backends import AbstractBackend, MDState, Positions, Velocities, frame_neighbors
+from ..backends import (
+    AbstractBackend,
+    MDState,
+    MonteCarloBarostat,
+    Positions,
+    Velocities,
+    frame_neighbors,
+)
 from ..potentials import System
 from ._base import (
     AbstractGradient,
@@ -116,13 +135,13 @@ from ._base import (
     check_gradient,
     error_bar_warnings_off,
     gradient_snr,
-    require_fixed_box,
 )
 from ._frames import TRACE_ERRORS, per_frame_observables
 from ._reweighting_frames import (
     check_recomputable,
     energies_jit,
     estimate_jit,
+    frame_boxes,
     merge_replicas,
     potential_recorders,
     recorded_signals_jit,
@@ -180,8 +199,9 @@ class Reweighting(AbstractGradient):
     pressure from `Stress`), which are recomputed at $\theta$. No gradient crosses the MD
     run, so any NVT backend works
     (`JaxMDBackend(Langevin(...))`, `JaxMDBackend(NoseHooverChain(...))`,
-    `OpenMMBackend(...)`), and a gradient that reuses the reference costs a few energy
-    evaluations per frame.
+    `OpenMMBackend(...)`), as does one with a `MonteCarloBarostat` (NPT: each frame's
+    energy in its own box, module docstring), and a gradient that reuses the reference
+    costs a few energy evaluations per frame.
 
     **Arguments:**
     - `n_frames`: frames per reference trajectory (per replica for a batched state);
@@ -276,8 +296,10 @@ class Reweighting(AbstractGradient):
         """Build a `ReweightingCache` from frames sampled at `eqx.combine(params, static)`.
 
         **Arguments:** `trajectory`: frames from the canonical ensemble of that potential at
-        `temperature` (a temperature `Quantity`, e.g. `Quantity(120, "K")`); any source
-        (a backend, a file). Checks that `objective.observe` is a frame average. The signals
+        `temperature` (a temperature `Quantity`, e.g. `Quantity(120, "K")`), or from the
+        isothermal-isobaric one with a box per frame (`trajectory.box` `[frame, ...]`, as
+        a barostat run records it; energies are then evaluated in each frame's box); any
+        source (a backend, a file). Checks that `objective.observe` is a frame average. The signals
         of recorders in `objective.record` that use the potential (e.g. `Stress`) are
         computed here from the frames' positions and velocities at `params` (a recorded
         copy is replaced), so the trajectory needs velocities but not those signals.
@@ -298,20 +320,17 @@ class Reweighting(AbstractGradient):
         check_recomputable(recorders, trajectory)
         potential = eqx.combine(params, static)
         positions = trajectory.positions
-        neighbors = frame_neighbors(
-            potential,
-            system,
-            positions,
-            capacity_multiplier=self.capacity_multiplier,
-            batch_size=self.batch_size,
-        )
+        boxes = frame_boxes(trajectory, system)  # None for one fixed box (NVT)
+        neighbors = _frame_lists(potential, system, positions, boxes, self)
         if recorders:  # parameter-dependent signals, (re)computed here at θ₀ like in estimate
             signals = recorded_signals_jit(
-                params, static, system, recorders, trajectory, neighbors, self.batch_size
+                params, static, system, recorders, trajectory, neighbors, self.batch_size, boxes
             )
             trajectory = with_signals(trajectory, signals)
         observed = per_frame_observables(objective.observe, trajectory, self.batch_size)
-        energies = energies_jit(params, static, system, positions, neighbors, self.batch_size)
+        energies = energies_jit(
+            params, static, system, positions, neighbors, self.batch_size, boxes
+        )
         bad = ~np.isfinite(np.asarray(energies))
         if np.any(bad):
             raise FloatingPointError(
@@ -351,16 +370,11 @@ class Reweighting(AbstractGradient):
                 f"Reweighting.reference), got {type(cache).__name__}"
             )
         potential = eqx.combine(params, static)
+        boxes = frame_boxes(cache.trajectory, system)
         if cache.neighbors is None and cache.cutoff is not None:
             # a cache restored from a checkpoint (`portable`): rebuild the frames' lists
             reference = eqx.combine(cache.params, static)
-            lists = frame_neighbors(
-                reference,
-                system,
-                cache.trajectory.positions,
-                capacity_multiplier=self.capacity_multiplier,
-                batch_size=self.batch_size,
-            )
+            lists = _frame_lists(reference, system, cache.trajectory.positions, boxes, self)
             cache = eqx.tree_at(lambda c: c.neighbors, cache, lists, is_leaf=lambda x: x is None)
         if _cutoff_of(potential, system) != cache.cutoff:
             raise ValueError(
@@ -377,12 +391,12 @@ class Reweighting(AbstractGradient):
                 observe, traj, nbrs = objective.observe if recorders else None, *frames
                 loss, grad, observed, ess, per_frame, w = estimate_jit(
                     params, static, observe, objective.loss, recorders, cache.observed, traj,
-                    cache.energies, nbrs, system, beta, self.batch_size, self.n_blocks,
+                    cache.energies, nbrs, system, beta, self.batch_size, self.n_blocks, boxes,
                 )  # fmt: skip
                 if self.n_blocks is not None:
                     stderr, _ = reweighted_gradient_error(
                         params, static, system, observe, objective.loss, recorders, per_frame,
-                        w, traj, nbrs, beta, self.batch_size, self.n_blocks,
+                        w, traj, nbrs, beta, self.batch_size, self.n_blocks, boxes,
                     )  # fmt: skip
         except TRACE_ERRORS as err:
             raise ValueError(
@@ -416,7 +430,7 @@ class Reweighting(AbstractGradient):
         key: PRNGKeyArray,
         cache: ReweightingCache | None = None,
     ) -> GradientResult:
-        require_fixed_box(backend, "Reweighting")
+        barostat = _checked_barostat(backend)
         _check_objective(objective)
         integrator = getattr(backend, "integrator", None)
         if getattr(integrator, "ensemble", "NVT") != "NVT":
@@ -471,7 +485,7 @@ class Reweighting(AbstractGradient):
             record=record,
         )
         if getattr(state, "batched", False):
-            trajectory = merge_replicas(trajectory)
+            trajectory = merge_replicas(trajectory, box_per_frame=barostat is not None)
         cache = self.reference(
             objective,
             params,
@@ -492,6 +506,31 @@ def _check_objective(objective):
             f"objective must be a spectrinv.gradients.Objective(observe, loss), got "
             f"{type(objective).__name__}"
         )
+
+
+def _checked_barostat(backend) -> MonteCarloBarostat | None:
+    """The backend's barostat, `None` without one; a barostat other than the isotropic
+    `MonteCarloBarostat` is refused (its frames' weights are not those of this estimator)."""
+    barostat = getattr(backend, "barostat", None)
+    if barostat is not None and not isinstance(barostat, MonteCarloBarostat):
+        raise ValueError(
+            f"Reweighting supports NPT frames from the isotropic MonteCarloBarostat only, not "
+            f"{type(barostat).__name__}"
+        )
+    return barostat
+
+
+def _frame_lists(potential, system, positions, boxes, rw: Reweighting):
+    """Per-frame neighbour lists (`None`: all pairs), each in its frame's box for NPT."""
+    extra = {} if boxes is None else {"boxes": boxes}  # NVT: the call as before
+    return frame_neighbors(
+        potential,
+        system,
+        positions,
+        capacity_multiplier=rw.capacity_multiplier,
+        batch_size=rw.batch_size,
+        **extra,
+    )
 
 
 def _cutoff_of(potential, system) -> float | None:

@@ -38,6 +38,8 @@ import dataclasses
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array
 
 from observables import PER_FRAME_FIELDS, AbstractResult, Trajectory
 
@@ -46,6 +48,8 @@ from ..backends import AbstractRecorder, Frame, pad_frames, unpad_frames
 __all__ = [
     "potential_recorders",
     "check_recomputable",
+    "frame_boxes",
+    "in_frame_box",
     "energies_jit",
     "recorded_signals_jit",
     "with_signals",
@@ -77,6 +81,42 @@ def check_recomputable(recorders: tuple[AbstractRecorder, ...], trajectory: Traj
             )
 
 
+def frame_boxes(trajectory: Trajectory, system) -> Array | None:
+    """The frames' own boxes (nm) in the shape of `system.box` (`[frame, 3]` edges or
+    `[frame, 3, 3]` rows), or `None` when the trajectory has one fixed box (NVT).
+
+    Isothermal-isobaric frames (a barostat run) carry one box each; the energy of frame
+    $i$ is then $U_\theta(x_i, V_i)$, evaluated in that box. Raises `ValueError` for
+    per-frame boxes the system cannot hold (a triclinic frame box for an orthorhombic
+    `system.box`, or a non-periodic system)."""
+    if not trajectory.box_per_frame:
+        return None
+    if system.box is None:
+        raise ValueError(
+            "the frames carry one box each (NPT) but system.box is None; give the system a "
+            "periodic box"
+        )
+    boxes = jnp.asarray(trajectory.box, system.box.dtype)
+    if system.box.ndim == 1 and boxes.ndim == 3:
+        off = np.asarray(boxes) * (1.0 - np.eye(3))
+        if np.any(off != 0):
+            raise ValueError(
+                "the frames' boxes are triclinic but system.box holds 3 edges; give the "
+                "system a [3, 3] cell to reweight triclinic NPT frames"
+            )
+        return jnp.diagonal(boxes, axis1=1, axis2=2)
+    if system.box.ndim == 2 and boxes.ndim == 2:
+        return jax.vmap(jnp.diag)(boxes)
+    return boxes
+
+
+def in_frame_box(system, box):
+    """`system` in one frame's box (`box` in the shape of `system.box`; `None`: unchanged)."""
+    if box is None:
+        return system
+    return eqx.tree_at(lambda s: s.box, system, box)
+
+
 def _frame_names(trajectory: Trajectory, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
     names = [f for f in PER_FRAME_FIELDS if getattr(trajectory, f) is not None or f in extra]
     if trajectory.box_per_frame:
@@ -84,11 +124,23 @@ def _frame_names(trajectory: Trajectory, extra: tuple[str, ...] = ()) -> tuple[s
     return tuple(names)
 
 
-def frame_energies(potential, system, positions, neighbors, batch_size: int):
+def frame_energies(potential, system, positions, neighbors, batch_size: int, boxes=None):
     """`[frame]` energies U(x_i) (kJ/mol), `batch_size` frames at a time; checkpointed so
-    reverse mode keeps only each batch's inputs."""
+    reverse mode keeps only each batch's inputs. `boxes`: per-frame boxes (NPT frames,
+    `frame_boxes`), each frame evaluated in its own."""
     n = positions.shape[0]
     size = min(batch_size, n)
+    if boxes is not None:
+
+        def batch_npt(args):
+            pos, nbrs, box = args
+            return jax.vmap(
+                lambda p, nb, b: potential.energy(p, in_frame_box(system, b), nb),
+                in_axes=(0, None if nbrs is None else 0, 0),
+            )(pos, nbrs, box)
+
+        xs = pad_frames((positions, neighbors, boxes), n, size)
+        return unpad_frames(jax.lax.map(jax.checkpoint(batch_npt), xs), n)
     xs = pad_frames((positions, neighbors), n, size)
 
     def batch(args):
@@ -112,8 +164,16 @@ def frame_observation_fn(system, observe, recorders, trajectory):
 
     def one(potential, fields, nbrs):
         pos, vel = fields["positions"], fields["velocities"]
-        energy, grad = jax.value_and_grad(lambda x: potential.energy(x, system, nbrs))(pos)
-        frame = Frame(pos, vel, -grad, energy, nbrs, system)
+        here = system
+        if "box" in fields:  # NPT frames: this frame's box, in the shape of system.box
+            box = fields["box"].astype(system.box.dtype)
+            if box.ndim > system.box.ndim:
+                box = jnp.diagonal(box)
+            elif box.ndim < system.box.ndim:
+                box = jnp.diag(box)
+            here = in_frame_box(system, box)
+        energy, grad = jax.value_and_grad(lambda x: potential.energy(x, here, nbrs))(pos)
+        frame = Frame(pos, vel, -grad, energy, nbrs, here)
         fields = dict(fields, **{r.field: r(frame, potential) for r in recorders})
         one_frame = eqx.tree_at(
             lambda t: [getattr(t, f) for f in out_names],
@@ -147,11 +207,30 @@ def frame_energies_and_observations(
 
 
 @eqx.filter_jit
-def recorded_signals_jit(params, static, system, recorders, trajectory, neighbors, batch_size):
+def recorded_signals_jit(
+    params, static, system, recorders, trajectory, neighbors, batch_size, boxes=None
+):
     """`{field: [frame, ...]}`: the signals of `recorders` for every frame of `trajectory`,
-    computed by `eqx.combine(params, static)` from rebuilt `Frame`s (compiled)."""
+    computed by `eqx.combine(params, static)` from rebuilt `Frame`s (compiled); `boxes`:
+    per-frame boxes of NPT frames (`frame_boxes`)."""
     potential = eqx.combine(params, static)
     n = trajectory.n_frames
+    if boxes is not None:
+
+        def one_npt(pos, vel, nbrs, box):
+            here = in_frame_box(system, box)
+            energy, grad = jax.value_and_grad(lambda x: potential.energy(x, here, nbrs))(pos)
+            frame = Frame(pos, vel, -grad, energy, nbrs, here)
+            return {r.field: r(frame, potential) for r in recorders}
+
+        def batch_npt(args):
+            pos, vel, nbrs, box = args
+            axes = (0, 0, None if nbrs is None else 0, 0)
+            return jax.vmap(one_npt, in_axes=axes)(pos, vel, nbrs, box)
+
+        xs = (trajectory.positions, trajectory.velocities, neighbors, boxes)
+        out = jax.lax.map(batch_npt, pad_frames(xs, n, min(batch_size, n)))
+        return unpad_frames(out, n)
     xs = (trajectory.positions, trajectory.velocities, neighbors)
 
     def one(pos, vel, nbrs):
@@ -181,9 +260,10 @@ def with_signals(trajectory: Trajectory, signals: dict) -> Trajectory:
 
 
 @eqx.filter_jit
-def energies_jit(params, static, system, positions, neighbors, batch_size):
+def energies_jit(params, static, system, positions, neighbors, batch_size, boxes=None):
     """`frame_energies` of `eqx.combine(params, static)`, compiled."""
-    return frame_energies(eqx.combine(params, static), system, positions, neighbors, batch_size)
+    potential = eqx.combine(params, static)
+    return frame_energies(potential, system, positions, neighbors, batch_size, boxes)
 
 
 @eqx.filter_jit
@@ -201,12 +281,15 @@ def estimate_jit(
     beta,
     batch_size,
     n_blocks=None,
+    boxes=None,
 ):
     """Loss, its gradient, the reweighted average, N_eff/F, the per-frame observations
     and the normalised weights at `params`.
 
     Without `recorders` the cached per-frame `observed` values are reweighted; with them the
-    observations are recomputed at `params` (see the module docstring)."""
+    observations are recomputed at `params` (see the module docstring). `boxes`: per-frame
+    boxes of NPT frames (`frame_boxes`; the recomputed frames read theirs from the
+    trajectory)."""
     n = energies0.shape[0]
 
     def total(p):
@@ -216,7 +299,9 @@ def estimate_jit(
                 potential, system, observe, recorders, trajectory, neighbors, batch_size
             )
         else:
-            u = frame_energies(potential, system, trajectory.positions, neighbors, batch_size)
+            u = frame_energies(
+                potential, system, trajectory.positions, neighbors, batch_size, boxes
+            )
             obs = observed
         log_w = -beta * (u - energies0)
         log_w = log_w - jax.scipy.special.logsumexp(log_w)
@@ -277,16 +362,16 @@ def with_reweighted_errors(average, observed, w, n_blocks: int):
     return jax.tree.map(attach, average, observed, is_leaf=is_result)
 
 
-def merge_replicas(trajectory: Trajectory) -> Trajectory:
+def merge_replicas(trajectory: Trajectory, box_per_frame: bool = False) -> Trajectory:
     """A batched backend trajectory (leading replica axis on every leaf) as one trajectory
-    whose frames are those of all replicas, replica by replica (the backends keep the box
-    fixed, so the box is that of replica 0)."""
+    whose frames are those of all replicas, replica by replica. With a fixed box the box is
+    that of replica 0; `box_per_frame` (a barostat run) keeps every frame's own box."""
     fields = {}
     for f in dataclasses.fields(trajectory):
         v = getattr(trajectory, f.name)
         if v is None or f.name == "species_names":
             continue
-        if f.name in PER_FRAME_FIELDS:
+        if f.name in PER_FRAME_FIELDS or (box_per_frame and f.name == "box"):
             fields[f.name] = v.reshape((-1,) + v.shape[2:])
         else:
             fields[f.name] = v[0]

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 from ..backends import pad_frames, unpad_frames
 from ._reweighting_frames import (
     frame_observation_fn,
+    in_frame_box,
     weighted_block_error,
     weighted_mean,
     with_reweighted_errors,
@@ -60,13 +61,29 @@ def contract(c, o):
 
 
 def frame_parameter_gradients(
-    params, static, system, observe, recorders, trajectory, neighbors, c, batch_size
+    params, static, system, observe, recorders, trajectory, neighbors, c, batch_size, boxes=None
 ):
     """Per-frame parameter gradients `(x, e)`, pytrees of `params` with a leading `[frame]`
     axis: x_i = ∂(c·o_i)/∂θ (`None` without `recorders`: the cached o_i do not depend on θ)
-    and e_i = ∂U_θ(x_i)/∂θ; `batch_size` frames at a time."""
+    and e_i = ∂U_θ(x_i)/∂θ; `batch_size` frames at a time. `boxes`: per-frame boxes of NPT
+    frames (`frame_boxes`; with `recorders` the frames' boxes are read from `trajectory`)."""
     n = trajectory.n_frames
     size = min(batch_size, n)
+    if boxes is not None and not recorders:
+
+        def energy_in_box(p, pos_box, nbrs):
+            pos, box = pos_box
+            return eqx.combine(p, static).energy(pos, in_frame_box(system, box), nbrs)
+
+        grad_u = jax.grad(energy_in_box)
+
+        def batch_npt(args):
+            x, nbrs = args
+            axes = (0, None if nbrs is None else 0)
+            return jax.vmap(lambda xi, nb: grad_u(params, xi, nb), in_axes=axes)(x, nbrs)
+
+        inputs = ((trajectory.positions, boxes), neighbors)
+        return None, unpad_frames(jax.lax.map(batch_npt, pad_frames(inputs, n, size)), n)
     if recorders:
         one, cached = frame_observation_fn(system, observe, recorders, trajectory)
 
@@ -109,11 +126,13 @@ def reweighted_gradient_error(
     beta,
     batch_size,
     n_blocks,
+    boxes=None,
 ):
     """Block standard error of the reweighted gradient (module docstring): a pytree like
     the gradient, and the per-frame terms $h_i$ (leading `[frame]` axis). `observed`: the
     per-frame observations at `params` (`[frame]`), `w`: the normalised weights,
-    `loss_fn`: the objective's loss of the average."""
+    `loss_fn`: the objective's loss of the average, `boxes`: per-frame boxes of NPT
+    frames."""
     blocks = min(n_blocks, w.shape[0])
     plain = jax.tree.map(lambda o: weighted_mean(o, w), observed)
 
@@ -126,7 +145,7 @@ def reweighted_gradient_error(
     )
     a = jax.vmap(lambda d: contract(c, d))(deviation)
     x, e = frame_parameter_gradients(
-        params, static, system, observe, recorders, trajectory, neighbors, c, batch_size
+        params, static, system, observe, recorders, trajectory, neighbors, c, batch_size, boxes
     )
 
     def term(e_leaf, x_leaf=None):
