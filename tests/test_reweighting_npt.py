@@ -24,6 +24,7 @@ from _systems import ARGON, EPS, SIGMA, fcc
 from observables import BOLTZMANN, Density, Quantity, Trajectory
 from spectrinv.backends import JaxMDBackend, Langevin, MonteCarloBarostat, Positions
 from spectrinv.gradients import Objective, Reweighting
+from spectrinv.gradients._reweighting_frames import merge_replicas
 from spectrinv.potentials import ForceShifted, LennardJones, System
 
 T_K = 100.0
@@ -186,6 +187,18 @@ def test_portable_cache_rebuilds_the_per_frame_lists(frames):
     )
     assert float(restored.grad.sigma) == float(full.grad.sigma)
     assert float(restored.observed.y_magnitude) == float(full.observed.y_magnitude)
+
+
+def test_npt_replicas_are_merged_with_every_frame_box():
+    """Batched NPT frames (leading replica axis) become one trajectory whose frames keep
+    their own boxes, replica by replica (a fixed-box merge keeps replica 0's box only)."""
+    lattice, edge, _, _ = lj_system()
+    a, b = (npt_frames(lattice, edge, n_frames=3, seed=s) for s in (1, 2))
+    batched = jax.tree.map(lambda x, y: jnp.stack([x, y]), a, b)
+    merged = merge_replicas(batched, box_per_frame=True)
+    assert merged.box_per_frame and merged.n_frames == 6
+    np.testing.assert_array_equal(merged.box, np.concatenate([a.box, b.box]))
+    np.testing.assert_array_equal(merged.positions, np.concatenate([a.positions, b.positions]))
 
 
 def test_bad_npt_input_is_refused_in_one_line():
