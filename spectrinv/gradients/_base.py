@@ -347,8 +347,8 @@ def check_gradient(loss: Scalar, grad: PyTree, *, what: str, explode_norm: float
 
 
 def require_fixed_box(backend: AbstractBackend, strategy: str) -> None:
-    """Gradient strategies need a fixed box: a barostat's accept/reject step has no
-    derivative, and NPT reweighting would need the PV term."""
+    """Strategies that differentiate the MD run need a fixed box: a barostat's
+    accept/reject step has no derivative (`Reweighting` reweights NPT frames instead)."""
     if getattr(backend, "barostat", None) is not None:
         raise ValueError(
             f"{strategy} does not support a barostat (NPT): run NPT to find the box, then "
