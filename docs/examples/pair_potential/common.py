@@ -1,5 +1,5 @@
 """Shared set-up of the two-density pair-potential demonstration (`make_reference.py`
-writes the data; `learn_two_densities.py` fits them, `ibi_two_densities.py` inverts them,
+writes the data; `learn_pair.py` fits them, `ibi_two_densities.py` inverts them,
 `compare.py` plots and scores both)."""
 
 from __future__ import annotations
@@ -76,6 +76,20 @@ def soft_start() -> TabulatedPair:
     return TabulatedPair(
         Quantity(EPS * (SIGMA / k) ** 12, "kJ/mol"), Quantity(R_MIN, "nm"), Quantity(CUTOFF, "nm")
     )
+
+
+def pmf_start(state: str) -> TabulatedPair:
+    """The potential of mean force −k_BT ln g(r) of the `state` reference on the knots, with a
+    steep wall u_edge + 10 k_BT ((r_edge/r)¹² − 1) below the first knot where g > 0.01 (the
+    start of IBI; `learn_pair.py` starts from the ρσ³ = 0.72 one)."""
+    kt = float(Quantity(TEMPERATURE.m_as("K"), "K * molar_gas_constant").m_as("kJ/mol"))
+    k = knots()
+    g = g_data(state)
+    gk = np.interp(k, np.asarray(g.x), np.asarray(g.y))
+    edge = int(np.argmax(gk > 0.01))
+    u = -kt * np.log(np.maximum(gk, 1e-3))
+    u[:edge] = u[edge] + 10 * kt * ((k[edge] / k[:edge]) ** 12 - 1)
+    return TabulatedPair(Quantity(u, "kJ/mol"), Quantity(R_MIN, "nm"), Quantity(CUTOFF, "nm"))
 
 
 def well(pair, r=None) -> tuple[float, float]:

@@ -137,8 +137,14 @@ def plot(pairs, sims, out) -> None:
     ax = axes[0]
     style = {"truth": "k-", "fit": "r-", "ibi": "b--"}
     label = {"truth": "truth (LJ, force-shifted)", "fit": "fit (χ² + prior + P)", "ibi": "IBI"}
-    start = common.soft_start()
-    ax.plot(r, np.asarray(start.pair_energy(jnp.asarray(r))), ":", color="0.5", label="fit start")
+    start = common.pmf_start("low")
+    ax.plot(
+        r,
+        np.asarray(start.pair_energy(jnp.asarray(r))),
+        ":",
+        color="0.5",
+        label="fit start (PMF, ρσ³ = 0.72)",
+    )
     for name, pair in pairs.items():
         ax.plot(r, np.asarray(pair.pair_energy(jnp.asarray(r))), style[name], label=label[name])
     ax.set_ylim(-1.5, 2.5)
