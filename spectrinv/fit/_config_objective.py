@@ -8,6 +8,7 @@ from typing import Any
 from observables import (
     RDF,
     AbstractObservable,
+    Density,
     DielectricConstant,
     EnthalpyOfVaporization,
     GaussianKernel,
@@ -95,6 +96,12 @@ def build_observable(
         check_keys(opts, {"blocks"}, w)
         blocks = integer(opts.get("blocks", 5), f"{w} blocks", 2)
         return Pressure(n_blocks=blocks), (Positions(), Velocities(), Stress())
+    if kind == "density":
+        # a frame average of M / (N_A V_k) over NPT frames (each in its own box): the
+        # target's pressure puts a barostat on its backend (see _config_npt)
+        check_keys(opts, {"blocks"}, w)
+        blocks = integer(opts.get("blocks", 5), f"{w} blocks", 2)
+        return Density(n_blocks=blocks), (Positions(),)
     if kind in _THERMO:
         return _thermo_observable(kind, opts, temperature, model_kind, w)
     # transport observables take max_lag as a time (they convert it with the trajectory's

@@ -83,6 +83,8 @@ TARGET_KEYS = {
     "system",
     "gradient",
     "observable_options",
+    "pressure",
+    "barostat_interval",
 }
 SYSTEM_KEYS = {
     "water": {"molecules", "density", "seed"},
@@ -110,6 +112,7 @@ DATASET_FILE_KEYS = {
     "quantity",
     "name",
     "temperature",
+    "pressure",
 }
 OBSERVABLES = {
     "ir",
@@ -120,6 +123,7 @@ OBSERVABLES = {
     "potential_energy",
     "enthalpy_of_vaporization",
     "dielectric_constant",
+    "density",
 }
 LOSSES = {"mse", "chi2", "wasserstein", "peak_position", "relative_error"}
 CHI2_KEYS = ("relative_uncertainty", "include_simulation_error")

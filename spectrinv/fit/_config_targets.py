@@ -18,6 +18,7 @@ from ..gradients import Objective
 from ..losses import observable_units
 from ..potentials import fcc_lattice, water_box
 from ._config_model import cast
+from ._config_npt import build_barostat, check_state_point
 from ._config_objective import build_gradient, build_loss, build_observable
 from ._config_schema import (
     DATASET_FILE_KEYS,
@@ -52,9 +53,8 @@ def build_target(
     if not timestep.m > 0:  # also refuses NaN
         raise ConfigError(f"{where} timestep = {timestep_text!r}: a time step must be > 0")
     friction = quantity(t.get("friction", "5 1/ps"), "1/[time]", f"{where} friction")
-    dataset = load_target_dataset(
-        require(t, "dataset", where), t.get("dataset_column"), base, where
-    )
+    dataset_spec = require(t, "dataset", where)
+    dataset = load_target_dataset(dataset_spec, t.get("dataset_column"), base, where)
     gradient = build_gradient(dict(require(t, "gradient", where)), timestep, f"{where} [gradient]")
     frame_time = timestep * gradient.stride
     obs_kind = choice(require(t, "observable", where), OBSERVABLES, f"{where} observable")
@@ -62,13 +62,16 @@ def build_target(
         obs_kind, dict(t.get("observable_options", {})), temperature, model_kind, frame_time, where
     )
     check_dataset_kind(dataset, observable, obs_kind, where)
+    barostat, pressure = build_barostat(t, obs_kind, gradient, timestep, where)
+    if pressure is not None:
+        check_state_point(dataset, dataset_spec, temperature, pressure, where)
     loss = build_loss(t, dataset, observable, temperature, where)
     # the system last: a water box is minimised, so every check above comes first
     positions, system = _build_system(
         dict(t.get("system", {})), model_kind, potential, f"{where} [system]", dtype
     )
     _check_r_max(observable, system, f"{where} [observable_options] r_max")
-    backend = JaxMDBackend(Langevin(timestep, temperature, friction))
+    backend = JaxMDBackend(Langevin(timestep, temperature, friction), barostat=barostat)
     equil = t.get("equilibration")
     n_equil = 0 if equil is None else steps(equil, timestep, f"{where} equilibration")
     return Target(
@@ -104,8 +107,9 @@ def load_target_dataset(spec: Any, column: Any, base: Path, where: str) -> Datas
             return Dataset.from_jcamp(path, **kw)
         for key in ("x", "y", "x_unit", "y_unit"):
             require(spec, key, f"{where} dataset")
-        if "uncertainty" in spec:
-            kw["uncertainty"] = spec["uncertainty"]
+        for key in ("uncertainty", "pressure"):  # a CSV's state-point pressure ("1 bar")
+            if key in spec:
+                kw[key] = spec[key]
         return Dataset.from_csv(path, x=spec["x"], y=spec["y"], **kw)
     except (DatasetError, UnitError) as err:
         raise ConfigError(f"{where}: {err}") from None

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..gradients import GradientWarning, tree_norm
 from ._checkpoint import leaves_to_numpy, restore, to_numpy_tree
-from ._md import init_state
+from ._md import init_state, saved_box
 from ._params import flat_parameters
 
 __all__ = ["evaluate", "float_dict", "payload", "print_row", "read_history"]
@@ -87,6 +87,7 @@ def evaluate(targets, params, static, configs, caches, key_step, prior=None):
             "positions": np.asarray(res.state.positions),
             "velocities": np.asarray(res.state.velocities),
             "neighbor_capacity": max(state.neighbor_capacity, res.state.neighbor_capacity),
+            **saved_box(res.state),
         }
         new_caches[t.name] = res.cache
     if prior is not None:

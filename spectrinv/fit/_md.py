@@ -3,7 +3,9 @@ strategy starts from at every evaluation (deterministic in the saved configurati
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from observables import Quantity
@@ -12,7 +14,13 @@ from ..backends import AbstractBackend, MDState
 from ..potentials import AbstractPotential
 from ._target import Target
 
-__all__ = ["equilibrate", "init_state"]
+__all__ = ["equilibrate", "init_state", "saved_box"]
+
+
+def saved_box(state: MDState) -> dict:
+    """`{"box": ...}` of an NPT state (its current box, nm), `{}` for a fixed box: an NPT
+    target continues from the box its last run ended in."""
+    return {} if state.barostat is None else {"box": np.asarray(state.barostat.box)}
 
 
 def equilibrate(target: Target, potential, key) -> dict:
@@ -34,6 +42,7 @@ def equilibrate(target: Target, potential, key) -> dict:
         "velocities": np.asarray(state.velocities),
         # headroom: the equilibrated liquid's list fluctuates; stable shapes, no recompiles
         "neighbor_capacity": int(np.ceil(1.2 * state.neighbor_capacity)),
+        **saved_box(state),
     }
 
 
@@ -42,11 +51,15 @@ def init_state(target: Target, potential: AbstractPotential, cfg: dict) -> MDSta
     saved configuration (positions, velocities) and of the neighbour-list capacity, which
     only grows during a fit (stable shapes: no recompilation from step to step)."""
     backend: AbstractBackend = target.backend
+    system = target.system
+    if cfg.get("box") is not None:  # NPT: start in the saved box, not the configured one
+        box = jnp.asarray(cfg["box"], jnp.asarray(system.box).dtype)
+        system = eqx.tree_at(lambda s: s.box, system, box)
 
     def init(capacity: int) -> MDState:
         return backend.init(
             potential,
-            target.system,
+            system,
             Quantity(cfg["positions"], "nm"),
             velocities=Quantity(cfg["velocities"], "nm/ps"),
             neighbor_capacity=capacity,
