@@ -176,6 +176,10 @@ def test_dataset_without_a_pressure_and_npt_keys_elsewhere_are_refused(tmp_path)
     )
     with pytest.raises(ConfigError, match="'rho'.*states no pressure.*85 K"):
         _load(tmp_path, targets)
+    (tmp_path / "rho.jdx").write_text("##TITLE=x\n")
+    jcamp = targets.replace('file = "rho.csv"', 'file = "rho.jdx", pressure = "1 bar"')
+    with pytest.raises(ConfigError, match="'rho'.*pressure applies to a CSV file"):
+        _load(tmp_path, jcamp)
     p_sat = """
 [[targets]]
 name = "p"

@@ -104,6 +104,8 @@ def load_target_dataset(spec: Any, column: Any, base: Path, where: str) -> Datas
             k: spec[k] for k in ("x_unit", "y_unit", "quantity", "name", "temperature") if k in spec
         }
         if path.suffix.lower() in (".jdx", ".dx", ".jcamp"):
+            if "pressure" in spec:
+                raise ConfigError(f"{where} dataset: pressure applies to a CSV file, not JCAMP-DX")
             return Dataset.from_jcamp(path, **kw)
         for key in ("x", "y", "x_unit", "y_unit"):
             require(spec, key, f"{where} dataset")
