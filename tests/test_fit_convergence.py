@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 
+import jax
 import numpy as np
 import optax
 import pytest
@@ -303,6 +304,9 @@ def test_target_snr_needs_a_strategy_with_a_sample_count(tmp_path):
         ({"target_snr": -2}, "target_snr must be a number"),
         ({"target_snr": 2, "max_growth": 2.5}, "max_growth: expected an integer >= 1"),
         ({"stop_tol": 1e-3}, "unknown key 'stop_tol'; did you mean 'stop_rtol'"),
+        ({"momentum": 1.0}, r"momentum \(Adam's b1\) must be below 1"),
+        ({"momentum": -0.1}, r"momentum must be a number in \[0, 1\]"),
+        ({"momentum": "0.5"}, "momentum must be a number"),
     ],
 )
 def test_bad_config_values_are_refused(keys, match):
@@ -379,3 +383,31 @@ def test_config_keys_reach_the_fit(tmp_path):
     plain = parse_config(_lj_config(), base=base)
     assert plain.optimizer()[1] == "adam(lr=0.02, clip=1.0)"  # the fingerprint of old fits
     assert (plain.averaging, plain.stop, plain.target_snr) == (None, None, None)
+
+
+def test_momentum_is_adams_b1(tmp_path):
+    """`[fit] momentum` reaches Adam as b1: with b1 = 0 the second update is the hand-computed
+    −η g₂ / (√v̂₂ + ε), v̂₂ = (b2 g₁² + (1 − b2) g₂²)(1 − b2)/(1 − b2²), with no memory of g₁
+    in the numerator; with the default b1 = 0.9 it differs, and the fingerprint of a fit with
+    the default momentum is the one older fits have."""
+    base = _rdf_file(tmp_path)
+    config = parse_config(_lj_config(momentum=0.0, clip_norm=0), base=base)
+    optimizer, ident = config.optimizer()
+    assert ident == "adam(lr=0.02, clip=0.0, b1=0.0)"
+    default = parse_config(_lj_config(clip_norm=0), base=base)
+    g1, g2 = np.array([0.3, -2.0]), np.array([-0.1, 0.5])
+    b2, eps, lr = 0.999, 1e-8, 0.02
+    with jax.numpy_dtype_promotion("standard"):  # as in the fit: optax mixes int counters
+        state = optimizer.init(np.zeros(2))
+        _, state = optimizer.update(g1, state)
+        update, _ = optimizer.update(g2, state)
+        other = default.optimizer()[0]
+        state = other.init(np.zeros(2))
+        _, state = other.update(g1, state)
+        other_update, _ = other.update(g2, state)
+    v_hat = ((1 - b2) * b2 * g1**2 + (1 - b2) * g2**2) / (1 - b2**2)
+    np.testing.assert_allclose(update, -lr * g2 / (np.sqrt(v_hat) + eps), rtol=1e-6)
+    assert default.momentum == 0.9 and default.optimizer()[1] == "adam(lr=0.02, clip=0.0)"
+    assert not np.allclose(other_update, update, rtol=1e-3)
+    with pytest.raises(ValueError, match="momentum"):
+        default_optimizer(0.01, None, momentum=1.5)

@@ -10,6 +10,7 @@ simulations are given as times and converted with the time step.
 steps = 12                     # optimiser updates
 seed = 2026
 learning_rate = 0.02           # relative: Adam moves each parameter by ~2 % per step
+# momentum = 0.9               # Adam's b1; smaller turns sooner after passing the optimum
 clip_norm = 1.0                # global-norm gradient clipping (0: none)
 precision = "float64"          # or "float32"
 trainable = ["bond.k", "angle.k"]
@@ -95,15 +96,15 @@ class FitConfig:
     """A loaded configuration: what `spectrinv fit` runs (`run()`).
 
     **Fields:** `potential` (the starting potential, in the config's precision), `targets`
-    (`Target`s), `steps`, `seed`, `learning_rate`, `clip_norm` (0: none), `trainable`
-    (parameter names, or None for all), `bounds` (`{name: Interval}`), `output` (folder),
-    `precision` (`"float64"` or `"float32"`), `source` (the file it came from),
-    `uncertainty` (run the parameter-uncertainty analysis after the fit); settling at the
-    noise floor: `schedule` (`"constant"`, `"cosine"`, `"exponential"`, `"step"`) with
+    (`Target`s), `steps`, `seed`, `learning_rate`, `clip_norm` (0: none), `momentum` (Adam's
+    b1), `trainable` (parameter names, or None for all), `bounds` (`{name: Interval}`), `output`
+    (folder), `precision` (`"float64"` or `"float32"`), `source` (the file it came from),
+    `uncertainty` (run the parameter-uncertainty analysis after the fit); settling at the noise
+    floor: `schedule` (`"constant"`, `"cosine"`, `"exponential"`, `"step"`) with
     `final_fraction`, `decay_rate`, `transition_steps` (see `learning_rate_schedule`),
     `averaging` (an `IterateAverage` or None), `stop` (a `StopWhen` or None), `target_snr`
-    (None: off) and `max_growth`; `refine` (None, or the `references`, `passes` and
-    `ess_min` of `spectrinv.fit.refine`, run by `refine_fit` after the fit).
+    (None: off) and `max_growth`; `refine` (None, or the `references`, `passes` and `ess_min` of
+    `spectrinv.fit.refine`, run by `refine_fit` after the fit).
     """
 
     potential: Any
@@ -127,6 +128,7 @@ class FitConfig:
     target_snr: float | None = None
     max_growth: int = 8
     refine: dict | None = None
+    momentum: float = 0.9
 
     def learning_rate_schedule(self):
         """The optax schedule η(k) of the learning rate over this config's `steps`."""
@@ -143,15 +145,18 @@ class FitConfig:
         """`(optimizer, optimizer_id)`: clipped Adam with the configured learning rate or
         schedule, and its name for the checkpoint fingerprint."""
         ident = f"adam(lr={self.learning_rate}, clip={self.clip_norm})"
+        if self.momentum != 0.9:  # the default leaves the fingerprints of older fits as they were
+            ident = f"{ident[:-1]}, b1={self.momentum})"
+        clip = self.clip_norm or None
         if self.schedule == "constant":
-            return default_optimizer(self.learning_rate, self.clip_norm or None), ident
+            return default_optimizer(self.learning_rate, clip, self.momentum), ident
         if self.schedule == "cosine":
             detail = f"steps={max(self.steps, 1)}, final_fraction={self.final_fraction}"
         else:
             detail = f"decay_rate={self.decay_rate}, transition_steps={self.transition_steps}"
         schedule = self.learning_rate_schedule()
         ident = f"{ident[:-1]}, schedule={self.schedule}({detail}))"
-        return default_optimizer(schedule, self.clip_norm or None), ident
+        return default_optimizer(schedule, clip, self.momentum), ident
 
     def run(
         self, output_dir: str | Path | None = None, *, resume: bool = True, progress: Any = True
@@ -307,8 +312,8 @@ def _only_with(t: dict, keys: tuple[str, ...], condition: bool, what: str, where
 
 def _convergence_options(t: dict, where: str) -> dict:
     """The `[fit]` keys that settle a fit at its noise floor, checked, as `FitConfig`
-    fields: learning-rate schedule, iterate averaging, stopping rule, gradient-noise
-    target."""
+    fields: learning-rate schedule and Adam's momentum, iterate averaging, stopping rule,
+    gradient-noise target."""
     inf = float("inf")
     schedule = choice(t.get("schedule", "constant"), set(SCHEDULES), f"{where} schedule")
     decays = schedule in ("exponential", "step")
@@ -317,7 +322,10 @@ def _convergence_options(t: dict, where: str) -> dict:
     out: dict[str, Any] = {
         "schedule": schedule,
         "final_fraction": _number(t, "final_fraction", where, 0.0, 0.0, 1.0, False),
+        "momentum": _number(t, "momentum", where, 0.9, 0.0, 1.0, False),
     }
+    if out["momentum"] == 1.0:
+        raise ConfigError(f"{where} momentum (Adam's b1) must be below 1, got 1")
     if decays:
         out["decay_rate"] = _number(t, "decay_rate", where, None, 0.0, 1.0, True)
         steps_t = t.get("transition_steps")

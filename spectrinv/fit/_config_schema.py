@@ -39,6 +39,7 @@ FIT_KEYS = {
     "steps",
     "seed",
     "learning_rate",
+    "momentum",
     "clip_norm",
     "precision",
     "trainable",
