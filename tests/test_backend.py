@@ -77,6 +77,7 @@ def test_nve_drift_long():
     assert drift.bounded_by(1e-5), drift
 
 
+@pytest.mark.slow  # 15 s; tests/test_cell_list.py overflows and reallocates under compression
 def test_neighbor_overflow_recovered_under_compression():
     """Two replicas: replica 0 at rest, replica 1 imploding (velocities towards the box
     centre), which overflows its neighbour list mid-chunk. The backend must notice the

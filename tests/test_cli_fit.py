@@ -234,6 +234,7 @@ def test_quickstart_config_is_valid_and_shown(capsys):
     assert "water_segelstein_298K" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # 20 s; tests/test_fit_user_potential.py resumes a Reweighting fit
 def test_reweighting_fit_resumes_bitwise_from_its_checkpoint(tmp_path):
     """The Reweighting cache (reference frames, energies, per-frame observables) goes into the
     checkpoint without its neighbour lists; the resumed fit rebuilds them and ends exactly

@@ -109,22 +109,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
 
 import equinox as eqx
 import jax
 import numpy as np
-from jaxtyping import Array, Float, PRNGKeyArray, PyTree
+from jaxtyping import PRNGKeyArray, PyTree
 
 from observables import BOLTZMANN, Quantity, Trajectory, to_internal
 
 from ..backends import (
     AbstractBackend,
     MDState,
-    MonteCarloBarostat,
     Positions,
     Velocities,
-    frame_neighbors,
 )
 from ..potentials import System
 from ._base import (
@@ -137,11 +134,15 @@ from ._base import (
     gradient_snr,
 )
 from ._frames import TRACE_ERRORS, per_frame_observables
+from ._reweighting_cache import ReweightingCache
 from ._reweighting_frames import (
     check_recomputable,
+    checked_barostat,
+    cutoff_of,
     energies_jit,
     estimate_jit,
     frame_boxes,
+    frame_lists,
     merge_replicas,
     potential_recorders,
     recorded_signals_jit,
@@ -150,43 +151,6 @@ from ._reweighting_frames import (
 from ._reweighting_grad_error import reweighted_gradient_error
 
 __all__ = ["Reweighting", "ReweightingCache"]
-
-
-class ReweightingCache(eqx.Module):
-    """The reference a `Reweighting` gradient reuses (returned as `GradientResult.cache`).
-
-    **Fields:**
-    - `trajectory`: the reference frames (`Trajectory`, `[frame, atom, 3]` nm; replicas
-      merged into one frame axis; signals of recorders that use the potential computed at
-      $\theta_0$);
-    - `observed`: `observe(trajectory[i])` for every frame, a pytree with a leading
-      `[frame]` axis;
-    - `energies`: `[frame]` reference energies $U_{\\theta_0}(x_i)$, kJ/mol, from the JAX
-      potential;
-    - `params`: the reference parameters $\\theta_0$;
-    - `neighbors`: per-frame jax-md `Dense` neighbour lists (leading `[frame]` axis) or
-      `None` (all pairs);
-    - `temperature`: K, the temperature the reference was sampled (and is reweighted) at;
-    - `cutoff`: the potential's cutoff (nm) the lists were built for (`None`: no lists).
-    """
-
-    trajectory: Trajectory
-    observed: PyTree
-    energies: Float[Array, " frame"]
-    params: PyTree
-    neighbors: Any
-    temperature: float = eqx.field(static=True)
-    cutoff: float | None = eqx.field(static=True)
-
-    @property
-    def n_frames(self) -> int:
-        return int(self.energies.shape[0])
-
-    def portable(self) -> ReweightingCache:
-        """This cache without its neighbour lists (which hold jax-md closures, not data), as
-        a fit checkpoint stores it; `Reweighting` rebuilds the lists from the
-        frames on first use, deterministically (the same lists, bit for bit)."""
-        return eqx.tree_at(lambda c: c.neighbors, self, None, is_leaf=lambda x: x is None)
 
 
 class Reweighting(AbstractGradient):
@@ -321,7 +285,7 @@ class Reweighting(AbstractGradient):
         potential = eqx.combine(params, static)
         positions = trajectory.positions
         boxes = frame_boxes(trajectory, system)  # None for one fixed box (NVT)
-        neighbors = _frame_lists(potential, system, positions, boxes, self)
+        neighbors = frame_lists(potential, system, positions, boxes, self)
         if recorders:  # parameter-dependent signals, (re)computed here at θ₀ like in estimate
             signals = recorded_signals_jit(
                 params, static, system, recorders, trajectory, neighbors, self.batch_size, boxes
@@ -344,7 +308,7 @@ class Reweighting(AbstractGradient):
             params=params,
             neighbors=neighbors,
             temperature=t,
-            cutoff=_cutoff_of(potential, system),
+            cutoff=cutoff_of(potential, system),
         )
 
     # ------------------------------------------------------------------------ estimate
@@ -374,11 +338,11 @@ class Reweighting(AbstractGradient):
         if cache.neighbors is None and cache.cutoff is not None:
             # a cache restored from a checkpoint (`portable`): rebuild the frames' lists
             reference = eqx.combine(cache.params, static)
-            lists = _frame_lists(reference, system, cache.trajectory.positions, boxes, self)
+            lists = frame_lists(reference, system, cache.trajectory.positions, boxes, self)
             cache = eqx.tree_at(lambda c: c.neighbors, cache, lists, is_leaf=lambda x: x is None)
-        if _cutoff_of(potential, system) != cache.cutoff:
+        if cutoff_of(potential, system) != cache.cutoff:
             raise ValueError(
-                f"the potential's cutoff ({_cutoff_of(potential, system)}) differs from the one "
+                f"the potential's cutoff ({cutoff_of(potential, system)}) differs from the one "
                 f"the cached neighbour lists were built for ({cache.cutoff}); build a new "
                 "reference"
             )
@@ -430,7 +394,7 @@ class Reweighting(AbstractGradient):
         key: PRNGKeyArray,
         cache: ReweightingCache | None = None,
     ) -> GradientResult:
-        barostat = _checked_barostat(backend)
+        barostat = checked_barostat(backend)
         _check_objective(objective)
         integrator = getattr(backend, "integrator", None)
         if getattr(integrator, "ensemble", "NVT") != "NVT":
@@ -452,7 +416,7 @@ class Reweighting(AbstractGradient):
             usable = (
                 cache.temperature == temperature
                 and cache.trajectory.n_atoms == system.n_atoms
-                and cache.cutoff == _cutoff_of(potential, system)
+                and cache.cutoff == cutoff_of(potential, system)
                 and cache.n_frames >= self.n_frames * replicas  # n_frames may have grown
             )
             if usable:
@@ -506,34 +470,3 @@ def _check_objective(objective):
             f"objective must be a spectrinv.gradients.Objective(observe, loss), got "
             f"{type(objective).__name__}"
         )
-
-
-def _checked_barostat(backend) -> MonteCarloBarostat | None:
-    """The backend's barostat, `None` without one; a barostat other than the isotropic
-    `MonteCarloBarostat` is refused (its frames' weights are not those of this estimator)."""
-    barostat = getattr(backend, "barostat", None)
-    if barostat is not None and not isinstance(barostat, MonteCarloBarostat):
-        raise ValueError(
-            f"Reweighting supports NPT frames from the isotropic MonteCarloBarostat only, not "
-            f"{type(barostat).__name__}"
-        )
-    return barostat
-
-
-def _frame_lists(potential, system, positions, boxes, rw: Reweighting):
-    """Per-frame neighbour lists (`None`: all pairs), each in its frame's box for NPT."""
-    extra = {} if boxes is None else {"boxes": boxes}  # NVT: the call as before
-    return frame_neighbors(
-        potential,
-        system,
-        positions,
-        capacity_multiplier=rw.capacity_multiplier,
-        batch_size=rw.batch_size,
-        **extra,
-    )
-
-
-def _cutoff_of(potential, system) -> float | None:
-    if potential.cutoff is None or system.box is None:
-        return None
-    return float(potential.cutoff)

@@ -43,7 +43,14 @@ from jaxtyping import Array
 
 from observables import PER_FRAME_FIELDS, AbstractResult, Trajectory
 
-from ..backends import AbstractRecorder, Frame, pad_frames, unpad_frames
+from ..backends import (
+    AbstractRecorder,
+    Frame,
+    MonteCarloBarostat,
+    frame_neighbors,
+    pad_frames,
+    unpad_frames,
+)
 
 __all__ = [
     "potential_recorders",
@@ -58,6 +65,9 @@ __all__ = [
     "merge_replicas",
     "weighted_block_error",
     "weighted_mean",
+    "checked_barostat",
+    "frame_lists",
+    "cutoff_of",
     "with_reweighted_errors",
 ]
 
@@ -381,3 +391,36 @@ def merge_replicas(trajectory: Trajectory, box_per_frame: bool = False) -> Traje
     return Trajectory.from_internal(
         positions, box=box, timestep=timestep, species_names=trajectory.species_names, **fields
     )
+
+
+def checked_barostat(backend) -> MonteCarloBarostat | None:
+    """The backend's barostat, `None` without one; a barostat other than the isotropic
+    `MonteCarloBarostat` is refused (its frames' weights are not those of this estimator)."""
+    barostat = getattr(backend, "barostat", None)
+    if barostat is not None and not isinstance(barostat, MonteCarloBarostat):
+        raise ValueError(
+            f"Reweighting supports NPT frames from the isotropic MonteCarloBarostat only, not "
+            f"{type(barostat).__name__}"
+        )
+    return barostat
+
+
+def frame_lists(potential, system, positions, boxes, rw):
+    """Per-frame neighbour lists (`None`: all pairs), each in its frame's box for NPT, with
+    the capacity multiplier and batch size of the `Reweighting` `rw`."""
+    extra = {} if boxes is None else {"boxes": boxes}  # NVT: the call as before
+    return frame_neighbors(
+        potential,
+        system,
+        positions,
+        capacity_multiplier=rw.capacity_multiplier,
+        batch_size=rw.batch_size,
+        **extra,
+    )
+
+
+def cutoff_of(potential, system) -> float | None:
+    """The cutoff (nm) neighbour lists are built for; `None`: all pairs (no cutoff or box)."""
+    if potential.cutoff is None or system.box is None:
+        return None
+    return float(potential.cutoff)
