@@ -173,6 +173,7 @@ def test_triclinic_run_equals_orthorhombic_description():
     np.testing.assert_allclose(final.forces, -g1[0], atol=1e-9)
 
 
+@pytest.mark.slow  # 11 s; float32 inputs are run in many other files
 def test_float32_follows_input_dtype():
     pos, system, lj = argon(n=2, cutoff=0.55)  # 32 atoms
     system32 = System(

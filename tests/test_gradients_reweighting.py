@@ -246,6 +246,7 @@ def harmonic_setup(n_atoms=64, k=100.0, friction=3.0, dt_fs=10.0):
     return system, trap, backend, state
 
 
+@pytest.mark.slow  # 14 s; FD checks of Reweighting stay in tests/test_reweighting_explicit.py
 def test_harmonic_trap_matches_the_analytic_derivative():
     """U = ½kΣr²: ⟨r²⟩ = 3k_BT/k, so d⟨r²⟩/dk = −3k_BT/k² (exact for the canonical
     ensemble). The reweighting gradient (fluctuation formula on sampled frames) must agree
@@ -452,6 +453,7 @@ def _pick_replica(state, i):
 
 
 # ------------------------------------------------------------- (4) ESS and the cache
+@pytest.mark.slow  # 13 s; tests/test_reweighting_grad_error.py resamples a short reference
 def test_cache_reused_above_threshold_and_resampled_below(lj_reference):
     ref = lj_reference
     rw, backend, system = ref["rw"], ref["backend"], ref["system"]
@@ -522,6 +524,7 @@ def test_cache_reused_above_threshold_and_resampled_below(lj_reference):
     assert hot.calls == [500, 1200]  # equilibration, then n_frames * stride
 
 
+@pytest.mark.slow  # 9 s; tests/test_reweighting_npt.py merges replicas frame by frame
 def test_replicas_are_pooled():
     """A batched state gives n_frames per replica, pooled into one reference."""
     system, trap, backend, _ = harmonic_setup(n_atoms=8)

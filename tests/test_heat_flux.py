@@ -57,6 +57,7 @@ def test_heat_flux_is_time_derivative_of_energy_moment(rng, name):
     np.testing.assert_allclose(flux, exact, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.slow  # 6 s; tests/test_heat_flux_many_body.py checks periodic fluxes
 def test_heat_flux_recorded_in_periodic_md():
     """108 argon atoms, 20 NVE steps: the recorded flux is finite and equals the all-pairs
     evaluation of the last frame."""

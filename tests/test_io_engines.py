@@ -332,6 +332,7 @@ def test_multi_frame_pdb_and_h5md(tmp_path, rng):
         read_trajectory(h5, topology=pdb)
 
 
+@pytest.mark.slow  # 5 s; the xvg reader is tested without the command line
 def test_command_line_reads_an_xvg_dipole_series(tmp_path, rng, capsys):
     from spectrinv.cli import main
 

@@ -418,6 +418,7 @@ def one_device_sample():
     )
 
 
+@pytest.mark.slow  # 18 s; the 4-device checks (also slow) and tests/test_gpu.py cover sharding
 def test_two_devices_run_and_gradient_equal_one_device(tmp_path):
     """2 replicas × 32 LJ atoms split over 2 fake CPU devices: the loss, dL/dε and
     trajectory through 20 velocity Verlet steps equal the batched run on one device (this
