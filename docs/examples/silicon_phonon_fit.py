@@ -279,6 +279,25 @@ def print_uncertainty(params, errors):
     print(f"condition number of J at the fit: {errors['condition_number']:.3g}")
 
 
+def comparison_report(target, before, after, result, params, errors, start):
+    """The JSON entries both fits write: data, predictions before and after, rms relative
+    errors, the fitted Jacobian's singular values, parameters, uncertainty, cost."""
+    return {
+        "labels": LABELS,
+        "experiment": target.tolist(),
+        "units": ["GPa"] * 3 + ["THz"] * 8,
+        "before": before.tolist(),
+        "after": after.tolist(),
+        "rms_relative_error_before": float(np.sqrt(np.mean((before / target - 1) ** 2))),
+        "rms_relative_error_after": float(np.sqrt(np.mean((after / target - 1) ** 2))),
+        "jacobian_singular_values_fitted": np.linalg.svd(result.jac, compute_uv=False).tolist(),
+        "parameters": params,
+        "uncertainty": errors,
+        "function_evaluations": int(result.nfev),
+        "seconds": time.perf_counter() - start,
+    }
+
+
 def run_sw(target, cubic, prim, start):
     base = StillingerWeber(cutoff_margin=0.0)
     names = ("epsilon", "lam", "A", "gamma")
@@ -295,24 +314,13 @@ def run_sw(target, cubic, prim, start):
     params = parameter_report(log_model, result, errors, SW_UNITS)
     out = {
         "potential": "sw",
-        "labels": LABELS,
-        "experiment": target.tolist(),
-        "units": ["GPa"] * 3 + ["THz"] * 8,
-        "before": before.tolist(),
-        "after": after.tolist(),
-        "rms_relative_error_before": float(np.sqrt(np.mean((before / target - 1) ** 2))),
-        "rms_relative_error_after": float(np.sqrt(np.mean((after / target - 1) ** 2))),
+        **comparison_report(target, before, after, result, params, errors, start),
         "epsilon_eV": {"before": params["epsilon"]["before"], "after": params["epsilon"]["after"]},
         "lam": {"before": params["lam"]["before"], "after": params["lam"]["after"]},
         "jacobian_singular_values_log_eps_lam_A_gamma": np.linalg.svd(
             jac_all, compute_uv=False
         ).tolist(),
-        "jacobian_singular_values_fitted": np.linalg.svd(result.jac, compute_uv=False).tolist(),
         "fitted": list(log_model.names),
-        "parameters": params,
-        "uncertainty": errors,
-        "function_evaluations": int(result.nfev),
-        "seconds": time.perf_counter() - start,
     }
     print_table(target, before, after, "SW")
     print(
@@ -368,13 +376,7 @@ def run_edip(target, cubic, prim, start, rtol, free_equilibrium, weight):
             "weight": equilibrium[2],
             "final": result.fun[-2:].tolist(),
         },
-        "labels": LABELS,
-        "experiment": target.tolist(),
-        "units": ["GPa"] * 3 + ["THz"] * 8,
-        "before": before.tolist(),
-        "after": after.tolist(),
-        "rms_relative_error_before": float(np.sqrt(np.mean((before / target - 1) ** 2))),
-        "rms_relative_error_after": float(np.sqrt(np.mean((after / target - 1) ** 2))),
+        **comparison_report(target, before, after, result, params, errors, start),
         "candidate_parameters": list(names),
         "jacobian_singular_values_all": sv_all.tolist(),
         "jacobian_column_norms_all": dict(
@@ -388,11 +390,6 @@ def run_edip(target, cubic, prim, start, rtol, free_equilibrium, weight):
         "jacobian_singular_values_fitted_at_start": np.linalg.svd(
             jac_all[:, [names.index(n) for n in chosen]], compute_uv=False
         ).tolist(),
-        "jacobian_singular_values_fitted": np.linalg.svd(result.jac, compute_uv=False).tolist(),
-        "parameters": params,
-        "uncertainty": errors,
-        "function_evaluations": int(result.nfev),
-        "seconds": time.perf_counter() - start,
     }
     print_table(target, before, after, "EDIP")
     print(

@@ -278,12 +278,21 @@ def frame_neighbors(
     with jaxmd_context():
         # capacities on a coarse ladder: references of similar frames share compiled programs
         template = fns.allocate(frac[0], round_up=True)
-    n_atoms = positions.shape[1]
+    return _grown_until_no_overflow(
+        template,
+        positions.shape[1],
+        lambda t: _update_frames(frac, t, batch_size),
+        lambda lists: lists.did_buffer_overflow,
+    )
+
+
+def _grown_until_no_overflow(template, n_atoms, build, overflowed):
+    """`build(template)` (the stacked per-frame lists), with the template's capacities grown
+    by 1.5× until `overflowed(lists)` is false for every frame (at most 12 times)."""
     for _ in range(12):
         with jaxmd_context():
-            lists = _update_frames(frac, template, batch_size)
-        overflow = np.asarray(lists.did_buffer_overflow)
-        if not np.any(overflow):
+            lists = build(template)
+        if not np.any(np.asarray(overflowed(lists))):
             return lists
         caps = template.cell_list_capacity
         template = dataclasses.replace(
@@ -336,22 +345,11 @@ def _frame_neighbors_in_boxes(cutoff, positions, boxes, capacity_multiplier, bat
     frac = jax.vmap(fractional)(positions, box_arr)
     with jaxmd_context():
         template = fns.allocate(frac[0], round_up=True)
-    n_atoms = positions.shape[1]
-    for _ in range(12):
-        with jaxmd_context():
-            lists = _update_frames_in(frac, box_arr, template, batch_size)
-        overflow = np.asarray(list_invalid_each(lists))
-        if not np.any(overflow):
-            return lists
-        caps = template.cell_list_capacity
-        template = dataclasses.replace(
-            template,
-            max_occupancy=min(n_atoms, rounded_capacity(np.ceil(template.max_occupancy * 1.5))),
-            cell_list_capacity=None if caps is None else rounded_capacity(np.ceil(caps * 1.5)),
-        )
-    raise RuntimeError(
-        "could not build neighbour lists for the frames (the capacity kept overflowing after "
-        "12 enlargements by 1.5x); are atoms collapsing onto each other?"
+    return _grown_until_no_overflow(
+        template,
+        positions.shape[1],
+        lambda t: _update_frames_in(frac, box_arr, t, batch_size),
+        list_invalid_each,
     )
 
 
