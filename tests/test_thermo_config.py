@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from observables import DielectricConstant, EnthalpyOfVaporization, PotentialEnergy, Quantity
-from spectrinv.backends import Dipole, Energy
+from spectrinv.backends import Energy, PotentialDipole
 from spectrinv.datasets import load_dataset
 from spectrinv.fit import ConfigError, parse_config
 from spectrinv.fit._config_objective import build_observable
@@ -70,7 +70,7 @@ def test_water_observables_are_built_with_their_recorders():
     t, frame = Quantity(298.15, "K"), Quantity(1, "fs")
     eps, record = build_observable("dielectric_constant", {}, t, "water", frame, "t")
     assert isinstance(eps, DielectricConstant) and eps.subtract_mean is False
-    assert any(isinstance(r, Dipole) for r in record)
+    assert any(isinstance(r, PotentialDipole) for r in record)  # the model's own charges
     u, record = build_observable("potential_energy", {"blocks": 4}, t, "water", frame, "t")
     assert u.atoms_per_molecule == 3 and u.n_blocks == 4
     assert any(isinstance(r, Energy) for r in record)

@@ -10,6 +10,7 @@ from ._base import (
     Frame as Frame,
     Polarizability as Polarizability,
     Positions as Positions,
+    PotentialDipole as PotentialDipole,
     Stress as Stress,
     Velocities as Velocities,
 )

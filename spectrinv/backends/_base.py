@@ -127,6 +127,27 @@ class Dipole(AbstractRecorder):
         return self.model(frame.positions, frame.system)
 
 
+class PotentialDipole(AbstractRecorder):
+    """Total dipole `[3]` (e·nm) from the potential itself: `potential.dipole_moment(positions,
+    system)` (e.g. `FlexibleWater` with a fitted `ChargeFluxDipole`). The dipole then
+    depends on the potential's parameters, so fitted charges and charge fluxes receive
+    gradients from an IR target, and `Reweighting` recomputes it at the current parameters.
+    """
+
+    field: ClassVar[str] = "dipole"
+    uses_potential: ClassVar[bool] = True
+
+    def __call__(self, frame, potential):
+        method = getattr(potential, "dipole_moment", None)
+        if method is None:
+            raise TypeError(
+                f"PotentialDipole needs a potential with a dipole_moment(positions, system) "
+                f"method (e.g. FlexibleWater); {type(potential).__name__} has none: record "
+                "Dipole(model) with a dipole model instead"
+            )
+        return method(frame.positions, frame.system)
+
+
 class Polarizability(AbstractRecorder):
     """Total polarizability `[3, 3]` (nm³, polarizability volume) from a polarizability model
     `model(positions, system) -> [3, 3]`, e.g. `spectrinv.potentials.BondPolarizability`."""

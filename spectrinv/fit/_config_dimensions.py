@@ -39,6 +39,10 @@ PARAMETER_DIMENSIONS: dict[str, tuple[tuple[str, ...], str, str]] = {
     ),
     "angle.theta0": (("",), "an angle", "'108 degree' or '1.885 rad'"),
     "charge_oxygen": (("[charge]",), "a charge", "'-0.82 e'"),
+    "dipole.bond_flux": (("[charge]/[length]",), "a charge flux per length", "'0.5 e/angstrom'"),
+    "dipole.r0": _LENGTH,
+    "dipole.angle_flux": (("[charge]",), "a charge flux per radian", "'0.05 e' (per rad)"),
+    "dipole.theta0": (("",), "an angle", "'113.24 degree'"),
 }
 
 

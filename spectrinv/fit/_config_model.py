@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from observables import Quantity, UnitError, ureg
 
 from ..potentials import (
+    ChargeFluxDipole,
     DampedShiftedForce,
     ForceShifted,
     LennardJones,
@@ -44,7 +45,12 @@ def build_model(t: dict, where: str, dtype: Any) -> tuple[Any, str]:
         cutoff = quantity(t.get("cutoff", "0.55 nm"), "[length]", f"{where} cutoff")
         alpha = quantity(t.get("alpha", "2.0 1/nm"), "1/[length]", f"{where} alpha")
         make = spc_fw if kind == "spc_fw" else q_spc_fw
-        potential = make(DampedShiftedForce(alpha, cutoff))
+        tail = t.get("tail_correction", False)
+        if not isinstance(tail, bool):
+            raise ConfigError(f"{where} tail_correction must be true or false, got {tail!r}")
+        potential = make(DampedShiftedForce(alpha, cutoff), tail_correction=tail)
+        if "dipole" in t:
+            potential = potential.with_dipole(_dipole(t["dipole"], potential, f"{where}.dipole"))
     else:
         truncation = choice(
             t.get("truncation", "force_shifted"),
@@ -59,6 +65,37 @@ def build_model(t: dict, where: str, dtype: Any) -> tuple[Any, str]:
         )
     potential = _override(potential, dict(t.get("parameters", {})), f"{where} [parameters]")
     return cast(potential, dtype), ("water" if kind != "lennard_jones" else "lennard_jones")
+
+
+DIPOLE_KEYS = {"kind", "bond_flux", "r0", "angle_flux", "theta0"}
+
+
+def _dipole(t: Any, potential: Any, where: str) -> ChargeFluxDipole:
+    """The `[model.dipole]` table: `kind = "charge_flux"` with `bond_flux` (charge/length),
+    `angle_flux` (charge per radian, default 0) and their reference geometry `r0`, `theta0`
+    (default: the model's equilibrium bond length and angle)."""
+    if not isinstance(t, dict):
+        raise ConfigError(f'[{where}] must be a table like {{kind = "charge_flux", ...}}')
+    check_keys(t, DIPOLE_KEYS, f"[{where}]")
+    choice(require(t, "kind", f"[{where}]"), {"charge_flux"}, f"[{where}] kind")
+    r0 = (
+        quantity(t["r0"], "[length]", f"[{where}] r0")
+        if "r0" in t
+        else Quantity(float(potential.bond.length), "nm")
+    )
+    theta0 = (
+        quantity(t["theta0"], "", f"[{where}] theta0")
+        if "theta0" in t
+        else Quantity(float(potential.angle.theta0), "radian")
+    )
+    return ChargeFluxDipole(
+        bond_flux=quantity(
+            t.get("bond_flux", "0 e/nm"), "[charge]/[length]", f"[{where}] bond_flux"
+        ),
+        r0=r0,
+        angle_flux=quantity(t.get("angle_flux", "0 e"), "[charge]", f"[{where}] angle_flux"),
+        theta0=theta0,
+    )
 
 
 def _energy(text: Any, where: str) -> Quantity:

@@ -22,12 +22,13 @@ from observables import (
     UnitError,
 )
 
-from ..backends import Dipole, Energy, Positions, Stress, Velocities
+from ..backends import Energy, Positions, PotentialDipole, Stress, Velocities
 from ..gradients import BPTT, AbstractGradient, Reweighting, Truncated
 from ..losses import (
     Absolute,
     AbstractLoss,
     AreaNormalised,
+    BandIntensity,
     ChiSquared,
     MeanSquaredError,
     PeakNormalised,
@@ -37,10 +38,10 @@ from ..losses import (
     Wasserstein1,
     observable_units,
 )
-from ..potentials import PointChargeDipole
 from ._config_schema import (
     CHI2_KEYS,
     GRADIENT_KEYS,
+    LOSS_TERM_KEYS,
     LOSSES,
     ConfigError,
     check_keys,
@@ -51,7 +52,7 @@ from ._config_schema import (
     steps,
 )
 
-__all__ = ["build_observable", "build_loss", "build_gradient"]
+__all__ = ["build_observable", "build_loss", "build_losses", "build_gradient"]
 
 _NORMALISATIONS = {"absolute": Absolute, "area": AreaNormalised, "peak": PeakNormalised}
 
@@ -75,9 +76,10 @@ def build_observable(
         check_keys(opts, {"max_lag"}, w)
         if model_kind != "water":
             raise ConfigError(f"{where}: observable 'ir' needs a model with charges (water)")
-        # Hann window over the whole correlation length (max_lag)
+        # Hann window over the whole correlation length (max_lag); the dipole is the
+        # model's own (its charges and any fitted charge flux)
         obs = IRSpectrum(temperature, window=Hann(), max_lag=lag)
-        return obs, (Positions(), Dipole(PointChargeDipole()))
+        return obs, (Positions(), PotentialDipole())
     if kind == "rdf":
         check_keys(opts, {"r_max", "bins", "width"}, w)
         r_max = quantity(opts.get("r_max", "0.8 nm"), "[length]", f"{w} r_max")
@@ -132,7 +134,7 @@ def _thermo_observable(
             raise ConfigError(f"{w}: 'dielectric_constant' needs a model with charges (water)")
         # the <M> = 0 form: a frame average (the fluctuation form is not reweightable)
         obs = DielectricConstant(temperature, subtract_mean=False, n_blocks=blocks)
-        return obs, (Positions(), Dipole(PointChargeDipole()))
+        return obs, (Positions(), PotentialDipole())
     # the energy depends on the parameters: the Energy recorder uses the potential
     record = (Positions(), Velocities(), Energy())
     if kind == "potential_energy":
@@ -208,7 +210,7 @@ def _reference(
     """The `Reference` a loss of `kind` compares with: the whole curve for band positions, the
     value at the state point `at` (default: the temperature) for a value observable, else the
     curve restricted to `x_range`."""
-    if kind == "peak_position":
+    if kind in ("peak_position", "band_intensity"):
         return Reference(dataset, observable)
     if kind == "relative_error" or observable_units(observable)[0] is None:
         at = t.get("at")
@@ -254,6 +256,11 @@ def build_loss(
             if not windows:
                 raise ConfigError(f"{where}: loss 'peak_position' needs windows = [[lo, hi], ...]")
             loss = PeakPosition(ref, windows=windows)
+        elif kind == "band_intensity":
+            windows = _ranges(t, "windows", where)
+            if not windows:
+                raise ConfigError(f"{where}: loss 'band_intensity' needs windows = [[lo, hi], ...]")
+            loss = BandIntensity(ref, windows=windows)
         elif kind == "relative_error":
             loss = RelativeError(ref)
         elif kind == "mse":
@@ -270,6 +277,37 @@ def build_loss(
             f"with dataset {dataset.name!r}: {err}"
         ) from None
     return loss if weight == 1.0 else weight * loss
+
+
+def build_losses(
+    t: dict, dataset: Any, observable: AbstractObservable, temperature: Quantity, where: str
+) -> AbstractLoss:
+    """The target's loss: `build_loss` of the target's own keys, or, with `[[targets.losses]]`
+    tables, the sum of one loss per table (each with its own `loss`, `weight`, `windows`,
+    `x_range`, ...), all against the same dataset and simulation."""
+    terms = t.get("losses")
+    if terms is None:
+        return build_loss(t, dataset, observable, temperature, where)
+    own = sorted(k for k in LOSS_TERM_KEYS if k in t)
+    if own:
+        raise ConfigError(
+            f"{where}: {', '.join(own)} belong in the [[targets.losses]] tables when the "
+            "target has them; move them there"
+        )
+    if not isinstance(terms, list) or not terms or not all(isinstance(x, dict) for x in terms):
+        raise ConfigError(f"{where} losses: a list of tables ([[targets.losses]]), at least one")
+    total = None
+    kinds = []
+    for k, term in enumerate(terms):
+        w = f"{where} [[losses]] {k + 1}"
+        check_keys(term, LOSS_TERM_KEYS, w)
+        kind = choice(require(term, "loss", w), LOSSES, f"{w} loss")
+        if kind in kinds:
+            raise ConfigError(f"{w}: loss {kind!r} appears twice; give each kind once")
+        kinds.append(kind)
+        loss = build_loss(term, dataset, observable, temperature, w)
+        total = loss if total is None else total + loss
+    return total
 
 
 def build_gradient(t: dict, timestep: Quantity, where: str) -> AbstractGradient:

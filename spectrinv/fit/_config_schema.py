@@ -21,6 +21,7 @@ __all__ = [
     "DATASET_FILE_KEYS",
     "OBSERVABLES",
     "LOSSES",
+    "LOSS_TERM_KEYS",
     "CHI2_KEYS",
     "check_keys",
     "choice",
@@ -60,8 +61,8 @@ FIT_KEYS = {
     "refine",
 }
 MODEL_KEYS = {
-    "spc_fw": {"kind", "cutoff", "alpha", "parameters"},
-    "q_spc_fw": {"kind", "cutoff", "alpha", "parameters"},
+    "spc_fw": {"kind", "cutoff", "alpha", "tail_correction", "dipole", "parameters"},
+    "q_spc_fw": {"kind", "cutoff", "alpha", "tail_correction", "dipole", "parameters"},
     "lennard_jones": {"kind", "sigma", "epsilon", "cutoff", "truncation", "parameters"},
 }
 TARGET_KEYS = {
@@ -70,6 +71,7 @@ TARGET_KEYS = {
     "dataset_column",
     "observable",
     "loss",
+    "losses",
     "relative_uncertainty",
     "include_simulation_error",
     "windows",
@@ -126,7 +128,18 @@ OBSERVABLES = {
     "dielectric_constant",
     "density",
 }
-LOSSES = {"mse", "chi2", "wasserstein", "peak_position", "relative_error"}
+LOSSES = {"mse", "chi2", "wasserstein", "peak_position", "band_intensity", "relative_error"}
+#: keys of one `[[targets.losses]]` table (a term of a composite loss)
+LOSS_TERM_KEYS = {
+    "loss",
+    "weight",
+    "windows",
+    "x_range",
+    "normalisation",
+    "relative_uncertainty",
+    "include_simulation_error",
+    "at",
+}
 CHI2_KEYS = ("relative_uncertainty", "include_simulation_error")
 
 

@@ -19,7 +19,7 @@ from ..losses import observable_units
 from ..potentials import fcc_lattice, water_box
 from ._config_model import cast
 from ._config_npt import build_barostat, check_state_point
-from ._config_objective import build_gradient, build_loss, build_observable
+from ._config_objective import build_gradient, build_losses, build_observable
 from ._config_schema import (
     DATASET_FILE_KEYS,
     OBSERVABLES,
@@ -65,7 +65,7 @@ def build_target(
     barostat, pressure = build_barostat(t, obs_kind, gradient, timestep, where)
     if pressure is not None:
         check_state_point(dataset, dataset_spec, temperature, pressure, where)
-    loss = build_loss(t, dataset, observable, temperature, where)
+    loss = build_losses(t, dataset, observable, temperature, where)
     # the system last: a water box is minimised, so every check above comes first
     positions, system = _build_system(
         dict(t.get("system", {})), model_kind, potential, f"{where} [system]", dtype

@@ -4,6 +4,7 @@ r"""The sensitivity of a fit's compared predictions to its parameters, and their
 data; these are stacked over all targets into $q(\theta)$:
 
 - `PeakPosition`: the model's band centroids (x unit of the reference);
+- `BandIntensity`: the model's integrated band intensities (y unit × x unit);
 - `RelativeError`, and `ChiSquared` of a value (a pressure, a viscosity): the predicted
   value(s) (y unit of the reference);
 - curve losses (`MeanSquaredError`, `ChiSquared`, `Wasserstein1`, ...): the model curve
@@ -76,6 +77,9 @@ _UNITS_BY_CLASS = {
     ("Morse", "stiffness"): "1/nm",
     ("Buckingham", "a"): "kJ/mol",
     ("Buckingham", "c"): "kJ/mol*nm**6",
+    ("ChargeFluxDipole", "bond_flux"): "e/nm",
+    ("ChargeFluxDipole", "angle_flux"): "e/rad",
+    ("BondChargeFluxDipole", "flux"): "e/nm",
 }
 _UNITS_BY_FIELD = {
     "sigma": "nm",
@@ -141,6 +145,11 @@ def compared_values(loss: Any, observed: Any, observable: Any, label: str) -> li
         if getattr(loss, "relative", False):
             w = w / e**2
         return [Compared(label, q, ref.x_unit, None, w)]
+    if hasattr(loss, "intensities") and hasattr(loss, "exp_intensities"):  # BandIntensity
+        q = np.asarray(loss.intensities(observed), dtype=float)
+        e = np.asarray(loss.exp_intensities, dtype=float)
+        unit = f"{ref.y_unit}*{ref.x_unit}"
+        return [Compared(label, q, unit, None, 1.0 / (q.size * e**2))]
     if not ref.is_curve:  # RelativeError, or ChiSquared of a value
         y = getattr(observed, "y_magnitude", observed)
         q = np.ravel(np.asarray(y, dtype=float))

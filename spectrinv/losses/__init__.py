@@ -15,6 +15,7 @@ and scalar weights into a `LossSum`, which reports its terms for a fit history
 (`loss.terms(prediction)`).
 """
 
+from ._band_intensity import BandIntensity as BandIntensity, band_intensity as band_intensity
 from ._base import (
     AbstractLoss as AbstractLoss,
     LossError as LossError,

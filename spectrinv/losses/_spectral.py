@@ -25,7 +25,14 @@ from ._prediction import curve_of, is_concrete
 from ._reference import Reference
 from ._units import convert_pair
 
-__all__ = ["Wasserstein1", "PeakPosition", "band_centroid"]
+__all__ = [
+    "Wasserstein1",
+    "PeakPosition",
+    "band_centroid",
+    "check_windows",
+    "windowed_model_curve",
+    "band_names_for",
+]
 
 
 class Wasserstein1(AbstractCurveLoss):
@@ -182,14 +189,8 @@ class PeakPosition(AbstractCurveLoss):
         self.relative = bool(relative)
         self.subtract_baseline = bool(subtract_baseline)
         x, y = np.asarray(ref.x), np.asarray(ref.y)
-        self.windows = _check_windows(windows, x, y, ref, resolution, self.subtract_baseline)
-        n = len(self.windows)
-        if band_names is None:
-            band_names = tuple(f"peak_{k + 1}" for k in range(n))
-        band_names = tuple(check_name(b) for b in band_names)
-        if len(band_names) != n or len(set(band_names)) != len(band_names):
-            raise ValueError(f"band_names must be {n} distinct names, got {band_names!r}")
-        self.band_names = band_names
+        self.windows = check_windows(windows, x, y, ref, resolution, self.subtract_baseline)
+        self.band_names = band_names_for(band_names, len(self.windows))
         self.exp_positions = jnp.asarray(
             [
                 band_centroid(
@@ -201,27 +202,7 @@ class PeakPosition(AbstractCurveLoss):
 
     def positions(self, prediction: Any) -> Float[Array, " band"]:
         """The model's band positions (x unit), `[band]`."""
-        ref = self.reference
-        where = f"PeakPosition ({ref.description})"
-        xm, ym = curve_of(
-            prediction, x_unit=ref.x_unit, y_unit=ref.y_unit, model_x=ref.model_x, where=where
-        )
-        xm = xm.astype(ym.dtype)
-        lo_all = min(w[0] for w in self.windows)
-        hi_all = max(w[1] for w in self.windows)
-        if is_concrete(xm):
-            if float(xm[0]) > lo_all or float(xm[-1]) < hi_all:
-                raise LossError(
-                    f"{where}: the windows span [{lo_all:g}, {hi_all:g}] {ref.x_unit}, but the "
-                    f"model covers only [{float(xm[0]):g}, {float(xm[-1]):g}] {ref.x_unit}"
-                )
-        else:
-            xm = eqx.error_if(
-                xm,
-                (xm[0] > lo_all) | (xm[-1] < hi_all),
-                f"{where}: the model does not cover the windows [{lo_all:g}, {hi_all:g}] "
-                f"{ref.x_unit}",
-            )
+        xm, ym = windowed_model_curve(self.reference, self.windows, prediction, "PeakPosition")
         return jnp.stack(
             [
                 band_centroid(
@@ -247,13 +228,51 @@ class PeakPosition(AbstractCurveLoss):
         return jnp.mean(d**2), diag
 
 
-def _check_windows(
+def windowed_model_curve(
+    ref: Reference, windows: tuple[tuple[float, float], ...], prediction: Any, who: str
+) -> tuple[Array, Array]:
+    """The model curve `(x, y)` in the reference's units, refused (eagerly, or with
+    `eqx.error_if` under `jit`) when it does not cover every window."""
+    where = f"{who} ({ref.description})"
+    xm, ym = curve_of(
+        prediction, x_unit=ref.x_unit, y_unit=ref.y_unit, model_x=ref.model_x, where=where
+    )
+    xm = xm.astype(ym.dtype)
+    lo_all = min(w[0] for w in windows)
+    hi_all = max(w[1] for w in windows)
+    if is_concrete(xm):
+        if float(xm[0]) > lo_all or float(xm[-1]) < hi_all:
+            raise LossError(
+                f"{where}: the windows span [{lo_all:g}, {hi_all:g}] {ref.x_unit}, but the "
+                f"model covers only [{float(xm[0]):g}, {float(xm[-1]):g}] {ref.x_unit}"
+            )
+    else:
+        xm = eqx.error_if(
+            xm,
+            (xm[0] > lo_all) | (xm[-1] < hi_all),
+            f"{where}: the model does not cover the windows [{lo_all:g}, {hi_all:g}] {ref.x_unit}",
+        )
+    return xm, ym
+
+
+def band_names_for(band_names: Sequence[str] | None, n: int) -> tuple[str, ...]:
+    """`band_names` checked (n distinct names), or `peak_1`, ..., `peak_n`."""
+    if band_names is None:
+        return tuple(f"peak_{k + 1}" for k in range(n))
+    names = tuple(check_name(b) for b in band_names)
+    if len(names) != n or len(set(names)) != len(names):
+        raise ValueError(f"band_names must be {n} distinct names, got {names!r}")
+    return names
+
+
+def check_windows(
     windows: Any,
     x: np.ndarray,
     y: np.ndarray,
     ref: Reference,
     resolution: int,
     subtract_baseline: bool,
+    who: str = "PeakPosition",
 ) -> tuple[tuple[float, float], ...]:
     """The windows as `(lo, hi)` floats in the reference's x unit, each inside the data,
     holding >= 3 experimental points and a band above the baseline."""
@@ -266,26 +285,26 @@ def _check_windows(
         windows = [windows]  # a single (lo, hi) window
     windows = list(windows)
     if not windows:
-        raise ValueError("PeakPosition needs at least one window (lo, hi)")
+        raise ValueError(f"{who} needs at least one window (lo, hi)")
     xu, label = ref.x_unit, ref.description
     converted = []
     for k, w in enumerate(windows):
-        lo, hi = convert_pair(w, xu, f"PeakPosition window {k + 1}")
+        lo, hi = convert_pair(w, xu, f"{who} window {k + 1}")
         if lo < x[0] or hi > x[-1]:
             raise LossError(
-                f"PeakPosition: window {k + 1} [{lo:g}, {hi:g}] {xu} lies outside "
+                f"{who}: window {k + 1} [{lo:g}, {hi:g}] {xu} lies outside "
                 f"{label}, which covers [{x[0]:g}, {x[-1]:g}] {xu}"
             )
         n_in = int(np.sum((x >= lo) & (x <= hi)))
         if n_in < 3:
             raise LossError(
-                f"PeakPosition: window {k + 1} [{lo:g}, {hi:g}] {xu} holds {n_in} point(s) "
+                f"{who}: window {k + 1} [{lo:g}, {hi:g}] {xu} holds {n_in} point(s) "
                 f"of {label}; widen it to at least 3 points"
             )
         u, wts = _band_weights(x, y, lo, hi, resolution, subtract_baseline)
         if not _trapz(wts, u, np) > 0:
             raise LossError(
-                f"PeakPosition: {label} has no band above the baseline in window "
+                f"{who}: {label} has no band above the baseline in window "
                 f"{k + 1} [{lo:g}, {hi:g}] {xu}"
             )
         converted.append((lo, hi))

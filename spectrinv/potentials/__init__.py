@@ -12,6 +12,7 @@ from ._base import (
 from ._dipole import (
     AbstractDipoleModel as AbstractDipoleModel,
     BondChargeFluxDipole as BondChargeFluxDipole,
+    ChargeFluxDipole as ChargeFluxDipole,
     PointChargeDipole as PointChargeDipole,
     unwrap_molecules as unwrap_molecules,
 )

@@ -34,6 +34,7 @@ from ._bonded import (
     bond_angles,
     bond_lengths,
 )
+from ._dipole import AbstractDipoleModel, PointChargeDipole
 from ._electrostatics import (
     AbstractElectrostatics,
     DampedShiftedForce,
@@ -96,8 +97,12 @@ class FlexibleWater(AbstractPotential):
 
     **Fields (parameters, internal units):** `bond` (`HarmonicBond` | `MorseBond`), `angle`
     (`HarmonicAngle`), `charge_oxygen` (e), `sigma` (nm), `epsilon` (kJ/mol);
-    `electrostatics` (an `AbstractElectrostatics`, static settings). Build with `spc_fw()` /
-    `q_spc_fw()` or the constructor (all physical inputs are pint Quantities).
+    `electrostatics` (an `AbstractElectrostatics`, static settings); `dipole` (an
+    `AbstractDipoleModel` or `None`): the dipole surface that `dipole_moment` uses for
+    spectra, e.g. a `ChargeFluxDipole` whose fluxes are fitted with the force field (the
+    energy keeps the fixed charges). Build with `spc_fw()` / `q_spc_fw()` or the constructor
+    (all physical inputs are pint Quantities); `model.with_dipole(ChargeFluxDipole(...))`
+    attaches a dipole model.
 
     `cutoff` (for the neighbour list) is max(electrostatics cutoff, LJ cutoff).
     """
@@ -111,6 +116,7 @@ class FlexibleWater(AbstractPotential):
     lj_cutoff: float = eqx.field(static=True)
     tail_correction: bool = eqx.field(static=True)
     lj_truncation: AbstractTruncation
+    dipole: AbstractDipoleModel | None
 
     def __init__(
         self,
@@ -124,7 +130,14 @@ class FlexibleWater(AbstractPotential):
         lj_cutoff: Any = None,
         tail_correction: bool = False,
         lj_truncation: AbstractTruncation | None = None,
+        dipole: AbstractDipoleModel | None = None,
     ):
+        if dipole is not None and not isinstance(dipole, AbstractDipoleModel):
+            raise TypeError(
+                "dipole must be an AbstractDipoleModel (PointChargeDipole, ChargeFluxDipole, "
+                f"...) or None, got {type(dipole).__name__}"
+            )
+        self.dipole = dipole
         self.tail_correction = bool(tail_correction)
         self.lj_truncation = Shifted() if lj_truncation is None else lj_truncation
         if not isinstance(self.lj_truncation, AbstractTruncation):
@@ -165,6 +178,23 @@ class FlexibleWater(AbstractPotential):
         """Per-atom charges (e) from the model parameters: q_O on species 0, -q_O/2 on H."""
         q_o = self.charge_oxygen
         return jnp.where(system.species == OXYGEN, q_o, -0.5 * q_o)
+
+    def dipole_moment(self, positions, system: System) -> Float[Array, "3"]:
+        """Total dipole (e·nm) of one configuration: the `dipole` model (point charges when
+        `None`) with this model's charges `charges(system)` as its base charges, so a fitted
+        `charge_oxygen` moves the spectrum too (a dipole model built with its own `charges`
+        keeps those instead)."""
+        model = PointChargeDipole() if self.dipole is None else self.dipole
+        with_charges = eqx.tree_at(
+            lambda s: s.charges, system, self.charges(system), is_leaf=lambda x: x is None
+        )
+        return model(positions, with_charges)
+
+    def with_dipole(self, dipole: AbstractDipoleModel | None) -> FlexibleWater:
+        """This model with `dipole` as its dipole surface (see `dipole_moment`)."""
+        if dipole is not None and not isinstance(dipole, AbstractDipoleModel):
+            raise TypeError(f"dipole must be an AbstractDipoleModel, got {type(dipole).__name__}")
+        return eqx.tree_at(lambda m: m.dipole, self, dipole, is_leaf=lambda x: x is None)
 
     def bonded_energy(self, positions, system):
         """Intramolecular (bond + angle) energy, kJ/mol."""
