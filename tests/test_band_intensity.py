@@ -163,3 +163,33 @@ def test_config_losses_bad_input(t, match):
     ds, obs = _water_ir()
     with pytest.raises(ConfigError, match=match):
         build_losses(t, ds, obs, Quantity(298.15, "K"), "[[targets]] 1")
+
+
+# ------------------------------------------------------- band centroid beyond a window edge
+def test_peak_position_stays_finite_when_the_band_leaves_its_window():
+    """A model band whose maximum lies below the window: the curve falls through the whole
+    window, nothing is above the edge-to-edge baseline, and the centroid is the one without
+    baseline (finite, with a finite gradient pulling the band back up)."""
+    from spectrinv.losses import PeakPosition, band_centroid
+
+    ref = Reference(dataset(), **UNITS)
+    window = [(Quantity(1550.0, "1/cm"), Quantity(1850.0, "1/cm"))]
+    pp = PeakPosition(ref, windows=window)
+
+    def model(mu):
+        x = jnp.asarray(MODEL_X)
+        return spectrum(2.0 * jnp.exp(-((x - mu) ** 2) / (2 * 30.0**2)))
+
+    terms = pp.terms(model(1480.0))
+    plain = band_centroid(
+        MODEL_X,
+        gauss(MODEL_X, 1480.0, 30.0, 2.0),
+        1550.0,
+        1850.0,
+        resolution=512,
+        subtract_baseline=False,
+    )
+    assert float(terms["peak_position/peak_1_model"]) == pytest.approx(float(plain), rel=1e-9)
+    assert 1550.0 < float(plain) < 1600.0  # the tail's centroid, near the lower edge
+    grad = jax.grad(lambda mu: pp(model(mu)))(1480.0)
+    assert np.isfinite(float(grad)) and float(grad) < 0  # raising mu lowers the loss

@@ -442,3 +442,24 @@ def test_config_dipole_parameters_and_bounds_take_charge_per_length():
 def test_bad_dipole_tables_are_refused(dipole, words):
     with pytest.raises(ConfigError, match=words):
         _build(dipole=dipole)
+
+
+def test_charge_scale_scales_the_base_charges_only():
+    """q = s q⁰ + Δq: the fluxes are not scaled, and each molecule stays neutral."""
+    whole, pos, system = _two_molecules()
+    s = 0.87
+    q, m = (np.asarray(x) for x in _charges_and_dipole(_flux(charge_scale=s), pos, system))
+    flux_only = _numpy_charges(whole, -0.82, J_R, J_T) - np.tile([-0.82, 0.41, 0.41], 2)
+    expected = s * np.tile([-0.82, 0.41, 0.41], 2) + flux_only
+    np.testing.assert_allclose(q, expected, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(m, expected @ whole, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(q.reshape(2, 3).sum(axis=1), 0.0, atol=1e-14)
+    assert (
+        float(_build(dipole={"kind": "charge_flux", "charge_scale": 0.9}).dipole.charge_scale)
+        == 0.9
+    )
+    for bad in ("0.9", True, float("nan")):
+        with pytest.raises(ConfigError, match="charge_scale"):
+            _build(dipole={"kind": "charge_flux", "charge_scale": bad})
+    with pytest.raises(ValueError, match="charge_scale"):
+        _flux(charge_scale=float("inf"))

@@ -411,3 +411,34 @@ def test_momentum_is_adams_b1(tmp_path):
     assert not np.allclose(other_update, update, rtol=1e-3)
     with pytest.raises(ValueError, match="momentum"):
         default_optimizer(0.01, None, momentum=1.5)
+
+
+# ----------------------------------------------------------------------- step_scale
+def test_step_scale_multiplies_a_parameters_steps(tmp_path):
+    """With plain SGD on relative parameters, a step_scale factor multiplies exactly that
+    parameter's change in the first update and leaves the others'."""
+    plain = _fit(tmp_path / "plain", steps=1, **_sgd(0.1))
+    scaled = _fit(tmp_path / "scaled", steps=1, step_scale={"b": 0.25}, **_sgd(0.1))
+    t0 = _theta(plain.history[0]["params"])
+    moved = _theta(plain.history[-1]["params"]) - t0
+    moved_scaled = _theta(scaled.history[-1]["params"]) - t0
+    assert abs(moved[1]) > 1e-6
+    np.testing.assert_allclose(moved_scaled, [moved[0], 0.25 * moved[1]], rtol=1e-9)
+    with pytest.raises(KeyError, match="not a trainable parameter"):
+        _fit(tmp_path / "bad", steps=1, step_scale={"c": 0.5}, **_sgd())
+    with pytest.raises(ValueError, match="must be a number > 0"):
+        _fit(tmp_path / "bad2", steps=1, step_scale={"a": 0.0}, **_sgd())
+
+
+def test_config_step_scale_is_checked(tmp_path):
+    base = _rdf_file(tmp_path)
+    config = parse_config(_lj_config(step_scale={"sigma": 0.2}), base=base)
+    assert config.step_scale == {"sigma": 0.2}
+    for table, match in (
+        ({"sigmaa": 0.2}, "did you mean 'sigma'"),
+        ({"sigma": 0}, "a number > 0"),
+        ({"sigma": True}, "a number > 0"),
+        (0.2, "a table"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            parse_config(_lj_config(step_scale=table), base=base)

@@ -30,6 +30,8 @@ uncertainty = true             # parameter standard errors after the fit (2p + 1
 
 [fit.bounds]                   # projections after each update
 "bond.k" = ["1e5 kJ/mol/nm**2", "1e6 kJ/mol/nm**2"]
+# [fit.step_scale]             # multiply a parameter's steps (Adam moves each by ~the rate)
+# "sigma" = 0.2
 
 [model]                        # spc_fw | q_spc_fw | lennard_jones
 kind = "spc_fw"
@@ -129,6 +131,7 @@ class FitConfig:
     max_growth: int = 8
     refine: dict | None = None
     momentum: float = 0.9
+    step_scale: dict | None = None
 
     def learning_rate_schedule(self):
         """The optax schedule η(k) of the learning rate over this config's `steps`."""
@@ -180,6 +183,7 @@ class FitConfig:
             stop=self.stop,
             target_snr=self.target_snr,
             max_growth=self.max_growth,
+            step_scale=self.step_scale,
         )
 
     def refine_fit(self, result: FitResult, output_dir: str | Path | None = None) -> RefinedFit:
@@ -263,8 +267,27 @@ def parse_config(raw: dict, source: str = "<config>", base: str | Path = ".") ->
         source=source,
         uncertainty=uncertainty,
         refine=_refine_options(fit_t, targets, f"{source} [fit] refine"),
+        step_scale=_step_scale(fit_t, trainable or parameter_names(potential), source),
         **convergence,
     )
+
+
+def _step_scale(fit_t: dict, trainable: list[str], source: str) -> dict[str, float] | None:
+    """`[fit.step_scale]`: `{name = factor}` (> 0) multiplying trainable parameters' steps."""
+    table = fit_t.get("step_scale")
+    if table is None:
+        return None
+    where = f"{source} [fit.step_scale]"
+    if not isinstance(table, dict):
+        raise ConfigError(f'{where}: a table of parameter names and factors ("sigma" = 0.2)')
+    out = {}
+    for name, factor in table.items():
+        choice(name, set(trainable), f"{where} (trainable parameters)")
+        ok = isinstance(factor, int | float) and not isinstance(factor, bool)
+        if not ok or not 0 < factor < float("inf"):
+            raise ConfigError(f"{where} {name!r}: a number > 0, got {factor!r}")
+        out[name] = float(factor)
+    return out or None
 
 
 def _trainable_and_bounds(

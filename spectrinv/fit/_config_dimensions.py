@@ -43,6 +43,7 @@ PARAMETER_DIMENSIONS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "dipole.r0": _LENGTH,
     "dipole.angle_flux": (("[charge]",), "a charge flux per radian", "'0.05 e' (per rad)"),
     "dipole.theta0": (("",), "an angle", "'113.24 degree'"),
+    "dipole.charge_scale": (("",), "a number", "'0.9' or '0.9 dimensionless'"),
 }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from observables import Quantity, UnitError, ureg
 
@@ -67,13 +68,14 @@ def build_model(t: dict, where: str, dtype: Any) -> tuple[Any, str]:
     return cast(potential, dtype), ("water" if kind != "lennard_jones" else "lennard_jones")
 
 
-DIPOLE_KEYS = {"kind", "bond_flux", "r0", "angle_flux", "theta0"}
+DIPOLE_KEYS = {"kind", "bond_flux", "r0", "angle_flux", "theta0", "charge_scale"}
 
 
 def _dipole(t: Any, potential: Any, where: str) -> ChargeFluxDipole:
     """The `[model.dipole]` table: `kind = "charge_flux"` with `bond_flux` (charge/length),
     `angle_flux` (charge per radian, default 0) and their reference geometry `r0`, `theta0`
-    (default: the model's equilibrium bond length and angle)."""
+    (default: the model's equilibrium bond length and angle), `charge_scale` (a number,
+    default 1: the base charges' scale in the dipole)."""
     if not isinstance(t, dict):
         raise ConfigError(f'[{where}] must be a table like {{kind = "charge_flux", ...}}')
     check_keys(t, DIPOLE_KEYS, f"[{where}]")
@@ -95,7 +97,14 @@ def _dipole(t: Any, potential: Any, where: str) -> ChargeFluxDipole:
         r0=r0,
         angle_flux=quantity(t.get("angle_flux", "0 e"), "[charge]", f"[{where}] angle_flux"),
         theta0=theta0,
+        charge_scale=_number(t.get("charge_scale", 1.0), f"[{where}] charge_scale"),
     )
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+    return float(value)
 
 
 def _energy(text: Any, where: str) -> Quantity:

@@ -59,6 +59,7 @@ FIT_KEYS = {
     "target_snr",
     "max_growth",
     "refine",
+    "step_scale",
 }
 MODEL_KEYS = {
     "spc_fw": {"kind", "cutoff", "alpha", "tail_correction", "dipole", "parameters"},

@@ -79,6 +79,7 @@ _UNITS_BY_CLASS = {
     ("Buckingham", "c"): "kJ/mol*nm**6",
     ("ChargeFluxDipole", "bond_flux"): "e/nm",
     ("ChargeFluxDipole", "angle_flux"): "e/rad",
+    ("ChargeFluxDipole", "charge_scale"): "",
     ("BondChargeFluxDipole", "flux"): "e/nm",
 }
 _UNITS_BY_FIELD = {

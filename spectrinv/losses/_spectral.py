@@ -92,13 +92,33 @@ def band_centroid(
 
     The curve is linearly interpolated onto `resolution` uniform points $u$ spanning the
     window; $w = \max(y - b, 0)$ with $b$ the straight line through the curve's values at the
-    window edges (`subtract_baseline`) or $b = 0$. Trapezoid rule. Same units as `x`.
+    window edges (`subtract_baseline`) or $b = 0$. Trapezoid rule. Same units as `x`. When
+    no part of the curve lies above the baseline (a band whose maximum sits beyond a window
+    edge, so that the curve falls monotonically through the window), the centroid without
+    the baseline is returned instead, so a fit whose band has left its window keeps a
+    finite loss that points the band back (and not NaN).
     NumPy arrays in, NumPy out (used for the experiment when the loss is built); JAX arrays
     in, JAX out (the model, inside `jit`): the same formula for both.
     """
     u, w = _band_weights(x, y, lo, hi, resolution, subtract_baseline)
     xp = np if isinstance(w, np.ndarray) else jnp
-    return _trapz(u * w, u, xp) / _trapz(w, u, xp)
+    norm = _trapz(w, u, xp)
+    if not subtract_baseline:
+        return _trapz(u * w, u, xp) / xp.where(norm > 0, norm, 1.0)
+    # (almost) nothing above the baseline (the band's maximum has left the window through
+    # an edge, and round-off is all that remains): the centroid without baseline, which
+    # stays finite and points the band back
+    u0, w0 = _band_weights(x, y, lo, hi, resolution, False)
+    norm0 = _trapz(w0, u0, xp)
+    above = norm > _ABOVE_BASELINE * norm0
+    centroid = _trapz(u * w, u, xp) / xp.where(above, norm, 1.0)
+    plain = _trapz(u0 * w0, u0, xp) / xp.where(norm0 > 0, norm0, 1.0)
+    return xp.where(above, centroid, plain)
+
+
+#: the least area above the baseline, relative to the window's whole area, for the
+#: baseline-subtracted centroid to be used (below it, the band has left the window)
+_ABOVE_BASELINE = 1e-6
 
 
 def _trapz(f, u, xp):

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from observables import to_magnitude
+from observables import Quantity, to_magnitude
 
 from ._base import System, minimum_image
 from ._bonded import bond_angles, bond_lengths
@@ -150,7 +150,12 @@ class ChargeFluxDipole(AbstractDipoleModel):
     a = (k, i, l),$$
 
     with the opposite total put on the central atom i, so every molecule stays neutral:
-    $q = q^0 + \Delta q$, $\mathbf M = \sum_i q_i \mathbf r_i$ (molecules unwrapped).
+    $q = s\,q^0 + \Delta q$, $\mathbf M = \sum_i q_i \mathbf r_i$ (molecules unwrapped),
+    with $s$ = `charge_scale` (default 1) scaling the base charges: the permanent dipole,
+    hence the librational intensity. A fixed-charge model's charges are tuned for the
+    energy (they mimic the liquid's polarisation), not for the dipole that the IR field
+    couples to, and without electronic polarisation or local-field factors the dipole
+    surface of the spectrum need not carry the same charges.
     The bond flux $j_r$ raises the O–H stretch intensity (the dipole derivative along the
     bond becomes $q_H + j_r r$ instead of $q_H$), the angle flux $j_\theta$ the H–O–H bend
     intensity; neither changes the dipole at the reference geometry. This is the linear
@@ -159,9 +164,10 @@ class ChargeFluxDipole(AbstractDipoleModel):
 
     **Arguments (Quantities):** `bond_flux` $j_r$ (charge/length, e.g. `"e/angstrom"`),
     `r0` (length), `angle_flux` $j_\theta$ (charge per radian, `"e"` or `"e/rad"`),
-    `theta0` (angle, e.g. `"degree"`); `charges`: optional base charges $q^0$ (default:
-    `system.charges` at call time). Leaves `bond_flux`, `r0`, `angle_flux`, `theta0` are
-    fittable (internal units e/nm, nm, e/rad, rad).
+    `theta0` (angle, e.g. `"degree"`); `charge_scale` $s$ (a number, default 1);
+    `charges`: optional base charges $q^0$ (default: `system.charges` at call time).
+    Leaves `bond_flux`, `r0`, `angle_flux`, `theta0`, `charge_scale` are fittable
+    (internal units e/nm, nm, e/rad, rad, 1).
 
     ??? cite
         U. Dinur and A. T. Hagler, "Geometry-dependent atomic charges: methodology and
@@ -175,6 +181,7 @@ class ChargeFluxDipole(AbstractDipoleModel):
     r0: Float[Array, ""]
     angle_flux: Float[Array, ""]
     theta0: Float[Array, ""]
+    charge_scale: Float[Array, ""]
     base_charges: Float[Array, " atom"] | None
 
     def __init__(
@@ -184,6 +191,7 @@ class ChargeFluxDipole(AbstractDipoleModel):
         angle_flux: Any = None,
         theta0: Any = None,
         charges: Any = None,
+        charge_scale: Any = 1.0,
     ):
         self.bond_flux = jnp.asarray(
             to_magnitude(bond_flux, "elementary_charge/nm", "bond_flux"), dtype=float
@@ -202,7 +210,12 @@ class ChargeFluxDipole(AbstractDipoleModel):
             if charges is None
             else jnp.asarray(to_magnitude(charges, "elementary_charge", "charges"), dtype=float)
         )
-        for name in ("bond_flux", "r0", "angle_flux", "theta0"):
+        if isinstance(charge_scale, Quantity):
+            charge_scale = to_magnitude(charge_scale, "dimensionless", "charge_scale")
+        self.charge_scale = jnp.asarray(charge_scale, dtype=float)
+        if self.charge_scale.ndim != 0:
+            raise ValueError(f"charge_scale must be a number, got shape {self.charge_scale.shape}")
+        for name in ("bond_flux", "r0", "angle_flux", "theta0", "charge_scale"):
             if not bool(jnp.isfinite(getattr(self, name))):
                 raise ValueError(f"ChargeFluxDipole: {name} must be finite")
 
@@ -214,7 +227,7 @@ class ChargeFluxDipole(AbstractDipoleModel):
             raise ValueError("ChargeFluxDipole needs a System with a Topology (bonds, angles)")
         b = system.topology.bonds
         dq = self.bond_flux * (bond_lengths(positions, system) - self.r0)
-        q = q0.at[b[:, 1]].add(dq).at[b[:, 0]].add(-dq)
+        q = (self.charge_scale * q0).at[b[:, 1]].add(dq).at[b[:, 0]].add(-dq)
         a = system.topology.angles
         if a.shape[0] == 0:
             return q
