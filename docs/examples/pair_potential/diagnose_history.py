@@ -13,8 +13,8 @@ per step, what decides where the optimiser goes:
 Run from the repository root:
 `python docs/examples/pair_potential/diagnose_history.py HISTORY {soft,pmf} [--weights reduced|sum]`
 (`soft`: u₀ = ε(σ/r)¹², the start of the first set-up; `pmf`: the PMF start of
-`learn_pair.py`). The history of the first set-up is in git:
-`git show fea1d7b:docs/examples/pair_potential/results/fit/history.jsonl > /tmp/h.jsonl`.
+`learn_pair.py`). The history of the first set-up is not bundled (260 kB); its diagnosis
+is `results/diagnosis_soft_start.txt`.
 """
 
 from __future__ import annotations
