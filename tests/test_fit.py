@@ -91,6 +91,8 @@ def _fit(lj, target, folder, **kw):
     return fit(lj, [target], output_dir=folder, **kw)
 
 
+@pytest.mark.slow  # default-suite counterparts: test_fit_convergence (averaging, stopping and
+# growth resumed bitwise) and test_fit_user_potential (a Reweighting cache resumed bitwise)
 def test_resume_after_crash_is_bitwise_identical(tmp_path):
     lj, target = _setup()
     ref = _fit(lj, target, tmp_path / "a", steps=4, seed=3)

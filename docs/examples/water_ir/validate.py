@@ -1,0 +1,214 @@
+"""Check a water IR fit with fresh, longer simulations than the fit's own estimates.
+
+    python docs/examples/water_ir/validate.py water-ir-fit [--segments 10] [--npt-ps 100]
+
+For the starting model of `water_ir.toml` and for the fitted one (`fit.json`'s
+`final_parameters` in the output folder): 4 blocks of NVE segments (1 ps each, started
+from Langevin states) whose IR spectrum n·α (0.4 ps Hann lag window, harmonic quantum
+correction) gives the band maxima, centroids and integrated intensities, with standard
+errors over the blocks, and an NPT run
+(Monte Carlo barostat at 1 atm) whose density has a 5-block standard error. Writes
+`validation.json` next to this script and the before/after/experiment plot
+`docs/images/water_ir_fit.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+jax.config.update("jax_enable_x64", True)
+
+from observables import Density, Hann, IRSpectrum, Quantity  # noqa: E402
+from spectrinv.backends import Positions, PotentialDipole  # noqa: E402
+from spectrinv.fit import load_config  # noqa: E402
+from spectrinv.gradients import Objective, Truncated  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+IMAGE = HERE.parents[1] / "images" / "water_ir_fit.png"
+EXPERIMENT = HERE.parents[2] / "data" / "ir" / "water_segelstein_298K.csv"
+#: (name, window for maxima and centroids, window for the integrated intensity), cm⁻¹
+BANDS = (
+    ("libration", (417.0, 1200.0), (417.0, 1200.0)),
+    ("bend", (1450.0, 1850.0), (1200.0, 1900.0)),
+    ("stretch", (2900.0, 3800.0), (2800.0, 3999.0)),
+)
+DT_FS, STRIDE = 0.5, 4  # NVE time step and recording stride (2 fs frames)
+
+
+def band_metrics(x: np.ndarray, y: np.ndarray) -> dict:
+    """Maximum, centroid (no baseline) and integrated intensity of each band (cm⁻¹, cm⁻²)."""
+    out = {}
+    for name, (lo, hi), (ilo, ihi) in BANDS:
+        s = (x >= lo) & (x <= hi)
+        out[f"{name}_max"] = float(x[s][np.argmax(y[s])])
+        out[f"{name}_centroid"] = float(np.trapezoid(x[s] * y[s], x[s]) / np.trapezoid(y[s], x[s]))
+        u = np.linspace(ilo, ihi, 2048)
+        out[f"{name}_intensity"] = float(np.trapezoid(np.interp(u, x, y), u))
+    return out
+
+
+def with_parameters(potential, values: dict):
+    for name, value in values.items():
+
+        def get(p, name=name):
+            for part in name.split("."):
+                p = getattr(p, part)
+            return p
+
+        potential = eqx.tree_at(get, potential, jnp.asarray(value, get(potential).dtype))
+    return potential
+
+
+def ir_run(model, target, segments: int, key, equil_ps: float) -> dict:
+    """Langevin equilibration (the target's backend), then 4 blocks of `segments` NVE
+    segments of 1 ps started from Langevin states 0.5 ps apart (each keeps its start
+    state's energy, so together they sample the canonical temperature); IR per block."""
+    system = target.system
+    nvt = target.backend
+    state = nvt.init(
+        model,
+        system,
+        Quantity(np.asarray(target.positions), "nm"),
+        temperature=Quantity(target.temperature, "K"),
+        key=key,
+    )
+    n_eq = int(round(equil_ps * 1000 / DT_FS)) // 1000 * 1000
+    _, state = nvt.sample(model, system, state, jax.random.fold_in(key, 1), n_eq, stride=1000)
+    lag_frames = int(round(400 / (DT_FS * STRIDE)))  # 0.4 ps
+    ir = IRSpectrum(Quantity(target.temperature, "K"), window=Hann(), max_lag=lag_frames)
+    objective = Objective(ir, lambda _: jnp.zeros(()), (Positions(), PotentialDipole()))
+    strategy = Truncated(segments, 2000, stride=STRIDE, decorrelation_steps=1000)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    blocks = []
+    for b in range(4):
+        spectrum = strategy.observe(
+            objective,
+            params,
+            static,
+            backend=nvt,
+            system=system,
+            state=state,
+            key=jax.random.fold_in(key, 10 + b),
+        )
+        blocks.append((np.asarray(spectrum.x_magnitude), np.asarray(spectrum.y_magnitude)))
+    x = blocks[0][0]
+    y = np.mean([yb for _, yb in blocks], axis=0)
+    per_block = [band_metrics(x, yb) for _, yb in blocks]
+    result = {"spectrum_x": x.tolist(), "spectrum_y": y.tolist(), "nve_ps": 4 * segments}
+    for k in per_block[0]:
+        v = np.array([blk[k] for blk in per_block])
+        result[k] = float(v.mean())
+        result[f"{k}_err"] = float(v.std(ddof=1) / np.sqrt(len(v)))
+    return result
+
+
+def density_run(model, target, ps: float, key, equil_ps: float) -> dict:
+    """NPT at the target's pressure: 2 × `equil_ps` discarded, then `ps` recorded every
+    50 fs."""
+    backend, system = target.backend, target.system
+    state = backend.init(
+        model,
+        system,
+        Quantity(np.asarray(target.positions), "nm"),
+        temperature=Quantity(target.temperature, "K"),
+        key=key,
+    )
+    n_eq = int(round(2 * equil_ps * 1000 / DT_FS)) // 1000 * 1000
+    _, state = backend.sample(model, system, state, jax.random.fold_in(key, 1), n_eq, stride=1000)
+    n = int(round(ps * 1000 / DT_FS)) // 1000 * 1000
+    traj, _ = backend.sample(model, system, state, jax.random.fold_in(key, 2), n, stride=100)
+    rho = Density(n_blocks=5)(traj)
+    return {
+        "density": float(rho.y_magnitude),
+        "density_err": float(rho.error_magnitude),
+        "npt_ps": n * DT_FS / 1000,
+    }
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("output", help="the fit's output folder (with fit.json)")
+    p.add_argument("--segments", type=int, default=10, help="1 ps NVE segments per IR block")
+    p.add_argument("--npt-ps", type=float, default=100.0, help="NPT length for the density, ps")
+    p.add_argument("--equil-ps", type=float, default=5.0, help="equilibration, ps (NPT: 2x)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--models", default="before,after", help="which to simulate (cached)")
+    args = p.parse_args(argv)
+    config = load_config(HERE / "water_ir.toml")
+    fit_json = Path(args.output) / "fit.json"
+    fitted = json.loads(fit_json.read_text())["final_parameters"] if fit_json.exists() else {}
+    ir_target, rho_target = config.targets
+    exp = np.genfromtxt(EXPERIMENT, delimiter=",", names=True)
+    out = {"experiment": band_metrics(exp["wavenumber"], exp["n_alpha"]), "fitted": fitted}
+    density_loss = rho_target.objective.loss
+    density_loss = getattr(density_loss, "losses", [density_loss])[0]  # a weighted sum
+    out["experiment"]["density"] = float(density_loss.reference.y)
+    key = jax.random.key(args.seed)
+    models = {"before": config.potential, "after": with_parameters(config.potential, fitted)}
+    for label in args.models.split(","):
+        cache = Path(args.output) / f"validation_{label}.json"
+        if cache.exists():  # measured by an earlier call
+            out[label] = json.loads(cache.read_text())
+            continue
+        t0 = time.time()
+        res = ir_run(models[label], ir_target, args.segments, key, args.equil_ps)
+        npt_key = jax.random.fold_in(key, 9)
+        res.update(density_run(models[label], rho_target, args.npt_ps, npt_key, args.equil_ps))
+        res["wall_s"] = time.time() - t0
+        cache.write_text(json.dumps(res) + "\n")
+        out[label] = res
+        summary = {k: round(v, 1) for k, v in res.items() if isinstance(v, float)}
+        print(label, json.dumps(summary), flush=True)
+    if not all(label in out for label in ("before", "after")):
+        return
+    _report(out)
+    short = {
+        k: {kk: vv for kk, vv in v.items() if not kk.startswith("spectrum")} for k, v in out.items()
+    }
+    (HERE / "validation.json").write_text(json.dumps(short, indent=1) + "\n")
+    _plot(out, exp)
+
+
+def _report(out: dict) -> None:
+    e = out["experiment"]
+    print(f"{'':22s}{'experiment':>12s}{'before':>18s}{'after':>18s}{'after/exp-1':>12s}")
+    for key in [k for k in e if k != "density"] + ["density"]:
+        row = f"{key:22s}{e[key]:12.5g}"
+        for label in ("before", "after"):
+            r = out[label]
+            row += f"{r[key]:11.5g} ± {r[key + '_err']:<5.2g}"
+        row += f"{out['after'][key] / e[key] - 1:+12.3%}"
+        print(row)
+
+
+def _plot(out: dict, exp) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.plot(exp["wavenumber"], exp["n_alpha"], "k-", lw=1.5, label="experiment (Segelstein 1981)")
+    for label, style in (("before", "C1--"), ("after", "C0-")):
+        r = out[label]
+        ax.plot(r["spectrum_x"], r["spectrum_y"], style, lw=1.2, label=f"SPC/Fw {label} the fit")
+    ax.set_xlim(400, 4000)
+    ax.set_xlabel("wavenumber (cm⁻¹)")
+    ax.set_ylabel("n·α (cm⁻¹)")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    IMAGE.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(IMAGE, dpi=110)
+    print(f"wrote {IMAGE}")
+
+
+if __name__ == "__main__":
+    main()
