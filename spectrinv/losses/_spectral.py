@@ -93,10 +93,13 @@ def band_centroid(
     The curve is linearly interpolated onto `resolution` uniform points $u$ spanning the
     window; $w = \max(y - b, 0)$ with $b$ the straight line through the curve's values at the
     window edges (`subtract_baseline`) or $b = 0$. Trapezoid rule. Same units as `x`. When
-    no part of the curve lies above the baseline (a band whose maximum sits beyond a window
-    edge, so that the curve falls monotonically through the window), the centroid without
-    the baseline is returned instead, so a fit whose band has left its window keeps a
-    finite loss that points the band back (and not NaN).
+    (almost: less than 10⁻⁶ of the window's area) no part of the curve lies above the
+    baseline, the band has left the window through the edge where the curve is higher, and
+    the value returned is half a window beyond that edge (lo − (hi − lo)/2 or
+    hi + (hi − lo)/2): a position loss then rises, with no gradient from this band, and
+    the history shows where the band went; widen the window. (The centroid of the tail or
+    background left in the window says nothing about where the band is: for a flat
+    background it is the window's middle, a spurious optimum a fit fell into.)
     NumPy arrays in, NumPy out (used for the experiment when the loss is built); JAX arrays
     in, JAX out (the model, inside `jit`): the same formula for both.
     """
@@ -105,15 +108,17 @@ def band_centroid(
     norm = _trapz(w, u, xp)
     if not subtract_baseline:
         return _trapz(u * w, u, xp) / xp.where(norm > 0, norm, 1.0)
-    # (almost) nothing above the baseline (the band's maximum has left the window through
-    # an edge, and round-off is all that remains): the centroid without baseline, which
-    # stays finite and points the band back
-    u0, w0 = _band_weights(x, y, lo, hi, resolution, False)
-    norm0 = _trapz(w0, u0, xp)
+    # (almost) nothing above the baseline: the band has left the window through the edge
+    # where the curve is higher, and only a tail or background (with round-off) remains,
+    # whose centroid says nothing about where the band is (a flat background's is the
+    # window's middle, a fit's spurious optimum). Report half a window beyond that edge.
+    yu = xp.interp(u, x.astype(y.dtype), y)
+    norm0 = _trapz(xp.abs(yu), u, xp)
     above = norm > _ABOVE_BASELINE * norm0
     centroid = _trapz(u * w, u, xp) / xp.where(above, norm, 1.0)
-    plain = _trapz(u0 * w0, u0, xp) / xp.where(norm0 > 0, norm0, 1.0)
-    return xp.where(above, centroid, plain)
+    half = 0.5 * (hi - lo)
+    outside = xp.where(yu[0] >= yu[-1], lo - half, hi + half)
+    return xp.where(above, centroid, outside)
 
 
 #: the least area above the baseline, relative to the window's whole area, for the
