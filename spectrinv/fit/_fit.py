@@ -178,11 +178,7 @@ def fit(
       to the total loss with its exact gradient at every evaluation (history: `prior`).
       The uncertainty analysis uses the targets alone: its errors are the data's, without
       the prior's information.
-    - `step_scale`: `{name: factor}` multiplying the optimiser's update of the named
-      trainable parameters (default 1 for the rest): with Adam every relative parameter
-      steps by about the learning rate, so a parameter to which the observables are far
-      more sensitive (a Lennard-Jones σ: the density changes by 3 % per 1 % of σ) takes
-      smaller steps with a factor below 1. Part of the checkpoint fingerprint.
+    - `step_scale`: `{name: factor}` multiplying those parameters' steps (`scale_steps`).
 
     The checkpoint holds the average, the stopping rule's state and the grown counts: a
     resumed fit continues exactly; a fit that stopped early is finished.
@@ -201,10 +197,7 @@ def fit(
     spec = select(potential, trainable)
     params, static = eqx.partition(potential, spec)
     trainable_names = sorted(flat_parameters(params))
-    if step_scale:
-        optimizer = optax.chain(optimizer, scale_steps(params, step_scale, trainable_names))
-        factors = ", ".join(f"{k}={float(v)!r}" for k, v in sorted(step_scale.items()))
-        optimizer_id = f"{optimizer_id} * step_scale({factors})"
+    optimizer, optimizer_id = _scaled(optimizer, optimizer_id, params, step_scale)
     if bounds:
         params = apply_bounds(params, _checked_bounds(bounds, potential))
     scale, opt_state = _relative_start(optimizer, params)
@@ -227,11 +220,25 @@ def fit(
     return run.finish(st, steps, trainable_names, seed, plots=plots, uncertainty=uncertainty)
 
 
+def _scaled(optimizer, optimizer_id: str, params: PyTree, step_scale: dict | None) -> tuple:
+    """`optimizer` followed by `scale_steps`, and its fingerprint name (both unchanged
+    without step scales)."""
+    if not step_scale:
+        return optimizer, optimizer_id
+    names = sorted(flat_parameters(params))
+    factors = ", ".join(f"{k}={float(v)!r}" for k, v in sorted(step_scale.items()))
+    chained = optax.chain(optimizer, scale_steps(params, step_scale, names))
+    return chained, f"{optimizer_id} * step_scale({factors})"
+
+
 def scale_steps(
     params: PyTree, step_scale: dict[str, float], trainable_names: Sequence[str]
 ) -> optax.GradientTransformation:
     """An optax transformation multiplying the update of each parameter named in
-    `step_scale` by its factor (> 0); unknown or frozen names raise a `KeyError`."""
+    `step_scale` by its factor (> 0); unknown or frozen names raise a `KeyError`. With Adam
+    every relative parameter steps by about the learning rate, so a parameter to which the
+    observables are far more sensitive (a Lennard-Jones σ: the density changes by 3 % per
+    1 % of σ) takes smaller steps with a factor below 1."""
     for name, factor in step_scale.items():
         if name not in trainable_names:
             raise KeyError(

@@ -163,7 +163,10 @@ class PeakPosition(AbstractCurveLoss):
     tends to the window centre for broad bands. The centroid equals the maximum only for
     symmetric bands: for an asymmetric band (the O–H stretch of water) it lies on the side
     of the longer tail, for model and experiment alike, so compare the windows' centroids,
-    not a centroid with a tabulated maximum. Choose windows that contain one band each.
+    not a centroid with a tabulated maximum. Choose windows that contain one band each,
+    for the model too, from the starting parameters on: a model band that has left its
+    window is reported half a window beyond the edge it left through (see
+    `band_centroid`), which raises the loss but no longer pulls the band back.
 
     `terms` reports each band's model and experimental position (x unit) as
     `<name>/<band>_model` and `<name>/<band>_exp`, bands named `peak_1`, `peak_2`, ... or

@@ -5,8 +5,9 @@
 For the starting model of `water_ir.toml` and for the fitted one (`fit.json`'s
 `final_parameters` in the output folder): 4 blocks of NVE segments (1 ps each, started
 from Langevin states) whose IR spectrum n·α (0.4 ps Hann lag window, harmonic quantum
-correction) gives the band maxima, centroids and integrated intensities, with standard
-errors over the blocks, and an NPT run
+correction) gives the integrated band intensities, with standard errors over the blocks,
+and (from the block-averaged spectrum) the bands' centroids and maxima above the line
+through their window's edges, and an NPT run
 (Monte Carlo barostat at 1 atm) whose density has a 5-block standard error. Writes
 `validation.json` next to this script and the before/after/experiment plot
 `docs/images/water_ir_fit.png`.
@@ -34,24 +35,34 @@ from spectrinv.gradients import Objective, Truncated  # noqa: E402
 HERE = Path(__file__).resolve().parent
 IMAGE = HERE.parents[1] / "images" / "water_ir_fit.png"
 EXPERIMENT = HERE.parents[2] / "data" / "ir" / "water_segelstein_298K.csv"
-#: (name, window for maxima and centroids, window for the integrated intensity), cm⁻¹
+#: (name, window for the band's position, window for its integrated intensity: the fit's), cm⁻¹
 BANDS = (
     ("libration", (417.0, 1200.0), (417.0, 1200.0)),
-    ("bend", (1450.0, 1850.0), (1200.0, 1900.0)),
-    ("stretch", (2900.0, 3800.0), (2800.0, 3999.0)),
+    ("bend", (1150.0, 1900.0), (1200.0, 1900.0)),
+    ("stretch", (2800.0, 3999.0), (2800.0, 3999.0)),
 )
 DT_FS, STRIDE = 0.5, 4  # NVE time step and recording stride (2 fs frames)
 
 
-def band_metrics(x: np.ndarray, y: np.ndarray) -> dict:
-    """Maximum, centroid (no baseline) and integrated intensity of each band (cm⁻¹, cm⁻²)."""
+def band_intensities(x: np.ndarray, y: np.ndarray) -> dict:
+    """Integrated intensity ∫ n·α dν of each band window (cm⁻²)."""
     out = {}
-    for name, (lo, hi), (ilo, ihi) in BANDS:
-        s = (x >= lo) & (x <= hi)
-        out[f"{name}_max"] = float(x[s][np.argmax(y[s])])
-        out[f"{name}_centroid"] = float(np.trapezoid(x[s] * y[s], x[s]) / np.trapezoid(y[s], x[s]))
-        u = np.linspace(ilo, ihi, 2048)
+    for name, _, (lo, hi) in BANDS:
+        u = np.linspace(lo, hi, 2048)
         out[f"{name}_intensity"] = float(np.trapezoid(np.interp(u, x, y), u))
+    return out
+
+
+def band_positions(x: np.ndarray, y: np.ndarray) -> dict:
+    """Centroid and maximum (cm⁻¹) of each band above the straight line through its
+    window's edges (the same for model and experiment)."""
+    out = {}
+    for name, (lo, hi), _ in BANDS:
+        u = np.linspace(lo, hi, 2048)
+        yu = np.interp(u, x, y)
+        w = np.maximum(yu - (yu[0] + (yu[-1] - yu[0]) * (u - lo) / (hi - lo)), 0.0)
+        out[f"{name}_centroid"] = float(np.trapezoid(u * w, u) / np.trapezoid(w, u))
+        out[f"{name}_max"] = float(u[np.argmax(w)])
     return out
 
 
@@ -101,7 +112,7 @@ def ir_run(model, target, segments: int, key, equil_ps: float) -> dict:
         blocks.append((np.asarray(spectrum.x_magnitude), np.asarray(spectrum.y_magnitude)))
     x = blocks[0][0]
     y = np.mean([yb for _, yb in blocks], axis=0)
-    per_block = [band_metrics(x, yb) for _, yb in blocks]
+    per_block = [band_intensities(x, yb) for _, yb in blocks]
     result = {"spectrum_x": x.tolist(), "spectrum_y": y.tolist(), "nve_ps": 4 * segments}
     for k in per_block[0]:
         v = np.array([blk[k] for blk in per_block])
@@ -147,7 +158,8 @@ def main(argv=None) -> None:
     fitted = json.loads(fit_json.read_text())["final_parameters"] if fit_json.exists() else {}
     ir_target, rho_target = config.targets
     exp = np.genfromtxt(EXPERIMENT, delimiter=",", names=True)
-    out = {"experiment": band_metrics(exp["wavenumber"], exp["n_alpha"]), "fitted": fitted}
+    ex, ey = exp["wavenumber"], exp["n_alpha"]
+    out = {"experiment": {**band_positions(ex, ey), **band_intensities(ex, ey)}, "fitted": fitted}
     density_loss = rho_target.objective.loss
     density_loss = getattr(density_loss, "losses", [density_loss])[0]  # a weighted sum
     out["experiment"]["density"] = float(density_loss.reference.y)
@@ -169,6 +181,12 @@ def main(argv=None) -> None:
         print(label, json.dumps(summary), flush=True)
     if not all(label in out for label in ("before", "after")):
         return
+    for label in ("before", "after"):  # positions from the block-averaged spectrum
+        r = out[label]
+        positions = band_positions(np.asarray(r["spectrum_x"]), np.asarray(r["spectrum_y"]))
+        r.update(positions)
+        for key in positions:  # no block errors for these
+            r.pop(f"{key}_err", None)
     _report(out)
     short = {
         k: {kk: vv for kk, vv in v.items() if not kk.startswith("spectrum")} for k, v in out.items()
@@ -184,7 +202,8 @@ def _report(out: dict) -> None:
         row = f"{key:22s}{e[key]:12.5g}"
         for label in ("before", "after"):
             r = out[label]
-            row += f"{r[key]:11.5g} ± {r[key + '_err']:<5.2g}"
+            err = f"{r[key + '_err']:<5.2g}" if key + "_err" in r else "     "
+            row += f"{r[key]:11.5g} ± {err}"
         row += f"{out['after'][key] / e[key] - 1:+12.3%}"
         print(row)
 
