@@ -16,7 +16,7 @@ import pytest
 
 from observables import Quantity
 from spectrinv.backends import JaxMDBackend, Langevin, Positions, Velocities
-from spectrinv.fit import CheckpointError, Interval, Target, fit, parameter_names
+from spectrinv.fit import CheckpointError, Interval, Target, fit, parameter_names, with_parameters
 from spectrinv.gradients import AbstractGradient, GradientResult, Objective, tree_norm
 from spectrinv.potentials import ForceShifted, LennardJones, fcc_lattice
 
@@ -351,3 +351,20 @@ def test_transport_observables_from_config_take_max_lag_as_time():
         "ir", {"max_lag": "0.25 ps"}, Quantity(298, "K"), "water", Quantity(1, "fs"), "test"
     )
     assert obs.transform.max_lag_frames == 250
+
+
+def test_with_parameters_sets_named_values_and_checks_them():
+    lj = LennardJones(
+        Quantity(0.34, "nm"),
+        Quantity(1.0, "kJ/mol"),
+        Quantity(0.8, "nm"),
+        truncation=ForceShifted(),
+    )
+    out = with_parameters(lj, {"epsilon": 1.25})
+    assert float(out.epsilon) == 1.25 and out.epsilon.dtype == lj.epsilon.dtype
+    assert float(out.sigma) == float(lj.sigma)  # the others as they were
+    assert with_parameters(lj, {}) is lj
+    with pytest.raises(KeyError, match="did you mean 'epsilon'"):
+        with_parameters(lj, {"epsilom": 1.0})
+    with pytest.raises(ValueError, match="shape"):
+        with_parameters(lj, {"sigma": [0.3, 0.4]})

@@ -30,6 +30,7 @@ from ._params import (
     Interval as Interval,
     internal_magnitude as internal_magnitude,
     parameter_names as parameter_names,
+    with_parameters as with_parameters,
 )
 from ._plots import plot_uncertainty as plot_uncertainty
 from ._prior import SmoothnessPrior as SmoothnessPrior

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,7 +21,7 @@ from ..potentials import (
 )
 from ._config_dimensions import parameter_quantity
 from ._config_schema import MODEL_KEYS, ConfigError, check_keys, choice, quantity, require
-from ._params import internal_magnitude, parameter_names
+from ._params import internal_magnitude, parameter_names, with_parameters
 
 __all__ = ["cast", "build_model"]
 
@@ -124,17 +123,13 @@ def _energy(text: Any, where: str) -> Quantity:
 def _override(potential: Any, values: dict, where: str) -> Any:
     """Set named parameters (`"bond.k" = "400000 kJ/mol/nm**2"`) in internal units."""
     names = parameter_names(potential)
+    internal = {}
     for name, text in values.items():
         choice(name, set(names), where)
         try:
-            value = internal_magnitude(parameter_quantity(text, name, f"{where} {name!r}"), name)
+            internal[name] = internal_magnitude(
+                parameter_quantity(text, name, f"{where} {name!r}"), name
+            )
         except UnitError as err:
             raise ConfigError(f"{where}: {err}") from None
-
-        def get(p, name=name):
-            for part in name.split("."):
-                p = getattr(p, part)
-            return p
-
-        potential = eqx.tree_at(get, potential, jnp.asarray(value, get(potential).dtype))
-    return potential
+    return with_parameters(potential, internal)

@@ -29,6 +29,7 @@ __all__ = [
     "parameter_names",
     "select",
     "flat_parameters",
+    "with_parameters",
     "internal_magnitude",
     "Interval",
     "apply_bounds",
@@ -83,6 +84,26 @@ def select(potential: PyTree, trainable: Sequence[str] | None = None) -> PyTree[
 def flat_parameters(params: PyTree) -> dict[str, Array]:
     """`{name: array}` for the non-`None` array leaves of a (partitioned) pytree."""
     return {_name(p): x for p, x in jax.tree_util.tree_leaves_with_path(params) if eqx.is_array(x)}
+
+
+def with_parameters(potential: PyTree, values: dict[str, Any]) -> PyTree:
+    """`potential` with the named parameters set to `values` in internal units (e.g. the
+    `final_parameters` of a fit's `fit.json`), each keeping its dtype and shape. Unknown
+    names raise the `KeyError` of `select`; a value of another shape a `ValueError`."""
+    if not values:
+        return potential
+    select(potential, list(values))
+
+    def set_one(path, x):
+        name = _name(path)
+        if not (eqx.is_inexact_array(x) and name in values):
+            return x
+        value = jnp.asarray(values[name], x.dtype)
+        if value.shape != x.shape:
+            raise ValueError(f"parameter {name!r} has shape {x.shape}, got {value.shape}")
+        return value
+
+    return jax.tree_util.tree_map_with_path(set_one, potential)
 
 
 def internal_magnitude(q: Any, name: str = "value") -> float:

@@ -18,6 +18,7 @@ from ._spectral import (
     _trapz,
     band_names_for,
     check_windows,
+    per_window,
     windowed_model_curve,
 )
 
@@ -103,30 +104,15 @@ class BandIntensity(AbstractCurveLoss):
             windows, x, y, ref, resolution, self.subtract_baseline, "BandIntensity"
         )
         self.band_names = band_names_for(band_names, len(self.windows))
-        self.exp_intensities = jnp.asarray(
-            [
-                band_intensity(
-                    x, y, lo, hi, resolution=resolution, subtract_baseline=self.subtract_baseline
-                )
-                for lo, hi in self.windows
-            ]
+        self.exp_intensities = per_window(
+            band_intensity, x, y, self.windows, resolution, self.subtract_baseline
         )
 
     def intensities(self, prediction: Any) -> Float[Array, " band"]:
         """The model's integrated band intensities (y unit × x unit), `[band]`."""
         xm, ym = windowed_model_curve(self.reference, self.windows, prediction, "BandIntensity")
-        return jnp.stack(
-            [
-                band_intensity(
-                    xm,
-                    ym,
-                    lo,
-                    hi,
-                    resolution=self.resolution,
-                    subtract_baseline=self.subtract_baseline,
-                )
-                for lo, hi in self.windows
-            ]
+        return per_window(
+            band_intensity, xm, ym, self.windows, self.resolution, self.subtract_baseline
         )
 
     def evaluate(self, prediction: Any) -> tuple[Float[Array, ""], dict[str, Array]]:

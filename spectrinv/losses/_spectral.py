@@ -31,6 +31,7 @@ __all__ = [
     "band_centroid",
     "check_windows",
     "windowed_model_curve",
+    "per_window",
     "band_names_for",
 ]
 
@@ -219,30 +220,15 @@ class PeakPosition(AbstractCurveLoss):
         x, y = np.asarray(ref.x), np.asarray(ref.y)
         self.windows = check_windows(windows, x, y, ref, resolution, self.subtract_baseline)
         self.band_names = band_names_for(band_names, len(self.windows))
-        self.exp_positions = jnp.asarray(
-            [
-                band_centroid(
-                    x, y, lo, hi, resolution=resolution, subtract_baseline=self.subtract_baseline
-                )
-                for lo, hi in self.windows
-            ]
+        self.exp_positions = per_window(
+            band_centroid, x, y, self.windows, resolution, self.subtract_baseline
         )
 
     def positions(self, prediction: Any) -> Float[Array, " band"]:
         """The model's band positions (x unit), `[band]`."""
         xm, ym = windowed_model_curve(self.reference, self.windows, prediction, "PeakPosition")
-        return jnp.stack(
-            [
-                band_centroid(
-                    xm,
-                    ym,
-                    lo,
-                    hi,
-                    resolution=self.resolution,
-                    subtract_baseline=self.subtract_baseline,
-                )
-                for lo, hi in self.windows
-            ]
+        return per_window(
+            band_centroid, xm, ym, self.windows, self.resolution, self.subtract_baseline
         )
 
     def evaluate(self, prediction: Any) -> tuple[Float[Array, ""], dict[str, Array]]:
@@ -254,6 +240,24 @@ class PeakPosition(AbstractCurveLoss):
             diag[f"{band}_model"] = as_scalar(pm[k])
             diag[f"{band}_exp"] = as_scalar(pe[k])
         return jnp.mean(d**2), diag
+
+
+def per_window(
+    measure: Any,
+    x: Any,
+    y: Any,
+    windows: tuple[tuple[float, float], ...],
+    resolution: int,
+    subtract_baseline: bool,
+) -> Float[Array, " band"]:
+    """`measure(x, y, lo, hi, resolution=..., subtract_baseline=...)` (`band_centroid`,
+    `band_intensity`) of every window, stacked `[band]` (NumPy or JAX curves)."""
+    return jnp.stack(
+        [
+            measure(x, y, lo, hi, resolution=resolution, subtract_baseline=subtract_baseline)
+            for lo, hi in windows
+        ]
+    )
 
 
 def windowed_model_curve(

@@ -27,7 +27,6 @@ from observables import Quantity, to_magnitude
 
 from ._base import System, minimum_image
 from ._bonded import bond_angles, bond_lengths
-from ._electrostatics import _safe_norm
 
 __all__ = [
     "AbstractDipoleModel",
@@ -129,16 +128,8 @@ class BondChargeFluxDipole(AbstractDipoleModel):
         )
 
     def charges(self, positions, system):
-        q0 = self.base_charges if self.base_charges is not None else system.charges
-        if q0 is None:
-            raise ValueError("BondChargeFluxDipole needs base charges (argument or System.charges)")
-        if system.topology is None:
-            raise ValueError("BondChargeFluxDipole needs a System with a Topology (bonds)")
-        b = system.topology.bonds
-        dr = minimum_image(positions[b[:, 1]] - positions[b[:, 0]], system.box)
-        r, _ = _safe_norm(dr, jnp.ones(b.shape[0], bool))
-        dq = self.flux * (r - self.r0)
-        return q0.at[b[:, 1]].add(dq).at[b[:, 0]].add(-dq)
+        q0 = _base_charges(self, system, "BondChargeFluxDipole", "bonds")
+        return _add_bond_flux(q0, self.flux, self.r0, positions, system)
 
 
 class ChargeFluxDipole(AbstractDipoleModel):
@@ -220,19 +211,32 @@ class ChargeFluxDipole(AbstractDipoleModel):
                 raise ValueError(f"ChargeFluxDipole: {name} must be finite")
 
     def charges(self, positions, system):
-        q0 = self.base_charges if self.base_charges is not None else system.charges
-        if q0 is None:
-            raise ValueError("ChargeFluxDipole needs base charges (argument or System.charges)")
-        if system.topology is None:
-            raise ValueError("ChargeFluxDipole needs a System with a Topology (bonds, angles)")
-        b = system.topology.bonds
-        dq = self.bond_flux * (bond_lengths(positions, system) - self.r0)
-        q = (self.charge_scale * q0).at[b[:, 1]].add(dq).at[b[:, 0]].add(-dq)
+        q0 = _base_charges(self, system, "ChargeFluxDipole", "bonds, angles")
+        q = _add_bond_flux(self.charge_scale * q0, self.bond_flux, self.r0, positions, system)
         a = system.topology.angles
         if a.shape[0] == 0:
             return q
         dqa = self.angle_flux * (bond_angles(positions, system) - self.theta0)
         return q.at[a[:, 0]].add(dqa).at[a[:, 2]].add(dqa).at[a[:, 1]].add(-2.0 * dqa)
+
+
+def _base_charges(model: Any, system: System, who: str, needs: str) -> Float[Array, " atom"]:
+    """The model's base charges q⁰ (its own, else `system.charges`), after checking that the
+    system has them and a topology."""
+    q0 = model.base_charges if model.base_charges is not None else system.charges
+    if q0 is None:
+        raise ValueError(f"{who} needs base charges (argument or System.charges)")
+    if system.topology is None:
+        raise ValueError(f"{who} needs a System with a Topology ({needs})")
+    return q0
+
+
+def _add_bond_flux(q, flux, r0, positions, system) -> Float[Array, " atom"]:
+    """q + the bond charge flux: +flux·(r_b − r0) on each bond's second atom, minus that on
+    its first (central) atom."""
+    b = system.topology.bonds
+    dq = flux * (bond_lengths(positions, system) - r0)
+    return q.at[b[:, 1]].add(dq).at[b[:, 0]].add(-dq)
 
 
 def _charge_per_radian(value: Any) -> float:

@@ -29,7 +29,7 @@ jax.config.update("jax_enable_x64", True)
 
 from observables import Density, Hann, IRSpectrum, Quantity  # noqa: E402
 from spectrinv.backends import Positions, PotentialDipole  # noqa: E402
-from spectrinv.fit import load_config  # noqa: E402
+from spectrinv.fit import load_config, with_parameters  # noqa: E402
 from spectrinv.gradients import Objective, Truncated  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -64,18 +64,6 @@ def band_positions(x: np.ndarray, y: np.ndarray) -> dict:
         out[f"{name}_centroid"] = float(np.trapezoid(u * w, u) / np.trapezoid(w, u))
         out[f"{name}_max"] = float(u[np.argmax(w)])
     return out
-
-
-def with_parameters(potential, values: dict):
-    for name, value in values.items():
-
-        def get(p, name=name):
-            for part in name.split("."):
-                p = getattr(p, part)
-            return p
-
-        potential = eqx.tree_at(get, potential, jnp.asarray(value, get(potential).dtype))
-    return potential
 
 
 def ir_run(model, target, segments: int, key, equil_ps: float) -> dict:
