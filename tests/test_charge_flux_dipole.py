@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from observables import Quantity, UnitError
 from spectrinv.backends import Dipole, Frame, PotentialDipole
@@ -463,3 +464,27 @@ def test_charge_scale_scales_the_base_charges_only():
             _build(dipole={"kind": "charge_flux", "charge_scale": bad})
     with pytest.raises(ValueError, match="charge_scale"):
         _flux(charge_scale=float("inf"))
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    s=st.floats(0.5, 1.5),
+    j_r=st.floats(0.0, 6.0),
+    j_t=st.floats(-0.3, 0.3),
+)
+def test_dipole_is_linear_in_charge_scale_and_fluxes(s, j_r, j_t):
+    """M(s, j_r, j_θ) = s·M₀ + j_r·M_r + j_θ·M_θ with basis dipoles from three models: what
+    lets a dipole surface be refitted on fixed trajectories (the forces do not depend on
+    it)."""
+    _, pos, system = _two_molecules()
+
+    def m(scale, bond, angle):
+        return np.asarray(
+            _charges_and_dipole(_flux(bond, angle, charge_scale=scale), pos, system)[1]
+        )
+
+    m0 = m(1.0, 0.0, 0.0)
+    m_r, m_t = m(1.0, 1.0, 0.0) - m0, m(1.0, 0.0, 1.0) - m0
+    np.testing.assert_allclose(
+        m(s, j_r, j_t), s * m0 + j_r * m_r + j_t * m_t, rtol=1e-12, atol=1e-13
+    )

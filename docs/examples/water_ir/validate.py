@@ -1,16 +1,20 @@
 """Check a water IR fit with fresh, longer simulations than the fit's own estimates.
 
-    python docs/examples/water_ir/validate.py water-ir-fit [--segments 10] [--npt-ps 100]
+    python docs/examples/water_ir/validate.py water-ir-fit [--blocks 8] [--npt-ps 400]
 
-For the starting model of `water_ir.toml` and for the fitted one (`fit.json`'s
-`final_parameters` in the output folder): 4 blocks of NVE segments (1 ps each, started
-from Langevin states) whose IR spectrum n·α (0.4 ps Hann lag window, harmonic quantum
-correction) gives the integrated band intensities, with standard errors over the blocks,
-and (from the block-averaged spectrum) the bands' centroids and maxima above the line
-through their window's edges, and an NPT run
-(Monte Carlo barostat at 1 atm) whose density has a 5-block standard error. Writes
-`validation.json` next to this script and the before/after/experiment plot
-`docs/images/water_ir_fit.png`.
+For the starting model of `water_ir.toml`, the fitted one (`fit.json`'s `final_parameters`
+in the output folder) and, when `refine_dipole.py` has run, the fitted one with its refined
+dipole surface (`refined_dipole.json`): `--blocks` blocks of 10 NVE segments (1 ps each,
+started from Langevin states) whose IR spectrum n·α (0.4 ps Hann lag window, harmonic
+quantum correction) gives the integrated band intensities, with standard errors over the
+blocks, and (from the block-averaged spectrum) the bands' centroids and maxima above the
+line through their window's edges; and an NPT run (Monte Carlo barostat at 1 atm) whose
+density has a 10-block standard error. The density of 48 molecules fluctuates by 29 kg/m³
+from frame to frame with a 2 ps integrated correlation time, so 400 ps give about ±3 kg/m³.
+Every run is cached in the output folder (`validation_<model>_<part>.json`, with the
+parameters and settings it was run with; the density, which the dipole surface does not
+change, is shared by models with the same force field). Writes `validation.json` next to
+this script and the plot `docs/images/water_ir_fit.png`.
 """
 
 from __future__ import annotations
@@ -66,9 +70,9 @@ def band_positions(x: np.ndarray, y: np.ndarray) -> dict:
     return out
 
 
-def ir_run(model, target, segments: int, key, equil_ps: float) -> dict:
-    """Langevin equilibration (the target's backend), then 4 blocks of `segments` NVE
-    segments of 1 ps started from Langevin states 0.5 ps apart (each keeps its start
+def ir_run(model, target, n_blocks: int, key, equil_ps: float, segments: int = 10) -> dict:
+    """Langevin equilibration (the target's backend), then `n_blocks` blocks of `segments`
+    NVE segments of 1 ps started from Langevin states 0.5 ps apart (each keeps its start
     state's energy, so together they sample the canonical temperature); IR per block."""
     system = target.system
     nvt = target.backend
@@ -87,7 +91,7 @@ def ir_run(model, target, segments: int, key, equil_ps: float) -> dict:
     strategy = Truncated(segments, 2000, stride=STRIDE, decorrelation_steps=1000)
     params, static = eqx.partition(model, eqx.is_inexact_array)
     blocks = []
-    for b in range(4):
+    for b in range(n_blocks):
         spectrum = strategy.observe(
             objective,
             params,
@@ -101,7 +105,7 @@ def ir_run(model, target, segments: int, key, equil_ps: float) -> dict:
     x = blocks[0][0]
     y = np.mean([yb for _, yb in blocks], axis=0)
     per_block = [band_intensities(x, yb) for _, yb in blocks]
-    result = {"spectrum_x": x.tolist(), "spectrum_y": y.tolist(), "nve_ps": 4 * segments}
+    result = {"spectrum_x": x.tolist(), "spectrum_y": y.tolist(), "nve_ps": n_blocks * segments}
     for k in per_block[0]:
         v = np.array([blk[k] for blk in per_block])
         result[k] = float(v.mean())
@@ -111,7 +115,7 @@ def ir_run(model, target, segments: int, key, equil_ps: float) -> dict:
 
 def density_run(model, target, ps: float, key, equil_ps: float) -> dict:
     """NPT at the target's pressure: 2 × `equil_ps` discarded, then `ps` recorded every
-    50 fs."""
+    50 fs; 10-block standard error."""
     backend, system = target.backend, target.system
     state = backend.init(
         model,
@@ -124,7 +128,7 @@ def density_run(model, target, ps: float, key, equil_ps: float) -> dict:
     _, state = backend.sample(model, system, state, jax.random.fold_in(key, 1), n_eq, stride=1000)
     n = int(round(ps * 1000 / DT_FS)) // 1000 * 1000
     traj, _ = backend.sample(model, system, state, jax.random.fold_in(key, 2), n, stride=100)
-    rho = Density(n_blocks=5)(traj)
+    rho = Density(n_blocks=10)(traj)
     return {
         "density": float(rho.y_magnitude),
         "density_err": float(rho.error_magnitude),
@@ -132,71 +136,110 @@ def density_run(model, target, ps: float, key, equil_ps: float) -> dict:
     }
 
 
+#: the models compared: label -> (JSON in the output folder whose `final_parameters` it
+#: takes, legend); "before" is the configuration's starting model
+MODELS = {
+    "before": (None, "SPC/Fw before the fit"),
+    "after": ("fit.json", "after the fit"),
+    "refined": ("refined_dipole.json", "after the fit and the refined dipole surface"),
+}
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("output", help="the fit's output folder (with fit.json)")
-    p.add_argument("--segments", type=int, default=10, help="1 ps NVE segments per IR block")
-    p.add_argument("--npt-ps", type=float, default=100.0, help="NPT length for the density, ps")
+    p.add_argument("--blocks", type=int, default=8, help="IR blocks of 10 NVE segments of 1 ps")
+    p.add_argument("--npt-ps", type=float, default=400.0, help="NPT length for the density, ps")
     p.add_argument("--equil-ps", type=float, default=5.0, help="equilibration, ps (NPT: 2x)")
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--models", default="before,after", help="which to simulate (cached)")
+    p.add_argument("--models", default="before,after,refined", help="which to simulate")
+    p.add_argument("--parts", default="ir,density", help="which runs (apart: two cores)")
     args = p.parse_args(argv)
     config = load_config(HERE / "water_ir.toml")
-    fit_json = Path(args.output) / "fit.json"
-    fitted = json.loads(fit_json.read_text())["final_parameters"] if fit_json.exists() else {}
+    output = Path(args.output)
     ir_target, rho_target = config.targets
     exp = np.genfromtxt(EXPERIMENT, delimiter=",", names=True)
     ex, ey = exp["wavenumber"], exp["n_alpha"]
-    out = {"experiment": {**band_positions(ex, ey), **band_intensities(ex, ey)}, "fitted": fitted}
+    out = {"experiment": {**band_positions(ex, ey), **band_intensities(ex, ey)}}
     density_loss = rho_target.objective.loss
     density_loss = getattr(density_loss, "losses", [density_loss])[0]  # a weighted sum
     out["experiment"]["density"] = float(density_loss.reference.y)
     key = jax.random.key(args.seed)
-    models = {"before": config.potential, "after": with_parameters(config.potential, fitted)}
+    runs = {
+        "ir": lambda m: ir_run(m, ir_target, args.blocks, key, args.equil_ps),
+        "density": lambda m: density_run(
+            m, rho_target, args.npt_ps, jax.random.fold_in(key, 9), args.equil_ps
+        ),
+    }
     for label in args.models.split(","):
-        cache = Path(args.output) / f"validation_{label}.json"
-        if cache.exists():  # measured by an earlier call
-            out[label] = json.loads(cache.read_text())
+        source, _ = MODELS[label]
+        if source is not None and not (output / source).exists():
+            print(f"{label}: no {output / source}, skipped")
             continue
-        t0 = time.time()
-        res = ir_run(models[label], ir_target, args.segments, key, args.equil_ps)
-        npt_key = jax.random.fold_in(key, 9)
-        res.update(density_run(models[label], rho_target, args.npt_ps, npt_key, args.equil_ps))
-        res["wall_s"] = time.time() - t0
-        cache.write_text(json.dumps(res) + "\n")
-        out[label] = res
-        summary = {k: round(v, 1) for k, v in res.items() if isinstance(v, float)}
-        print(label, json.dumps(summary), flush=True)
-    if not all(label in out for label in ("before", "after")):
+        fitted = {} if source is None else json.loads((output / source).read_text())
+        fitted = fitted.get("final_parameters", {})
+        model = with_parameters(config.potential, fitted)
+        out[label] = {"parameters": fitted}
+        for part in args.parts.split(","):
+            # the density does not depend on the dipole surface: a run of the same force
+            # field under another label is reused
+            used = {k: v for k, v in fitted.items() if part == "ir" or "dipole." not in k}
+            settings = {
+                "parameters": used,
+                **({"nve_ps": 10.0 * args.blocks} if part == "ir" else {"npt_ps": args.npt_ps}),
+            }
+            path = output / f"validation_{label}_{part}.json"
+            out[label].update(_cached(path, settings, runs[part], model))
+    labels = [label for label in MODELS if label in out]
+    if "before" not in labels or len(labels) < 2 or args.parts != "ir,density":
         return
-    for label in ("before", "after"):  # positions from the block-averaged spectrum
+    for label in labels:  # positions from the block-averaged spectrum
         r = out[label]
         positions = band_positions(np.asarray(r["spectrum_x"]), np.asarray(r["spectrum_y"]))
         r.update(positions)
-        for key in positions:  # no block errors for these
-            r.pop(f"{key}_err", None)
-    _report(out)
+        for name in positions:  # no block errors for these
+            r.pop(f"{name}_err", None)
+    _report(out, labels)
     short = {
         k: {kk: vv for kk, vv in v.items() if not kk.startswith("spectrum")} for k, v in out.items()
     }
     (HERE / "validation.json").write_text(json.dumps(short, indent=1) + "\n")
-    _plot(out, exp)
+    _plot(out, labels, exp)
 
 
-def _report(out: dict) -> None:
+def _cached(path: Path, settings: dict, compute, model) -> dict:
+    """The stored result of a run with `settings`: at `path`, or in another label's file of
+    the same part; else `compute(model)` (timed, stored at `path`, printed)."""
+    part = path.stem.rsplit("_", 1)[-1]
+    for candidate in [path, *sorted(path.parent.glob(f"validation_*_{part}.json"))]:
+        if candidate.exists():
+            stored = json.loads(candidate.read_text())
+            if all(stored.get(k) == v for k, v in settings.items()):
+                return stored
+    t0 = time.time()
+    res = {**compute(model), **settings, "wall_s": time.time() - t0}
+    path.write_text(json.dumps(res) + "\n")
+    summary = {k: round(v, 1) for k, v in res.items() if isinstance(v, float)}
+    print(path.stem, json.dumps(summary), flush=True)
+    return res
+
+
+def _report(out: dict, labels: list[str]) -> None:
     e = out["experiment"]
-    print(f"{'':22s}{'experiment':>12s}{'before':>18s}{'after':>18s}{'after/exp-1':>12s}")
+    last = labels[-1]
+    print(f"{'':22s}{'experiment':>12s}" + "".join(f"{lb:>18s}" for lb in labels), end="")
+    print(f"{last + '/exp-1':>14s}")
     for key in [k for k in e if k != "density"] + ["density"]:
         row = f"{key:22s}{e[key]:12.5g}"
-        for label in ("before", "after"):
+        for label in labels:
             r = out[label]
             err = f"{r[key + '_err']:<5.2g}" if key + "_err" in r else "     "
             row += f"{r[key]:11.5g} ± {err}"
-        row += f"{out['after'][key] / e[key] - 1:+12.3%}"
+        row += f"{out[last][key] / e[key] - 1:+14.3%}"
         print(row)
 
 
-def _plot(out: dict, exp) -> None:
+def _plot(out: dict, labels: list[str], exp) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -204,9 +247,10 @@ def _plot(out: dict, exp) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 4))
     ax.plot(exp["wavenumber"], exp["n_alpha"], "k-", lw=1.5, label="experiment (Segelstein 1981)")
-    for label, style in (("before", "C1--"), ("after", "C0-")):
+    styles = {"before": "C1--", "after": "C2:", "refined": "C0-"}
+    for label in labels:
         r = out[label]
-        ax.plot(r["spectrum_x"], r["spectrum_y"], style, lw=1.2, label=f"SPC/Fw {label} the fit")
+        ax.plot(r["spectrum_x"], r["spectrum_y"], styles[label], lw=1.2, label=MODELS[label][1])
     ax.set_xlim(400, 4000)
     ax.set_xlabel("wavenumber (cm⁻¹)")
     ax.set_ylabel("n·α (cm⁻¹)")
