@@ -38,6 +38,8 @@ from scipy.optimize import least_squares
 
 jax.config.update("jax_enable_x64", True)
 
+from validate import DT_FS, STRIDE, band_intensities, equilibrated  # noqa: E402  (next to this)
+
 from observables import Hann, IRSpectrum, Quantity, Trajectory  # noqa: E402
 from spectrinv.backends import Positions  # noqa: E402
 from spectrinv.fit import load_config, with_parameters  # noqa: E402
@@ -45,32 +47,22 @@ from spectrinv.gradients import Truncated  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 EXPERIMENT = HERE.parents[2] / "data" / "ir" / "water_segelstein_298K.csv"
-WINDOWS = ((417.0, 1200.0), (1200.0, 1900.0), (2800.0, 3999.0))  # cm⁻¹, the fit's
+BAND_NAMES = ("libration", "bend", "stretch")
 NAMES = ("dipole.charge_scale", "dipole.bond_flux", "dipole.angle_flux")  # basis order
-DT_FS, STRIDE, SEGMENT_STEPS, SEGMENTS_PER_BLOCK = 0.5, 4, 2000, 10
+SEGMENT_STEPS, SEGMENTS_PER_BLOCK = 2000, 10  # 1 ps NVE segments, 10 per block
 
 
 def intensities(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """∫ n·α dν over each band window (cm⁻²)."""
-    out = []
-    for lo, hi in WINDOWS:
-        u = np.linspace(lo, hi, 2048)
-        out.append(float(np.trapezoid(np.interp(u, x, y), u)))
-    return np.array(out)
+    """∫ n·α dν over the libration, bend and stretch windows (cm⁻²), as `validate.py`."""
+    per_band = band_intensities(x, y)
+    return np.array([per_band[f"{name}_intensity"] for name in BAND_NAMES])
 
 
 def sample_positions(model, target, n_blocks: int, key) -> np.ndarray:
     """Positions `[segment, frame, atom, 3]` (nm) of `n_blocks` × 10 NVE segments of 1 ps
     (frames every 2 fs), started from a Langevin chain 0.5 ps apart after 5 ps."""
     nvt, system = target.backend, target.system
-    state = nvt.init(
-        model,
-        system,
-        Quantity(np.asarray(target.positions), "nm"),
-        temperature=Quantity(target.temperature, "K"),
-        key=key,
-    )
-    _, state = nvt.sample(model, system, state, jax.random.fold_in(key, 1), 10_000, stride=1000)
+    state = equilibrated(model, target, key, 5.0)
     strategy = Truncated(SEGMENTS_PER_BLOCK, SEGMENT_STEPS, stride=STRIDE, decorrelation_steps=1000)
     nve = strategy.segment_backend(nvt)
     blocks = []

@@ -70,13 +70,11 @@ def band_positions(x: np.ndarray, y: np.ndarray) -> dict:
     return out
 
 
-def ir_run(model, target, n_blocks: int, key, equil_ps: float, segments: int = 10) -> dict:
-    """Langevin equilibration (the target's backend), then `n_blocks` blocks of `segments`
-    NVE segments of 1 ps started from Langevin states 0.5 ps apart (each keeps its start
-    state's energy, so together they sample the canonical temperature); IR per block."""
-    system = target.system
-    nvt = target.backend
-    state = nvt.init(
+def equilibrated(model, target, key, equil_ps: float):
+    """The state after `equil_ps` of the target's backend (Langevin, or NPT for the
+    density target) from the target's starting positions."""
+    backend, system = target.backend, target.system
+    state = backend.init(
         model,
         system,
         Quantity(np.asarray(target.positions), "nm"),
@@ -84,7 +82,16 @@ def ir_run(model, target, n_blocks: int, key, equil_ps: float, segments: int = 1
         key=key,
     )
     n_eq = int(round(equil_ps * 1000 / DT_FS)) // 1000 * 1000
-    _, state = nvt.sample(model, system, state, jax.random.fold_in(key, 1), n_eq, stride=1000)
+    _, state = backend.sample(model, system, state, jax.random.fold_in(key, 1), n_eq, stride=1000)
+    return state
+
+
+def ir_run(model, target, n_blocks: int, key, equil_ps: float, segments: int = 10) -> dict:
+    """Langevin equilibration (the target's backend), then `n_blocks` blocks of `segments`
+    NVE segments of 1 ps started from Langevin states 0.5 ps apart (each keeps its start
+    state's energy, so together they sample the canonical temperature); IR per block."""
+    system, nvt = target.system, target.backend
+    state = equilibrated(model, target, key, equil_ps)
     lag_frames = int(round(400 / (DT_FS * STRIDE)))  # 0.4 ps
     ir = IRSpectrum(Quantity(target.temperature, "K"), window=Hann(), max_lag=lag_frames)
     objective = Objective(ir, lambda _: jnp.zeros(()), (Positions(), PotentialDipole()))
@@ -117,15 +124,7 @@ def density_run(model, target, ps: float, key, equil_ps: float) -> dict:
     """NPT at the target's pressure: 2 × `equil_ps` discarded, then `ps` recorded every
     50 fs; 10-block standard error."""
     backend, system = target.backend, target.system
-    state = backend.init(
-        model,
-        system,
-        Quantity(np.asarray(target.positions), "nm"),
-        temperature=Quantity(target.temperature, "K"),
-        key=key,
-    )
-    n_eq = int(round(2 * equil_ps * 1000 / DT_FS)) // 1000 * 1000
-    _, state = backend.sample(model, system, state, jax.random.fold_in(key, 1), n_eq, stride=1000)
+    state = equilibrated(model, target, key, 2 * equil_ps)
     n = int(round(ps * 1000 / DT_FS)) // 1000 * 1000
     traj, _ = backend.sample(model, system, state, jax.random.fold_in(key, 2), n, stride=100)
     rho = Density(n_blocks=10)(traj)
