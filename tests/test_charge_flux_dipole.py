@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from observables import Quantity, UnitError
-from spectrinv.backends import Dipole, Frame, PotentialDipole
+from spectrinv.backends import Dipole, Frame, PotentialDipole, PotentialDipoleCurrent
 from spectrinv.fit import ConfigError
 from spectrinv.fit._config import _trainable_and_bounds
 from spectrinv.fit._config_model import build_model
@@ -293,6 +293,41 @@ def test_potential_dipole_recorder_equals_dipole_of_the_models_charges():
     # a point-charge dipole of the system's charges (-0.82) differs: the recorder did not
     # fall back on them
     assert np.max(np.abs(np.asarray(got) - np.tile([-0.82, 0.41, 0.41], 2) @ whole)) > 1e-3
+
+
+def test_potential_dipole_current_is_the_dipole_derivative_along_the_velocities():
+    """dM/dt = (∂M/∂r)·v: against central differences of the dipole along v; with charge
+    flux it differs from Σ q v (the charges change too), without flux it equals Σ q v."""
+    _, pos, system = _two_molecules()
+    v = jnp.asarray(np.random.default_rng(3).normal(size=pos.shape))
+    frame = Frame(pos, v, jnp.zeros_like(pos), jnp.asarray(0.0), None, system)
+    model = _model(q_o=-0.76)
+    got = np.asarray(eqx.filter_jit(PotentialDipoleCurrent())(frame, model))
+    h = 1e-6
+    fd = (
+        np.asarray(model.dipole_moment(pos + h * v, system))
+        - np.asarray(model.dipole_moment(pos - h * v, system))
+    ) / (2 * h)
+    np.testing.assert_allclose(got, fd, rtol=1e-6, atol=1e-9)
+    q = np.asarray(model.dipole.charges(pos, _with_model_charges(model, system)))
+    assert np.max(np.abs(got - q @ np.asarray(v))) > 1e-2
+    plain = spc_fw()  # point charges: Σ q v exactly
+    got_plain = np.asarray(eqx.filter_jit(PotentialDipoleCurrent())(frame, plain))
+    q0 = np.asarray(plain.charges(system))
+    np.testing.assert_allclose(got_plain, q0 @ np.asarray(v), rtol=1e-12, atol=1e-12)
+    assert (
+        PotentialDipoleCurrent.field == "charge_current" and PotentialDipoleCurrent.uses_potential
+    )
+    lj = LennardJones(Quantity(0.3, "nm"), Quantity(0.5, "kJ/mol"), Quantity(0.5, "nm"))
+    with pytest.raises(TypeError, match="dipole_moment"):
+        PotentialDipoleCurrent()(frame, lj)
+
+
+def _with_model_charges(model, system):
+    """`system` with the model's own charges (what `dipole_moment` gives the dipole)."""
+    return eqx.tree_at(
+        lambda s: s.charges, system, model.charges(system), is_leaf=lambda x: x is None
+    )
 
 
 def test_potential_dipole_recorder_refuses_a_potential_without_a_dipole():

@@ -11,6 +11,7 @@ from ._base import (
     Polarizability as Polarizability,
     Positions as Positions,
     PotentialDipole as PotentialDipole,
+    PotentialDipoleCurrent as PotentialDipoleCurrent,
     Stress as Stress,
     Velocities as Velocities,
 )

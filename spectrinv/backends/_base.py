@@ -148,6 +148,32 @@ class PotentialDipole(AbstractRecorder):
         return method(frame.positions, frame.system)
 
 
+class PotentialDipoleCurrent(AbstractRecorder):
+    """Time derivative of the total dipole `[3]` (e·nm/ps) from the potential's own dipole
+    surface: dM/dt = (∂M/∂r)·v, a forward-mode derivative of
+    `potential.dipole_moment(positions, system)` along the velocities. Exact for
+    geometry-dependent charges (a `ChargeFluxDipole`), where Σ q v misses the charges'
+    own change. Fills `charge_current`, which `IRSpectrum(source=FromDipoleDerivative())`
+    correlates: on short segments that spectrum is free of the slow drift of M that the
+    dipole source's factor ω² spreads over all frequencies.
+    """
+
+    field: ClassVar[str] = "charge_current"
+    uses_potential: ClassVar[bool] = True
+
+    def __call__(self, frame, potential):
+        method = getattr(potential, "dipole_moment", None)
+        if method is None:
+            raise TypeError(
+                f"PotentialDipoleCurrent needs a potential with a dipole_moment(positions, "
+                f"system) method (e.g. FlexibleWater); {type(potential).__name__} has none"
+            )
+        _, current = jax.jvp(
+            lambda r: method(r, frame.system), (frame.positions,), (frame.velocities,)
+        )
+        return current
+
+
 class Polarizability(AbstractRecorder):
     """Total polarizability `[3, 3]` (nm³, polarizability volume) from a polarizability model
     `model(positions, system) -> [3, 3]`, e.g. `spectrinv.potentials.BondPolarizability`."""
