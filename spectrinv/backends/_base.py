@@ -127,6 +127,18 @@ class Dipole(AbstractRecorder):
         return self.model(frame.positions, frame.system)
 
 
+def _dipole_moment(potential, who: str):
+    """`potential.dipole_moment`, or a one-line TypeError naming the recorder `who`."""
+    method = getattr(potential, "dipole_moment", None)
+    if method is None:
+        raise TypeError(
+            f"{who} needs a potential with a dipole_moment(positions, system) method (e.g. "
+            f"FlexibleWater); {type(potential).__name__} has none: record Dipole(model) with "
+            "a dipole model instead"
+        )
+    return method
+
+
 class PotentialDipole(AbstractRecorder):
     """Total dipole `[3]` (e·nm) from the potential itself: `potential.dipole_moment(positions,
     system)` (e.g. `FlexibleWater` with a fitted `ChargeFluxDipole`). The dipole then
@@ -138,14 +150,7 @@ class PotentialDipole(AbstractRecorder):
     uses_potential: ClassVar[bool] = True
 
     def __call__(self, frame, potential):
-        method = getattr(potential, "dipole_moment", None)
-        if method is None:
-            raise TypeError(
-                f"PotentialDipole needs a potential with a dipole_moment(positions, system) "
-                f"method (e.g. FlexibleWater); {type(potential).__name__} has none: record "
-                "Dipole(model) with a dipole model instead"
-            )
-        return method(frame.positions, frame.system)
+        return _dipole_moment(potential, "PotentialDipole")(frame.positions, frame.system)
 
 
 class PotentialDipoleCurrent(AbstractRecorder):
@@ -162,12 +167,7 @@ class PotentialDipoleCurrent(AbstractRecorder):
     uses_potential: ClassVar[bool] = True
 
     def __call__(self, frame, potential):
-        method = getattr(potential, "dipole_moment", None)
-        if method is None:
-            raise TypeError(
-                f"PotentialDipoleCurrent needs a potential with a dipole_moment(positions, "
-                f"system) method (e.g. FlexibleWater); {type(potential).__name__} has none"
-            )
+        method = _dipole_moment(potential, "PotentialDipoleCurrent")
         _, current = jax.jvp(
             lambda r: method(r, frame.system), (frame.positions,), (frame.velocities,)
         )
