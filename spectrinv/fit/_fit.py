@@ -197,7 +197,7 @@ def fit(
     spec = select(potential, trainable)
     params, static = eqx.partition(potential, spec)
     trainable_names = sorted(flat_parameters(params))
-    optimizer, optimizer_id = _scaled(optimizer, optimizer_id, params, step_scale)
+    optimizer, optimizer_id = _scaled(optimizer, optimizer_id, params, step_scale, trainable_names)
     if bounds:
         params = apply_bounds(params, _checked_bounds(bounds, potential))
     scale, opt_state = _relative_start(optimizer, params)
@@ -220,12 +220,11 @@ def fit(
     return run.finish(st, steps, trainable_names, seed, plots=plots, uncertainty=uncertainty)
 
 
-def _scaled(optimizer, optimizer_id: str, params: PyTree, step_scale: dict | None) -> tuple:
+def _scaled(optimizer, optimizer_id: str, params: PyTree, step_scale, names) -> tuple:
     """`optimizer` followed by `scale_steps`, and its fingerprint name (both unchanged
     without step scales)."""
     if not step_scale:
         return optimizer, optimizer_id
-    names = sorted(flat_parameters(params))
     factors = ", ".join(f"{k}={float(v)!r}" for k, v in sorted(step_scale.items()))
     chained = optax.chain(optimizer, scale_steps(params, step_scale, names))
     return chained, f"{optimizer_id} * step_scale({factors})"

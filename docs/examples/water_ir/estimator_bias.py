@@ -28,8 +28,8 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 
 from planted_dipole import reference  # noqa: E402  (next to this script)
-from refine_dipole import HERE, intensities, sample_positions  # noqa: E402
-from validate import DT_FS, STRIDE  # noqa: E402
+from refine_dipole import intensities, sample_positions  # noqa: E402
+from validate import DT_FS, HERE, STRIDE  # noqa: E402
 
 from observables import FromDipoleDerivative, Hann, IRSpectrum, Quantity, Trajectory  # noqa: E402
 from spectrinv.fit import load_config  # noqa: E402

@@ -27,13 +27,15 @@ import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 
+from refine_dipole import intensities  # noqa: E402  (next to this script)
+from validate import equilibrated  # noqa: E402
+
 from observables import Quantity  # noqa: E402
 from spectrinv.fit import load_config  # noqa: E402
 from spectrinv.gradients import Truncated  # noqa: E402
 from spectrinv.potentials import ChargeFluxDipole  # noqa: E402
 
 TRUTH = {"dipole.bond_flux": 3.0, "dipole.angle_flux": 0.10, "dipole.charge_scale": 0.90}
-BANDS = ((417.0, 1200.0), (1200.0, 1900.0), (2800.0, 3999.0))
 CONFIG = """
 [fit]
 steps = {steps}
@@ -103,16 +105,7 @@ def reference(model, target, n_segments: int, seed: int) -> tuple[np.ndarray, np
     state, so their mean samples the canonical temperature (one long NVE run would sit
     at the energy of a single state, a few per cent off in temperature and intensity)."""
     key = jax.random.key(seed)
-    state = target.backend.init(
-        model,
-        target.system,
-        Quantity(np.asarray(target.positions), "nm"),
-        temperature=Quantity(target.temperature, "K"),
-        key=key,
-    )
-    _, state = target.backend.sample(
-        model, target.system, state, jax.random.fold_in(key, 1), 10_000, stride=1000
-    )
+    state = equilibrated(model, target, key, 5.0)
     g = target.gradient
     many = Truncated(
         n_segments, g.segment_steps, stride=g.stride, decorrelation_steps=g.decorrelation_steps
@@ -128,14 +121,6 @@ def reference(model, target, n_segments: int, seed: int) -> tuple[np.ndarray, np
         key=jax.random.fold_in(key, 2),
     )
     return np.asarray(spectrum.x_magnitude), np.asarray(spectrum.y_magnitude)
-
-
-def intensities(x, y):
-    out = []
-    for lo, hi in BANDS:
-        u = np.linspace(lo, hi, 2048)
-        out.append(float(np.trapezoid(np.interp(u, x, y), u)))
-    return np.array(out)
 
 
 def main(argv=None) -> None:

@@ -38,15 +38,20 @@ from scipy.optimize import least_squares
 
 jax.config.update("jax_enable_x64", True)
 
-from validate import DT_FS, STRIDE, band_intensities, equilibrated  # noqa: E402  (next to this)
+from validate import (  # noqa: E402  (next to this script)
+    DT_FS,
+    EXPERIMENT,
+    HERE,
+    STRIDE,
+    band_intensities,
+    equilibrated,
+)
 
 from observables import Hann, IRSpectrum, Quantity, Trajectory  # noqa: E402
 from spectrinv.backends import Positions  # noqa: E402
 from spectrinv.fit import load_config, with_parameters  # noqa: E402
 from spectrinv.gradients import Truncated  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
-EXPERIMENT = HERE.parents[2] / "data" / "ir" / "water_segelstein_298K.csv"
 BAND_NAMES = ("libration", "bend", "stretch")
 NAMES = ("dipole.charge_scale", "dipole.bond_flux", "dipole.angle_flux")  # basis order
 SEGMENT_STEPS, SEGMENTS_PER_BLOCK = 2000, 10  # 1 ps NVE segments, 10 per block
@@ -108,8 +113,11 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=8, help="not validate.py's (7)")
     args = p.parse_args(argv)
     t0 = time.time()
+    fit_json = Path(args.output) / "fit.json"
+    if not fit_json.is_file():
+        raise SystemExit(f"no {fit_json}: run `spectrinv fit water_ir.toml` first")
+    fit = json.loads(fit_json.read_text())
     config = load_config(HERE / "water_ir.toml")
-    fit = json.loads((Path(args.output) / "fit.json").read_text())
     model = with_parameters(config.potential, fit["final_parameters"])
     target = config.targets[0]
     positions = sample_positions(model, target, args.blocks, jax.random.key(args.seed))
