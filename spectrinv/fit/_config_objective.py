@@ -11,6 +11,8 @@ from observables import (
     Density,
     DielectricConstant,
     EnthalpyOfVaporization,
+    FromDipole,
+    FromDipoleDerivative,
     GaussianKernel,
     Hann,
     IRSpectrum,
@@ -22,7 +24,14 @@ from observables import (
     UnitError,
 )
 
-from ..backends import Energy, Positions, PotentialDipole, Stress, Velocities
+from ..backends import (
+    Energy,
+    Positions,
+    PotentialDipole,
+    PotentialDipoleCurrent,
+    Stress,
+    Velocities,
+)
 from ..gradients import BPTT, AbstractGradient, Reweighting, Truncated
 from ..losses import (
     Absolute,
@@ -73,13 +82,15 @@ def build_observable(
     w = f"{where} [observable_options]"
     lag = _lag_frames(opts, frame_time, w)
     if kind == "ir":
-        check_keys(opts, {"max_lag"}, w)
+        check_keys(opts, {"max_lag", "source"}, w)
         if model_kind != "water":
             raise ConfigError(f"{where}: observable 'ir' needs a model with charges (water)")
         # Hann window over the whole correlation length (max_lag); the dipole is the
         # model's own (its charges and any fitted charge flux)
-        obs = IRSpectrum(temperature, window=Hann(), max_lag=lag)
-        return obs, (Positions(), PotentialDipole())
+        source = choice(opts.get("source", "dipole"), set(_IR_SOURCES), f"{w} source")
+        obs = IRSpectrum(temperature, window=Hann(), max_lag=lag, source=_IR_SOURCES[source]())
+        recorder = PotentialDipoleCurrent() if source == "dipole_derivative" else PotentialDipole()
+        return obs, (Positions(), recorder)
     if kind == "rdf":
         check_keys(opts, {"r_max", "bins", "width"}, w)
         r_max = quantity(opts.get("r_max", "0.8 nm"), "[length]", f"{w} r_max")
@@ -115,6 +126,11 @@ def build_observable(
     check_keys(opts, {"max_lag"}, w)
     return ShearViscosity(temperature, max_lag=lag_time), (Positions(), Stress())
 
+
+#: What an IR target correlates: the model's dipole M, or its time derivative dM/dt (free of
+#: the slow drift of M that the dipole spectrum's ω² spreads over all frequencies on short
+#: segments).
+_IR_SOURCES = {"dipole": FromDipole, "dipole_derivative": FromDipoleDerivative}
 
 #: The most RDF bins a config may ask for (a bin of 1e-5 nm at r_max = 1 nm).
 _MAX_BINS = 100_000
