@@ -4,18 +4,19 @@
 
 The charge-flux dipole surface (bond flux b, angle flux a, charge scale s) does not enter
 the forces, so the trajectories of the fitted force field do not depend on it, and the
-total dipole is linear in it: M(t) = s·M₀(t) + b·M_b(t) + a·M_a(t), with the three basis
-series computed once from the recorded positions. On fixed trajectories the IR spectrum,
+total dipole and its time derivative are linear in it: dM/dt = s·Ṁ₀ + b·Ṁ_b + a·Ṁ_a, with
+the three basis series computed once from the recorded positions and velocities (the
+`PotentialDipoleCurrent` recorder). On fixed trajectories the IR spectrum,
 and with it every band intensity, is then a deterministic function of (b, a, s); a
-stochastic-gradient fit of these three parameters only adds noise, and its short segments
-add the bias of their short correlation window.
+stochastic-gradient fit of these three parameters only adds noise.
 
 1. Sample the fitted model (`fit.json`'s `final_parameters` in the output folder) as
    `validate.py` does, with another seed: Langevin equilibration, then `--blocks` blocks
-   of 10 NVE segments of 1 ps started from Langevin states, positions every 2 fs.
+   of 10 NVE segments of 1 ps started from Langevin states, frames every 2 fs.
 2. Solve the three dipole parameters by least squares so that the integrated intensities
-   of the libration, bend and stretch bands (the fit's windows; n·α with a 0.4 ps Hann
-   window, as `validate.py` measures them) match experiment (relative residuals).
+   of the libration, bend and stretch bands (the fit's windows; n·α from dM/dt with a
+   0.4 ps Hann window, as `validate.py` measures them) match experiment (relative
+   residuals).
 3. Standard errors from the delete-one-block jackknife (the same solve without each
    block in turn).
 
@@ -47,8 +48,8 @@ from validate import (  # noqa: E402  (next to this script)
     equilibrated,
 )
 
-from observables import Hann, IRSpectrum, Quantity, Trajectory  # noqa: E402
-from spectrinv.backends import Positions  # noqa: E402
+from observables import FromDipoleDerivative, Hann, IRSpectrum, Quantity, Trajectory  # noqa: E402
+from spectrinv.backends import Frame, Positions, PotentialDipoleCurrent, Velocities  # noqa: E402
 from spectrinv.fit import load_config, with_parameters  # noqa: E402
 from spectrinv.gradients import Truncated  # noqa: E402
 
@@ -63,12 +64,15 @@ def intensities(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.array([per_band[f"{name}_intensity"] for name in BAND_NAMES])
 
 
-def sample_positions(model, target, n_blocks: int, key) -> np.ndarray:
-    """Positions `[segment, frame, atom, 3]` (nm) of `n_blocks` × 10 NVE segments of 1 ps
-    (frames every 2 fs), started from a Langevin chain 0.5 ps apart after 5 ps."""
+def sample_positions(
+    model, target, n_blocks: int, key, velocities: bool = False, steps: int = SEGMENT_STEPS
+):
+    """Positions `[segment, frame, atom, 3]` (nm) of `n_blocks` × 10 NVE segments of `steps`
+    (default 1 ps; frames every 2 fs), started from a Langevin chain 0.5 ps apart after 5 ps;
+    with `velocities`, `(positions, velocities)` (nm/ps)."""
     nvt, system = target.backend, target.system
     state = equilibrated(model, target, key, 5.0)
-    strategy = Truncated(SEGMENTS_PER_BLOCK, SEGMENT_STEPS, stride=STRIDE, decorrelation_steps=1000)
+    strategy = Truncated(SEGMENTS_PER_BLOCK, steps, stride=STRIDE, decorrelation_steps=1000)
     nve = strategy.segment_backend(nvt)
     blocks = []
     for b in range(n_blocks):
@@ -80,29 +84,37 @@ def sample_positions(model, target, n_blocks: int, key) -> np.ndarray:
             system,
             starts,
             jax.random.fold_in(key, 100 + b),
-            SEGMENT_STEPS,
+            steps,
             stride=STRIDE,
-            record=(Positions(),),
+            record=(Positions(), Velocities()) if velocities else (Positions(),),
         )
-        blocks.append(np.asarray(traj.positions))
-    return np.concatenate(blocks, axis=0)
+        blocks.append([np.asarray(traj.positions)] + ([np.asarray(traj.velocities)] * velocities))
+    joined = [np.concatenate(parts, axis=0) for parts in zip(*blocks, strict=True)]
+    return tuple(joined) if velocities else joined[0]
 
 
-def basis_dipoles(model, system, positions: np.ndarray) -> np.ndarray:
-    """`[3, segment, frame, 3]`: the total dipole for (s, b, a) = (1, 0, 0), (0, 1, 0) and
-    (0, 0, 1); checked to be linear on the first segment."""
+def basis_currents(model, system, positions: np.ndarray, velocities: np.ndarray) -> np.ndarray:
+    """`[3, segment, frame, 3]`: dM/dt (the `PotentialDipoleCurrent` recorder) for
+    (s, b, a) = (1, 0, 0), (0, 1, 0) and (0, 0, 1); checked to be linear on the first
+    segment."""
+    recorder = PotentialDipoleCurrent()
 
     def series(values):
         m = with_parameters(model, dict(zip(NAMES, values, strict=True)))
-        one = jax.jit(jax.vmap(lambda r: m.dipole_moment(r, system)))
-        return np.stack([np.asarray(one(jnp.asarray(seg))) for seg in positions])
+
+        def one(r, v):
+            return recorder(Frame(r, v, jnp.zeros_like(r), jnp.zeros(()), None, system), m)
+
+        current = jax.jit(jax.vmap(one))
+        pairs = zip(positions, velocities, strict=True)
+        return np.stack([np.asarray(current(jnp.asarray(r), jnp.asarray(v))) for r, v in pairs])
 
     basis = np.stack([series(v) for v in np.eye(3)])
     probe = np.array([0.9, 3.0, 0.1])
     direct = series(probe)[0]
     combined = np.tensordot(probe, basis[:, 0], axes=1)
     if not np.allclose(direct, combined, rtol=1e-10, atol=1e-12):
-        raise ValueError("the dipole is not linear in (charge scale, bond flux, angle flux)")
+        raise ValueError("dM/dt is not linear in (charge scale, bond flux, angle flux)")
     return basis
 
 
@@ -120,20 +132,27 @@ def main(argv=None) -> None:
     config = load_config(HERE / "water_ir.toml")
     model = with_parameters(config.potential, fit["final_parameters"])
     target = config.targets[0]
-    positions = sample_positions(model, target, args.blocks, jax.random.key(args.seed))
-    basis = basis_dipoles(model, target.system, positions)
+    positions, velocities = sample_positions(
+        model, target, args.blocks, jax.random.key(args.seed), velocities=True
+    )
+    basis = basis_currents(model, target.system, positions, velocities)
     box = jnp.asarray(target.system.box)
     dt = DT_FS * STRIDE / 1000.0
-    ir = IRSpectrum(Quantity(target.temperature, "K"), window=Hann(), max_lag=int(400 / 2))
+    ir = IRSpectrum(
+        Quantity(target.temperature, "K"),
+        window=Hann(),
+        max_lag=int(400 / 2),
+        source=FromDipoleDerivative(),
+    )
 
     @jax.jit
-    def spectra(dipoles):  # [segment, frame, 3] -> x, n·α per segment
-        def one(m):
-            traj = Trajectory.from_internal(box=box, timestep=dt, dipole=m)
+    def spectra(currents):  # [segment, frame, 3] -> x, n·α per segment
+        def one(j):
+            traj = Trajectory.from_internal(box=box, timestep=dt, charge_current=j)
             s = ir(traj)
             return s.x_magnitude, s.y_magnitude
 
-        return jax.vmap(one)(dipoles)
+        return jax.vmap(one)(currents)
 
     exp = np.genfromtxt(EXPERIMENT, delimiter=",", names=True)
     target_i = intensities(exp["wavenumber"], exp["n_alpha"])
