@@ -1,8 +1,10 @@
 """`[targets.observable_options] source` of an IR target: what it builds, that the recorded
-dM/dt is the time derivative of the recorded dipole along a real trajectory, and that a bad
-value is refused in one line."""
+dM/dt is the time derivative of the recorded dipole along a real trajectory, that a bad
+value is refused in one line, and that fitting band intensities from the dipole warns."""
 
 from __future__ import annotations
+
+import warnings
 
 import jax
 import numpy as np
@@ -17,8 +19,8 @@ from spectrinv.backends import (
     Velocities,
     VelocityVerlet,
 )
-from spectrinv.fit import ConfigError
-from spectrinv.fit._config_objective import build_observable
+from spectrinv.fit import ConfigError, ConfigWarning
+from spectrinv.fit._config_objective import build_observable, warn_if_intensities_from_dipole
 from spectrinv.potentials import ChargeFluxDipole, DampedShiftedForce, spc_fw, water_box
 
 T = Quantity(298.15, "K")
@@ -89,3 +91,31 @@ def test_recorded_dipole_current_is_the_time_derivative_of_the_recorded_dipole()
     nu, y = np.asarray(spectrum.x_magnitude), np.asarray(spectrum.y_magnitude)
     assert spectrum.x_unit == "1/cm" and np.all(np.isfinite(y))
     assert np.max(y[(nu > 3000) & (nu < 4000)]) > 0
+
+
+@pytest.mark.parametrize(
+    "t",
+    [
+        {"loss": "band_intensity"},
+        {"losses": [{"loss": "mse"}, {"loss": "band_intensity"}]},
+    ],
+)
+def test_band_intensities_from_the_dipole_warn_in_one_line(t):
+    obs, _ = _ir({"max_lag": "0.1 ps"})
+    with pytest.warns(ConfigWarning, match='source = "dipole_derivative"') as caught:
+        warn_if_intensities_from_dipole(t, obs, "[[targets]] 1")
+    assert len(caught) == 1 and "\n" not in str(caught[0].message)
+
+
+@pytest.mark.parametrize(
+    ("opts", "t"),
+    [
+        ({"source": "dipole_derivative"}, {"loss": "band_intensity"}),
+        ({}, {"losses": [{"loss": "mse"}, {"loss": "peak_position"}]}),
+    ],
+)
+def test_no_warning_from_the_derivative_or_without_intensities(opts, t):
+    obs, _ = _ir({"max_lag": "0.1 ps", **opts})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_intensities_from_dipole(t, obs, "[[targets]] 1")

@@ -12,7 +12,7 @@ from ._config import (
     load_config as load_config,
     parse_config as parse_config,
 )
-from ._config_schema import ConfigError as ConfigError
+from ._config_schema import ConfigError as ConfigError, ConfigWarning as ConfigWarning
 from ._convergence import (
     IterateAverage as IterateAverage,
     StopWhen as StopWhen,

@@ -3,6 +3,7 @@ record), its loss against the dataset, and its gradient strategy."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from observables import (
@@ -53,6 +54,7 @@ from ._config_schema import (
     LOSS_TERM_KEYS,
     LOSSES,
     ConfigError,
+    ConfigWarning,
     check_keys,
     choice,
     integer,
@@ -61,7 +63,13 @@ from ._config_schema import (
     steps,
 )
 
-__all__ = ["build_observable", "build_loss", "build_losses", "build_gradient"]
+__all__ = [
+    "build_observable",
+    "build_loss",
+    "build_losses",
+    "build_gradient",
+    "warn_if_intensities_from_dipole",
+]
 
 _NORMALISATIONS = {"absolute": Absolute, "area": AreaNormalised, "peak": PeakNormalised}
 
@@ -131,6 +139,24 @@ def build_observable(
 #: the slow drift of M that the dipole spectrum's ω² spreads over all frequencies on short
 #: segments).
 _IR_SOURCES = {"dipole": FromDipole, "dipole_derivative": FromDipoleDerivative}
+
+
+def warn_if_intensities_from_dipole(t: dict, observable: AbstractObservable, where: str) -> None:
+    """A `ConfigWarning` when an IR target fits band intensities from the dipole: on short
+    segments that form overestimates them (measured for water: +6 % to +16 % per band on
+    1 ps segments, +10 % to +30 % on 0.25 ps)."""
+    if not (isinstance(observable, IRSpectrum) and isinstance(observable.source, FromDipole)):
+        return
+    kinds = [t.get("loss")] + [term.get("loss") for term in t.get("losses", [])]
+    if "band_intensity" in kinds:
+        warnings.warn(
+            f"{where}: band intensities computed from the dipole are biased upward on short "
+            "segments (its slow drift leaks into every band); set [targets.observable_options] "
+            'source = "dipole_derivative"',
+            ConfigWarning,
+            stacklevel=2,
+        )
+
 
 #: The most RDF bins a config may ask for (a bin of 1e-5 nm at r_max = 1 nm).
 _MAX_BINS = 100_000

@@ -36,6 +36,11 @@ class ConfigError(ValueError):
     """A configuration that cannot be run (reported before any simulation starts)."""
 
 
+class ConfigWarning(UserWarning):
+    """A configuration that runs but is likely to give a biased answer (one line, when the
+    configuration is read)."""
+
+
 FIT_KEYS = {
     "steps",
     "seed",

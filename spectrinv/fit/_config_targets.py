@@ -19,7 +19,12 @@ from ..losses import observable_units
 from ..potentials import fcc_lattice, water_box
 from ._config_model import cast
 from ._config_npt import build_barostat, check_state_point
-from ._config_objective import build_gradient, build_losses, build_observable
+from ._config_objective import (
+    build_gradient,
+    build_losses,
+    build_observable,
+    warn_if_intensities_from_dipole,
+)
 from ._config_schema import (
     DATASET_FILE_KEYS,
     OBSERVABLES,
@@ -66,6 +71,7 @@ def build_target(
     if pressure is not None:
         check_state_point(dataset, dataset_spec, temperature, pressure, where)
     loss = build_losses(t, dataset, observable, temperature, where)
+    warn_if_intensities_from_dipole(t, observable, where)
     # the system last: a water box is minimised, so every check above comes first
     positions, system = _build_system(
         dict(t.get("system", {})), model_kind, potential, f"{where} [system]", dtype
