@@ -96,9 +96,9 @@ def build_observable(
         # Hann window over the whole correlation length (max_lag); the dipole is the
         # model's own (its charges and any fitted charge flux)
         source = choice(opts.get("source", "dipole"), set(_IR_SOURCES), f"{w} source")
-        obs = IRSpectrum(temperature, window=Hann(), max_lag=lag, source=_IR_SOURCES[source]())
-        recorder = PotentialDipoleCurrent() if source == "dipole_derivative" else PotentialDipole()
-        return obs, (Positions(), recorder)
+        signal, recorder = _IR_SOURCES[source]
+        obs = IRSpectrum(temperature, window=Hann(), max_lag=lag, source=signal())
+        return obs, (Positions(), recorder())
     if kind == "rdf":
         check_keys(opts, {"r_max", "bins", "width"}, w)
         r_max = quantity(opts.get("r_max", "0.8 nm"), "[length]", f"{w} r_max")
@@ -135,10 +135,13 @@ def build_observable(
     return ShearViscosity(temperature, max_lag=lag_time), (Positions(), Stress())
 
 
-#: What an IR target correlates: the model's dipole M, or its time derivative dM/dt (free of
-#: the slow drift of M that the dipole spectrum's ω² spreads over all frequencies on short
-#: segments).
-_IR_SOURCES = {"dipole": FromDipole, "dipole_derivative": FromDipoleDerivative}
+#: What an IR target correlates, and the recorder that supplies it: the model's dipole M, or
+#: its time derivative dM/dt (free of the slow drift of M that the dipole spectrum's ω²
+#: spreads over all frequencies on short segments).
+_IR_SOURCES = {
+    "dipole": (FromDipole, PotentialDipole),
+    "dipole_derivative": (FromDipoleDerivative, PotentialDipoleCurrent),
+}
 
 
 def warn_if_intensities_from_dipole(t: dict, observable: AbstractObservable, where: str) -> None:

@@ -32,11 +32,10 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 
 from planted_dipole import reference  # noqa: E402  (next to this script)
-from refine_dipole import intensities, sample_positions  # noqa: E402
+from refine_dipole import dipole_currents, intensities, sample_frames  # noqa: E402
 from validate import DT_FS, HERE, STRIDE  # noqa: E402
 
 from observables import FromDipoleDerivative, Hann, IRSpectrum, Quantity, Trajectory  # noqa: E402
-from spectrinv.backends import Frame, PotentialDipoleCurrent  # noqa: E402
 from spectrinv.fit import load_config, with_parameters  # noqa: E402
 
 VARIANTS = {
@@ -70,19 +69,12 @@ def main(argv=None) -> None:
     variants = dict(VARIANTS)
     if args.segment_ps != 1.0:  # the whole segments too
         variants = {f"{args.segment_ps:g} ps, 0.4 ps": (steps // STRIDE, 200), **variants}
-    positions, velocities = sample_positions(
-        model, target, args.blocks, jax.random.key(args.seed), velocities=True, steps=steps
+    positions, velocities = sample_frames(
+        model, target, args.blocks, jax.random.key(args.seed), steps=steps
     )
     dipole = jax.jit(jax.vmap(lambda r: model.dipole_moment(r, target.system)))
     m = np.stack([np.asarray(dipole(jnp.asarray(seg))) for seg in positions])
-    recorder, system = PotentialDipoleCurrent(), target.system
-
-    def frame_current(r, v):  # the recorder the config's "dipole_derivative" source uses
-        return recorder(Frame(r, v, jnp.zeros_like(r), jnp.zeros(()), None, system), model)
-
-    current = jax.jit(jax.vmap(frame_current))
-    pairs = zip(positions, velocities, strict=True)
-    exact = np.stack([np.asarray(current(jnp.asarray(r), jnp.asarray(v))) for r, v in pairs])
+    exact = dipole_currents(model, target.system, positions, velocities)
     dt = DT_FS * STRIDE / 1000.0  # ps
     series = {
         "dipole": m,

@@ -64,12 +64,10 @@ def intensities(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.array([per_band[f"{name}_intensity"] for name in BAND_NAMES])
 
 
-def sample_positions(
-    model, target, n_blocks: int, key, velocities: bool = False, steps: int = SEGMENT_STEPS
-):
-    """Positions `[segment, frame, atom, 3]` (nm) of `n_blocks` × 10 NVE segments of `steps`
-    (default 1 ps; frames every 2 fs), started from a Langevin chain 0.5 ps apart after 5 ps;
-    with `velocities`, `(positions, velocities)` (nm/ps)."""
+def sample_frames(model, target, n_blocks: int, key, steps: int = SEGMENT_STEPS):
+    """`(positions, velocities)` `[segment, frame, atom, 3]` (nm, nm/ps) of `n_blocks` × 10
+    NVE segments of `steps` (default 1 ps; frames every 2 fs), started from a Langevin chain
+    0.5 ps apart after 5 ps."""
     nvt, system = target.backend, target.system
     state = equilibrated(model, target, key, 5.0)
     strategy = Truncated(SEGMENTS_PER_BLOCK, steps, stride=STRIDE, decorrelation_steps=1000)
@@ -86,28 +84,32 @@ def sample_positions(
             jax.random.fold_in(key, 100 + b),
             steps,
             stride=STRIDE,
-            record=(Positions(), Velocities()) if velocities else (Positions(),),
+            record=(Positions(), Velocities()),
         )
-        blocks.append([np.asarray(traj.positions)] + ([np.asarray(traj.velocities)] * velocities))
-    joined = [np.concatenate(parts, axis=0) for parts in zip(*blocks, strict=True)]
-    return tuple(joined) if velocities else joined[0]
+        blocks.append((np.asarray(traj.positions), np.asarray(traj.velocities)))
+    return tuple(np.concatenate(parts, axis=0) for parts in zip(*blocks, strict=True))
+
+
+def dipole_currents(model, system, positions: np.ndarray, velocities: np.ndarray) -> np.ndarray:
+    """dM/dt `[segment, frame, 3]` (e·nm/ps) of `model`'s dipole surface on stored frames:
+    the `PotentialDipoleCurrent` recorder that `source = "dipole_derivative"` uses."""
+    recorder = PotentialDipoleCurrent()
+
+    def one(r, v):
+        return recorder(Frame(r, v, jnp.zeros_like(r), jnp.zeros(()), None, system), model)
+
+    current = jax.jit(jax.vmap(one))
+    pairs = zip(positions, velocities, strict=True)
+    return np.stack([np.asarray(current(jnp.asarray(r), jnp.asarray(v))) for r, v in pairs])
 
 
 def basis_currents(model, system, positions: np.ndarray, velocities: np.ndarray) -> np.ndarray:
-    """`[3, segment, frame, 3]`: dM/dt (the `PotentialDipoleCurrent` recorder) for
-    (s, b, a) = (1, 0, 0), (0, 1, 0) and (0, 0, 1); checked to be linear on the first
-    segment."""
-    recorder = PotentialDipoleCurrent()
+    """`[3, segment, frame, 3]`: dM/dt for (s, b, a) = (1, 0, 0), (0, 1, 0) and (0, 0, 1);
+    checked to be linear on the first segment."""
 
     def series(values):
         m = with_parameters(model, dict(zip(NAMES, values, strict=True)))
-
-        def one(r, v):
-            return recorder(Frame(r, v, jnp.zeros_like(r), jnp.zeros(()), None, system), m)
-
-        current = jax.jit(jax.vmap(one))
-        pairs = zip(positions, velocities, strict=True)
-        return np.stack([np.asarray(current(jnp.asarray(r), jnp.asarray(v))) for r, v in pairs])
+        return dipole_currents(m, system, positions, velocities)
 
     basis = np.stack([series(v) for v in np.eye(3)])
     probe = np.array([0.9, 3.0, 0.1])
@@ -132,9 +134,7 @@ def main(argv=None) -> None:
     config = load_config(HERE / "water_ir.toml")
     model = with_parameters(config.potential, fit["final_parameters"])
     target = config.targets[0]
-    positions, velocities = sample_positions(
-        model, target, args.blocks, jax.random.key(args.seed), velocities=True
-    )
+    positions, velocities = sample_frames(model, target, args.blocks, jax.random.key(args.seed))
     basis = basis_currents(model, target.system, positions, velocities)
     box = jnp.asarray(target.system.box)
     dt = DT_FS * STRIDE / 1000.0

@@ -59,31 +59,38 @@ def band_intensities(x: np.ndarray, y: np.ndarray) -> dict:
     return out
 
 
+def above_baseline(x: np.ndarray, y: np.ndarray, lo: float, hi: float, n: int = 2048):
+    """`(u, w)`: `y` on `n` points of [lo, hi] minus the straight line through its values at
+    the window's edges."""
+    u = np.linspace(lo, hi, n)
+    yu = np.interp(u, x, y)
+    return u, yu - (yu[0] + (yu[-1] - yu[0]) * (u - lo) / (hi - lo))
+
+
 def band_positions(x: np.ndarray, y: np.ndarray) -> dict:
     """Centroid and maximum (cm⁻¹) of each band above the straight line through its
     window's edges (the same for model and experiment)."""
     out = {}
     for name, (lo, hi), _ in BANDS:
-        u = np.linspace(lo, hi, 2048)
-        yu = np.interp(u, x, y)
-        w = np.maximum(yu - (yu[0] + (yu[-1] - yu[0]) * (u - lo) / (hi - lo)), 0.0)
+        u, w = above_baseline(x, y, lo, hi)
+        w = np.maximum(w, 0.0)
         out[f"{name}_centroid"] = float(np.trapezoid(u * w, u) / np.trapezoid(w, u))
         out[f"{name}_max"] = float(u[np.argmax(w)])
     return out
 
 
-def line_shape(x: np.ndarray, y: np.ndarray, ex: np.ndarray, ey: np.ndarray) -> dict:
-    """rms(model − experiment) / max(experiment) over 417–3999 cm⁻¹, and the full width at
-    half maximum of the O–H stretch above its window's baseline (cm⁻¹)."""
+def stretch_fwhm(x: np.ndarray, y: np.ndarray) -> float:
+    """Full width at half maximum (cm⁻¹) of the O–H stretch above its window's baseline."""
+    v, w = above_baseline(x, y, *BANDS[2][1], n=4096)
+    above = v[w >= 0.5 * w.max()]
+    return float(above.max() - above.min())
+
+
+def line_shape_rms(x: np.ndarray, y: np.ndarray, ex: np.ndarray, ey: np.ndarray) -> float:
+    """rms(model − experiment) / max(experiment) over 417–3999 cm⁻¹."""
     u = np.linspace(417.0, 3999.0, 4096)
     ye = np.interp(u, ex, ey)
-    rms = float(np.sqrt(np.mean((np.interp(u, x, y) - ye) ** 2)) / ye.max())
-    (lo, hi) = BANDS[2][1]
-    v = np.linspace(lo, hi, 4096)
-    w = np.interp(v, x, y)
-    w = w - (w[0] + (w[-1] - w[0]) * (v - lo) / (hi - lo))
-    above = v[w >= 0.5 * w.max()]
-    return {"line_shape_rms": rms, "stretch_fwhm": float(above.max() - above.min())}
+    return float(np.sqrt(np.mean((np.interp(u, x, y) - ye) ** 2)) / ye.max())
 
 
 def equilibrated(model, target, key, equil_ps: float):
@@ -182,7 +189,7 @@ def main(argv=None) -> None:
     exp = np.genfromtxt(EXPERIMENT, delimiter=",", names=True)
     ex, ey = exp["wavenumber"], exp["n_alpha"]
     out = {"experiment": {**band_positions(ex, ey), **band_intensities(ex, ey)}}
-    out["experiment"]["stretch_fwhm"] = line_shape(ex, ey, ex, ey)["stretch_fwhm"]
+    out["experiment"]["stretch_fwhm"] = stretch_fwhm(ex, ey)
     density_loss = rho_target.objective.loss
     density_loss = getattr(density_loss, "losses", [density_loss])[0]  # a weighted sum
     out["experiment"]["density"] = float(density_loss.reference.y)
@@ -224,7 +231,7 @@ def main(argv=None) -> None:
         x, y = np.asarray(r["spectrum_x"]), np.asarray(r["spectrum_y"])
         positions = band_positions(x, y)
         r.update(positions)
-        r.update(line_shape(x, y, ex, ey))
+        r.update(line_shape_rms=line_shape_rms(x, y, ex, ey), stretch_fwhm=stretch_fwhm(x, y))
         for name in positions:  # no block errors for these
             r.pop(f"{name}_err", None)
     _report(out, labels)
