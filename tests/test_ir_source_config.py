@@ -31,13 +31,13 @@ def _ir(opts):
     return build_observable("ir", opts, T, "water", Quantity(1, "fs"), "[[targets]] 1")
 
 
-def test_default_source_correlates_the_dipole_and_derivative_source_its_time_derivative():
+def test_default_source_correlates_the_time_derivative_and_dipole_source_the_dipole():
     obs, record = _ir({"max_lag": "0.1 ps"})
-    assert isinstance(obs.source, FromDipole)
-    assert [type(r) for r in record] == [Positions, PotentialDipole]
-    obs, record = _ir({"max_lag": "0.1 ps", "source": "dipole_derivative"})
     assert isinstance(obs.source, FromDipoleDerivative)
     assert [type(r) for r in record] == [Positions, PotentialDipoleCurrent]
+    obs, record = _ir({"max_lag": "0.1 ps", "source": "dipole"})
+    assert isinstance(obs.source, FromDipole)
+    assert [type(r) for r in record] == [Positions, PotentialDipole]
     assert obs.transform.max_lag_frames == 100  # the other options are unchanged by the source
 
 
@@ -101,7 +101,7 @@ def test_recorded_dipole_current_is_the_time_derivative_of_the_recorded_dipole()
     ],
 )
 def test_band_intensities_from_the_dipole_warn_in_one_line(t):
-    obs, _ = _ir({"max_lag": "0.1 ps"})
+    obs, _ = _ir({"max_lag": "0.1 ps", "source": "dipole"})
     with pytest.warns(ConfigWarning, match='source = "dipole_derivative"') as caught:
         warn_if_intensities_from_dipole(t, obs, "[[targets]] 1")
     assert len(caught) == 1 and "\n" not in str(caught[0].message)
@@ -111,7 +111,8 @@ def test_band_intensities_from_the_dipole_warn_in_one_line(t):
     ("opts", "t"),
     [
         ({"source": "dipole_derivative"}, {"loss": "band_intensity"}),
-        ({}, {"losses": [{"loss": "mse"}, {"loss": "peak_position"}]}),
+        ({}, {"loss": "band_intensity"}),  # the default source
+        ({"source": "dipole"}, {"losses": [{"loss": "mse"}, {"loss": "peak_position"}]}),
     ],
 )
 def test_no_warning_from_the_derivative_or_without_intensities(opts, t):

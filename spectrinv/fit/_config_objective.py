@@ -94,8 +94,9 @@ def build_observable(
         if model_kind != "water":
             raise ConfigError(f"{where}: observable 'ir' needs a model with charges (water)")
         # Hann window over the whole correlation length (max_lag); the dipole is the
-        # model's own (its charges and any fitted charge flux)
-        source = choice(opts.get("source", "dipole"), set(_IR_SOURCES), f"{w} source")
+        # model's own (its charges and any fitted charge flux); by default its time
+        # derivative, whose spectrum carries no leakage of the dipole's slow drift
+        source = choice(opts.get("source", "dipole_derivative"), set(_IR_SOURCES), f"{w} source")
         signal, recorder = _IR_SOURCES[source]
         obs = IRSpectrum(temperature, window=Hann(), max_lag=lag, source=signal())
         return obs, (Positions(), recorder())
