@@ -52,6 +52,7 @@ temperature = "298.15 K"
 timestep = "0.5 fs"
 friction = "5 1/ps"            # Langevin thermostat of the sampling runs
 equilibration = "2 ps"
+# melt = {temperature = "400 K", time = "10 ps"}   # first, at fixed volume: melts a lattice
 
 [targets.system]               # water: molecules, density; lennard_jones: cells, density, mass
 molecules = 48

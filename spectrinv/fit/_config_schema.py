@@ -89,6 +89,7 @@ TARGET_KEYS = {
     "timestep",
     "friction",
     "equilibration",
+    "melt",
     "system",
     "gradient",
     "observable_options",

@@ -80,6 +80,7 @@ def build_target(
     backend = JaxMDBackend(Langevin(timestep, temperature, friction), barostat=barostat)
     equil = t.get("equilibration")
     n_equil = 0 if equil is None else steps(equil, timestep, f"{where} equilibration")
+    melt_backend, n_melt = _melt(t.get("melt"), timestep, friction, f"{where} melt")
     return Target(
         name,
         Objective(observable, loss, record),
@@ -90,7 +91,27 @@ def build_target(
         temperature,
         equilibration_steps=n_equil,
         dataset=dataset,
+        melt_backend=melt_backend,
+        melt_steps=n_melt,
     )
+
+
+def _melt(t: Any, timestep: Quantity, friction: Quantity, where: str) -> tuple[Any, int]:
+    """`melt = {temperature = "400 K", time = "10 ps"}`: a Langevin thermostat at that
+    temperature (the target's friction, fixed volume) and its number of steps; `(None, 0)`
+    without one."""
+    if t is None:
+        return None, 0
+    if not isinstance(t, dict):
+        raise ConfigError(f'{where} must be a table like {{temperature = "400 K", time = "10 ps"}}')
+    check_keys(t, {"temperature", "time"}, where)
+    temperature = quantity(
+        require(t, "temperature", where), "[temperature]", f"{where} temperature"
+    )
+    if not temperature.to("K").m > 0:
+        raise ConfigError(f"{where} temperature must be above 0 K, got {temperature}")
+    n = steps(require(t, "time", where), timestep, f"{where} time")
+    return JaxMDBackend(Langevin(timestep, temperature, friction)), n
 
 
 def load_target_dataset(spec: Any, column: Any, base: Path, where: str) -> Dataset:

@@ -64,6 +64,8 @@ def _digest(target: Target) -> str:
     start positions, the backend (integrator, time step, thermostat), the objective with its
     data. The gradient strategy is left out: `target_snr` grows its sample count."""
     parts = (target.temperature, target.equilibration_steps, target.objective, target.system)
+    if target.melt_steps:  # only then: the digests of targets without a melt are unchanged
+        parts = (*parts, target.melt_steps, target.melt_backend)
     return _hash((parts, target.positions, target.backend, target.dataset))
 
 
@@ -89,6 +91,8 @@ def fingerprint_parts(targets, trainable_names, seed, optimizer_id, convergence)
         of = f"of target {t.name!r}"
         parts[f"temperature {of}"] = f"{t.temperature:g} K"
         parts[f"equilibration {of}"] = f"{t.equilibration_steps} steps"
+        if t.melt_steps:
+            parts[f"melt {of}"] = f"{t.melt_steps} steps"
         parts[f"gradient strategy {of}"] = type(t.gradient).__name__
         parts[f"atoms {of}"] = str(t.system.n_atoms)
         parts[f"loss weights {of}"] = json.dumps(_loss_weights(t))
@@ -99,6 +103,8 @@ def fingerprint_parts(targets, trainable_names, seed, optimizer_id, convergence)
             "sampling backend (integrator, time step, thermostat)": t.backend,
             "observable and loss (with the data compared)": t.objective,
         }
+        if t.melt_steps:
+            hashed["melt backend (thermostat, temperature)"] = t.melt_backend
         for key, tree in hashed.items():
             parts[f"{key} {of}"] = _HASHED + _hash(tree)
     return parts

@@ -24,15 +24,30 @@ def saved_box(state: MDState) -> dict:
 
 
 def equilibrate(target: Target, potential, key) -> dict:
-    """Initial configuration of a target: Maxwell–Boltzmann velocities at its temperature
-    and `equilibration_steps` of its backend (no gradient)."""
+    """Initial configuration of a target: Maxwell–Boltzmann velocities at its temperature,
+    `melt_steps` of its melt backend if it has one, and `equilibration_steps` of its
+    backend (no gradient)."""
     k_v, k_run = jax.random.split(key)
+    positions = Quantity(np.asarray(target.positions), "nm")
+    temperature = Quantity(target.temperature, "K")
+    velocities = None
+    if target.melt_steps:  # at fixed volume; the target's backend (NPT too) starts after
+        hot, n = target.melt_backend, target.melt_steps
+        state = hot.init(potential, target.system, positions, temperature=temperature, key=k_v)
+        _, state = hot.sample(
+            potential, target.system, state, jax.random.fold_in(key, 1), n, stride=n
+        )
+        positions = Quantity(np.asarray(state.positions), "nm")
+        velocities = Quantity(np.asarray(state.velocities), "nm/ps")
     state = target.backend.init(
         potential,
         target.system,
-        Quantity(np.asarray(target.positions), "nm"),
-        temperature=Quantity(target.temperature, "K"),
-        key=k_v,
+        positions,
+        **(
+            {"temperature": temperature, "key": k_v}
+            if velocities is None
+            else {"velocities": velocities}
+        ),
     )
     if target.equilibration_steps:
         n = target.equilibration_steps

@@ -32,6 +32,10 @@ class Target(eqx.Module):
     - `temperature`: state point (K) for the initial Maxwell–Boltzmann velocities;
     - `equilibration_steps`: steps run once with `backend` before the first fit step
       (not differentiated);
+    - `melt_backend`, `melt_steps`: optionally, a hot thermostat (e.g.
+      `JaxMDBackend(Langevin(dt, Quantity(400, "K"), friction))`, fixed volume) run for
+      `melt_steps` before the equilibration, so that a lattice start becomes a liquid
+      (a superheated crystal can survive the equilibration at the target temperature);
     - `dataset`: the experimental `Dataset` (for plots and the record), optional.
 
     The loss of the fit is the sum of the targets' losses, so several observables and
@@ -49,6 +53,8 @@ class Target(eqx.Module):
     temperature: float = eqx.field(static=True)
     equilibration_steps: int = eqx.field(static=True, default=0)
     dataset: Any = None
+    melt_backend: AbstractBackend | None = None
+    melt_steps: int = eqx.field(static=True, default=0)
 
     def __init__(
         self,
@@ -62,6 +68,8 @@ class Target(eqx.Module):
         *,
         equilibration_steps: int = 0,
         dataset: Any = None,
+        melt_backend: AbstractBackend | None = None,
+        melt_steps: int = 0,
     ):
         if not isinstance(objective, Objective):
             raise TypeError(f"objective must be a spectrinv.gradients.Objective, got {objective!r}")
@@ -91,3 +99,12 @@ class Target(eqx.Module):
             raise ValueError("equilibration_steps must be >= 0")
         self.equilibration_steps = int(equilibration_steps)
         self.dataset = dataset
+        if int(melt_steps) < 0:
+            raise ValueError(f"target {name!r}: melt_steps must be >= 0, got {melt_steps}")
+        if int(melt_steps) and not isinstance(melt_backend, AbstractBackend):
+            raise TypeError(
+                f"target {name!r}: melt_steps = {melt_steps} needs a melt_backend (an "
+                f"AbstractBackend), got {type(melt_backend).__name__}"
+            )
+        self.melt_backend = melt_backend if int(melt_steps) else None
+        self.melt_steps = int(melt_steps)
