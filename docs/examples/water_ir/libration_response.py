@@ -7,9 +7,11 @@ each parameter in `--names` is scaled by 1 ± `--rel` and the IR spectrum recomp
 `validate.py`'s estimator (`--blocks` × 10 NVE segments of 1 ps at the IR target's fixed
 box, the same seed for every model: common random numbers). Prints, per parameter, the
 libration, bend and stretch centroids and the libration intensity at both ends, and the
-relative response d ln(value) / d ln(parameter) (a central difference). The fit trains
-neither the oxygen charge nor ε, so this says what a fit would have to train to place the
-libration band, and how far.
+relative response d ln(value) / d ln(parameter) (a central difference), and the parameter
+value that places the libration centroid at experiment (ln-ln interpolation between the two
+ends). The fit trains neither the oxygen charge nor ε (their gradients through the dynamics
+are too noisy at this size), so this measures where to set them: `water_ir.toml`'s oxygen
+charge is the value it gave for `charge_oxygen` around SPC/Fw's published -0.82 e.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 
-from validate import HERE, band_positions, ir_run  # noqa: E402  (next to this script)
+from validate import EXPERIMENT, HERE, band_positions, ir_run  # noqa: E402  (next to it)
 
 from spectrinv.fit import load_config, parameter_names, with_parameters  # noqa: E402
 
@@ -51,6 +53,8 @@ def main(argv=None) -> None:
     if unknown:
         p.error(f"unknown parameter(s) {unknown}; the model has {sorted(known)}")
     ir_target = config.targets[0]
+    exp = np.genfromtxt(EXPERIMENT, delimiter=",", names=True)
+    target = band_positions(exp["wavenumber"], exp["n_alpha"])["libration_centroid"]
     key = jax.random.key(args.seed)
     report = {"fitted": fitted, "rel": args.rel, "blocks": args.blocks, "response": {}}
     for name in names:
@@ -65,7 +69,8 @@ def main(argv=None) -> None:
         for k in KEYS:
             lo, hi = ends[-1][k], ends[1][k]
             response[k] = {"minus": lo, "plus": hi, "dln_dln": (hi / lo - 1) / (2 * args.rel)}
-        report["response"][name] = response
+        places = value * placing_scale(response["libration_centroid"], args.rel, target)
+        report["response"][name] = {**response, "places_libration_at": places}
         print(
             f"{name} = {value:.6g} × (1 ± {args.rel}): "
             + ", ".join(
@@ -74,10 +79,21 @@ def main(argv=None) -> None:
             ),
             flush=True,
         )
+        print(f"  the libration centroid at experiment ({target:.1f} cm⁻¹): {name} = {places:.4g}")
     out = Path(args.output) / "libration_response.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {out}")
+
+
+def placing_scale(ends: dict, rel: float, target: float) -> float:
+    """The factor s on the parameter that puts the band at `target`, with ln(band) linear in
+    ln(s) through the two ends (`ends["minus"]` at s = 1 - rel, `ends["plus"]` at 1 + rel)."""
+    lo, hi = ends["minus"], ends["plus"]
+    if not (lo > 0 and hi > 0 and hi != lo):
+        raise ValueError(f"the band does not respond to the parameter: {lo} and {hi}")
+    slope = np.log(hi / lo) / np.log((1 + rel) / (1 - rel))
+    return float((1 - rel) * np.exp(np.log(target / lo) / slope))
 
 
 if __name__ == "__main__":

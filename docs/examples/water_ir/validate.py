@@ -2,9 +2,10 @@
 
     python docs/examples/water_ir/validate.py water-ir-fit [--blocks 8] [--npt-ps 400]
 
-For the starting model of `water_ir.toml`, the fitted one (`fit.json`'s `final_parameters`
-in the output folder) and, when `refine_dipole.py` has run, the fitted one with its refined
-dipole surface (`refined_dipole.json`): `--blocks` blocks of 10 NVE segments (1 ps each,
+For the published SPC/Fw (`water_ir.toml`'s starting model with the published oxygen
+charge), the fitted model (`fit.json`'s `final_parameters` in the output folder) and, when
+`refine_dipole.py` has run, the fitted one with its refined dipole surface
+(`refined_dipole.json`): `--blocks` blocks of 10 NVE segments (1 ps each,
 started from Langevin states) whose IR spectrum n·α (correlating dM/dt of the model's
 dipole surface, which, unlike the dipole itself, carries no leakage of its slow drift;
 0.4 ps Hann lag window, harmonic quantum correction) gives the integrated band
@@ -13,10 +14,10 @@ the bands' centroids and maxima above the line through their window's edges; and
 run (Monte Carlo barostat at 1 atm) whose density has a 10-block standard error. The
 density of 48 molecules fluctuates by 29 kg/m³ from frame to frame with a 2 ps integrated
 correlation time, so 400 ps give about ±3 kg/m³.
-Every run is cached in the output folder (`validation_<model>_<part>.json`, with the
-parameters and settings it was run with; the density, which the dipole surface does not
-change, is shared by models with the same force field). Writes `validation.json` next to
-this script and the plot `docs/images/water_ir_fit.png`.
+Every run is cached in the output folder (`validation_<model>_<part>.json`, with all the
+model's parameter values and the settings it was run with; the density, which the dipole
+surface does not change, is shared by models with the same force field). Writes
+`validation.json` next to this script and the plot `docs/images/water_ir_fit.png`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from operator import attrgetter
 from pathlib import Path
 
 import equinox as eqx
@@ -35,8 +37,9 @@ jax.config.update("jax_enable_x64", True)
 
 from observables import Density, FromDipoleDerivative, Hann, IRSpectrum, Quantity  # noqa: E402
 from spectrinv.backends import Positions, PotentialDipoleCurrent  # noqa: E402
-from spectrinv.fit import load_config, with_parameters  # noqa: E402
+from spectrinv.fit import load_config, parameter_names, with_parameters  # noqa: E402
 from spectrinv.gradients import Objective, Truncated  # noqa: E402
+from spectrinv.potentials import spc_fw  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 IMAGE = HERE.parents[1] / "images" / "water_ir_fit.png"
@@ -167,7 +170,7 @@ def density_run(model, target, ps: float, key, equil_ps: float) -> dict:
 #: the models compared: label -> (JSON in the output folder whose `final_parameters` it
 #: takes, legend); "before" is the configuration's starting model
 MODELS = {
-    "before": (None, "SPC/Fw before the fit"),
+    "before": (None, "SPC/Fw (published)"),
     "after": ("fit.json", "after the fit"),
     "refined": ("refined_dipole.json", "after the fit and the refined dipole surface"),
 }
@@ -207,14 +210,13 @@ def main(argv=None) -> None:
             continue
         fitted = {} if source is None else json.loads((output / source).read_text())
         fitted = fitted.get("final_parameters", {})
+        if source is None:  # the published oxygen charge (the fit may start from another)
+            fitted = {"charge_oxygen": float(spc_fw().charge_oxygen)}
         model = with_parameters(config.potential, fitted)
         out[label] = {"parameters": fitted}
         for part in args.parts.split(","):
-            # the density does not depend on the dipole surface: a run of the same force
-            # field under another label is reused
-            used = {k: v for k, v in fitted.items() if part == "ir" or "dipole." not in k}
             settings = {
-                "parameters": used,
+                "model": model_values(model, with_dipole=part == "ir"),
                 **(
                     {"nve_ps": 10.0 * args.blocks, "ir_signal": "dM/dt"}
                     if part == "ir"
@@ -240,6 +242,14 @@ def main(argv=None) -> None:
     }
     (HERE / "validation.json").write_text(json.dumps(short, indent=1) + "\n")
     _plot(out, labels, exp)
+
+
+def model_values(model, with_dipole: bool) -> dict:
+    """Every parameter of `model` by name (internal units): what a cached run is keyed by.
+    Without the dipole surface's, which the density does not depend on, so that a density
+    run of the same force field under another label is reused."""
+    names = [n for n in parameter_names(model) if with_dipole or not n.startswith("dipole.")]
+    return {n: np.asarray(attrgetter(n)(model)).tolist() for n in names}
 
 
 def _cached(path: Path, settings: dict, compute, model) -> dict:
