@@ -27,6 +27,33 @@ SIGMA, EPS = Quantity(3.405, "angstrom"), Quantity(0.99774, "kJ/mol")
 #: fcc lattice constant (nm) of liquid-density argon: ρ* = 4 σ³ / a³ ≈ 0.84.
 FCC_A = 0.5718
 
+#: The `[fit]` and `[model]` tables of a fit configuration of Lennard-Jones argon (float64,
+#: one step); the tests append their `[[targets]]`.
+ARGON_FIT_HEAD = """
+[fit]
+steps = 1
+precision = "float64"
+
+[model]
+kind = "lennard_jones"
+sigma = "3.405 angstrom"
+epsilon = "120 K"
+cutoff = "0.5 nm"
+"""
+
+#: A density target of that argon at its 85 K saturation state (NPT, `Reweighting`).
+ARGON_DENSITY_TARGET = """
+[[targets]]
+name = "rho"
+dataset = "fluids/argon_saturated_liquid"
+dataset_column = "density"
+observable = "density"
+temperature = "85 K"
+pressure = "0.788966 bar"
+system = { cells = 2, density = "1409.5 kg/m**3" }
+gradient = { kind = "reweighting", frames = 20, stride = 10 }
+"""
+
 
 # ------------------------------------------------------------------------------ systems
 def fcc(n, a):

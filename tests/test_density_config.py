@@ -14,6 +14,7 @@ import equinox as eqx
 import jax
 import numpy as np
 import pytest
+from _systems import ARGON_DENSITY_TARGET, ARGON_FIT_HEAD
 
 from observables import Density
 from spectrinv.backends import MonteCarloBarostat, Positions
@@ -24,29 +25,9 @@ from spectrinv.losses import ChiSquared
 
 FLUIDS = Path(__file__).resolve().parents[1] / "data" / "fluids"
 
-HEAD = """
-[fit]
-steps = 1
-precision = "float64"
+HEAD = ARGON_FIT_HEAD
 
-[model]
-kind = "lennard_jones"
-sigma = "3.405 angstrom"
-epsilon = "120 K"
-cutoff = "0.5 nm"
-"""
-
-ARGON = """
-[[targets]]
-name = "rho"
-dataset = "fluids/argon_saturated_liquid"
-dataset_column = "density"
-observable = "density"
-temperature = "85 K"
-pressure = "0.788966 bar"
-system = { cells = 2, density = "1409.5 kg/m**3" }
-gradient = { kind = "reweighting", frames = 20, stride = 10 }
-"""
+ARGON = ARGON_DENSITY_TARGET
 
 
 def _row(name: str, temperature: float) -> dict[str, float]:

@@ -11,23 +11,14 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from _systems import ARGON_DENSITY_TARGET, ARGON_FIT_HEAD
 
 from spectrinv.backends import JaxMDBackend, Langevin
 from spectrinv.fit import ConfigError, load_config
 from spectrinv.fit._fingerprint import describe_changes, fingerprint_parts
 from spectrinv.fit._md import equilibrate, init_state
 
-HEAD = """
-[fit]
-steps = 1
-precision = "float64"
-
-[model]
-kind = "lennard_jones"
-sigma = "3.405 angstrom"
-epsilon = "120 K"
-cutoff = "0.5 nm"
-"""
+HEAD = ARGON_FIT_HEAD
 
 VISCOSITY = """
 [[targets]]
@@ -50,19 +41,12 @@ decorrelation = "0.1 ps"
 stride = 2
 """
 
-DENSITY = """
-[[targets]]
-name = "rho"
-dataset = "fluids/argon_saturated_liquid"
-dataset_column = "density"
-observable = "density"
-temperature = "85 K"
-pressure = "0.788966 bar"
-equilibration = "0.1 ps"
+DENSITY = (
+    ARGON_DENSITY_TARGET
+    + """equilibration = "0.1 ps"
 melt = { temperature = "400 K", time = "5 ps" }
-system = { cells = 2, density = "1409.5 kg/m**3" }
-gradient = { kind = "reweighting", frames = 20, stride = 10 }
 """
+)
 
 MELT = 'melt = { temperature = "400 K", time = "5 ps" }'
 
