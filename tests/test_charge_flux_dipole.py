@@ -339,10 +339,14 @@ def test_potential_dipole_recorder_refuses_a_potential_without_a_dipole():
 
 def test_ir_and_dielectric_targets_record_the_potentials_dipole():
     t = Quantity(298, "K")
-    for kind, opts in (("ir", {"max_lag": "0.1 ps"}), ("dielectric_constant", {})):
+    ir_dipole = {"max_lag": "0.1 ps", "source": "dipole"}
+    for kind, opts in (("ir", ir_dipole), ("dielectric_constant", {})):
         _, record = build_observable(kind, opts, t, "water", Quantity(1, "fs"), "test")
         assert any(isinstance(r, PotentialDipole) for r in record), kind
         assert not any(isinstance(r, Dipole) for r in record), kind
+    # by default an IR target records the time derivative of the potential's own dipole
+    _, record = build_observable("ir", {"max_lag": "0.1 ps"}, t, "water", Quantity(1, "fs"), "")
+    assert any(isinstance(r, PotentialDipoleCurrent) for r in record)
 
 
 # 5. bad input ------------------------------------------------------------------------------
