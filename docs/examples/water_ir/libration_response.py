@@ -54,7 +54,7 @@ def main(argv=None) -> None:
         p.error(f"unknown parameter(s) {unknown}; the model has {sorted(known)}")
     ir_target = config.targets[0]
     exp = np.genfromtxt(EXPERIMENT, delimiter=",", names=True)
-    target = band_positions(exp["wavenumber"], exp["n_alpha"])["libration_centroid"]
+    measured = band_positions(exp["wavenumber"], exp["n_alpha"])["libration_centroid"]
     key = jax.random.key(args.seed)
     report = {"fitted": fitted, "rel": args.rel, "blocks": args.blocks, "response": {}}
     for name in names:
@@ -69,7 +69,7 @@ def main(argv=None) -> None:
         for k in KEYS:
             lo, hi = ends[-1][k], ends[1][k]
             response[k] = {"minus": lo, "plus": hi, "dln_dln": (hi / lo - 1) / (2 * args.rel)}
-        places = value * placing_scale(response["libration_centroid"], args.rel, target)
+        places = value * placing_scale(response["libration_centroid"], args.rel, measured)
         report["response"][name] = {**response, "places_libration_at": places}
         print(
             f"{name} = {value:.6g} × (1 ± {args.rel}): "
@@ -79,7 +79,9 @@ def main(argv=None) -> None:
             ),
             flush=True,
         )
-        print(f"  the libration centroid at experiment ({target:.1f} cm⁻¹): {name} = {places:.4g}")
+        print(
+            f"  the libration centroid at experiment ({measured:.1f} cm⁻¹): {name} = {places:.4g}"
+        )
     out = Path(args.output) / "libration_response.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
